@@ -1,0 +1,118 @@
+"""On-disk cache of frame embeddings, so anything downstream of the encoder (prompt bank,
+context, smoothing) re-scores in seconds without decoding or encoding again.
+
+Entries are plain ``.npz`` files (never pickled), keyed by the video's content hash and
+everything that shapes the embeddings: model, weights, preprocessing, precision, sampling rate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+CACHE_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    """``$VAD_CACHE_DIR``, else ``$XDG_CACHE_HOME/vad``, else ``~/.cache/vad``."""
+    env = os.environ.get("VAD_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "vad"
+
+
+@dataclass
+class VideoEmbeddings:
+    """Everything the scorer needs from one video: sampled-frame embeddings (N,D), their
+    decoded-frame indices and times, and the decoded frame count and rate."""
+
+    embeddings: np.ndarray
+    indices: np.ndarray
+    times: np.ndarray
+    num_frames: int
+    fps: float
+    reported_frames: int = 0
+    warnings: list[str] = field(default_factory=list)
+    from_cache: bool = False
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def content_hash(path: str | Path, chunk: int = 1 << 20) -> str:
+    """BLAKE2b of the file's bytes (memoised per path, size and mtime within a process)."""
+    path = Path(path)
+    st = path.stat()
+    memo = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if memo not in _HASHES:
+        h = hashlib.blake2b(digest_size=20)
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                h.update(block)
+        _HASHES[memo] = h.hexdigest()
+    return _HASHES[memo]
+
+
+class EmbeddingCache:
+    """Frame-embedding cache under ``root`` (``None`` = the user cache dir)."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root).expanduser() if root else default_cache_dir()
+
+    def key(self, video: str | Path, identity: dict, sample_fps: float | None) -> str:
+        parts = {"v": CACHE_VERSION, "video": content_hash(video), "fps": sample_fps, **identity}
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+    def path(self, key: str) -> Path:
+        return self.root / "embeddings" / key[:2] / f"{key}.npz"
+
+    def get(self, key: str) -> VideoEmbeddings | None:
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                return VideoEmbeddings(
+                    embeddings=z["embeddings"],
+                    indices=z["indices"],
+                    times=z["times"],
+                    num_frames=int(meta["num_frames"]),
+                    fps=float(meta["fps"]),
+                    reported_frames=int(meta.get("reported_frames", 0)),
+                    warnings=list(meta.get("warnings", [])),
+                    from_cache=True,
+                )
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("ignoring unreadable cache entry %s (%s)", path, exc)
+            return None
+
+    def put(self, key: str, emb: VideoEmbeddings) -> None:
+        path = self.path(key)
+        meta = {
+            "num_frames": emb.num_frames,
+            "fps": emb.fps,
+            "reported_frames": emb.reported_frames,
+            "warnings": emb.warnings,
+        }
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+            np.savez(
+                tmp,
+                embeddings=emb.embeddings.astype(np.float32),
+                indices=emb.indices,
+                times=emb.times,
+                meta=np.array(json.dumps(meta)),
+            )
+            tmp.replace(path)
+        except OSError as exc:
+            log.warning("cannot write embedding cache %s (%s)", path, exc)

@@ -1,0 +1,280 @@
+"""Command line: ``vad score``, ``vad prompts``, ``vad models``.
+
+Exit status: 0 when every input was scored, 1 when any input failed (each named once on
+stderr), 2 for usage errors (bad option, bad config or prompt bank, missing weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from vad import __version__
+
+log = logging.getLogger("vad")
+
+SUGGESTED_MODELS = [
+    ("ViT-B-16", "openai", "default: the literature's zero-shot CLIP baseline"),
+    ("ViT-B-32-256", "datacomp_s34b_b86k", "fast"),
+    ("ViT-B-32", "openai", "fastest"),
+    ("ViT-L-14", "dfn2b", "accurate (GPU)"),
+    ("ViT-L-14-quickgelu", "dfn2b", "accurate, QuickGELU config"),
+    ("ViT-H-14-quickgelu", "dfn5b", "most accurate (GPU)"),
+]
+
+
+class UsageError(Exception):
+    """Bad options, config, prompt bank or weights: exit status 2, one line."""
+
+
+def add_detector_options(p: argparse.ArgumentParser) -> None:
+    """Model, context and sampling options shared by ``score`` and ``eval``."""
+    g = p.add_argument_group("detector (override the --config preset)")
+    g.add_argument("--config", default="default", help="run preset: YAML file or shipped name")
+    g.add_argument("--model", help="OpenCLIP model, local-dir:PATH or hf-hub:ORG/REPO")
+    g.add_argument("--pretrained", help="weights: open_clip tag, checkpoint file, or none")
+    g.add_argument("--context", help="auto | none | free text naming the scene")
+    g.add_argument(
+        "--context-window",
+        type=float,
+        dest="context_window_s",
+        metavar="SECONDS",
+        help="infer the context per sliding window of this length (default: video)",
+    )
+    g.add_argument("--prompts", help="prompt bank: YAML file or shipped name")
+    g.add_argument("--sample-fps", type=float, help="frames per second to encode")
+    g.add_argument("--batch-size", type=int, help="frames per encoder batch")
+    g.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    g.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"])
+    g.add_argument("--smoothing", choices=["gaussian", "mean", "median", "none"])
+    g.add_argument(
+        "--window",
+        type=float,
+        dest="window_s",
+        metavar="SECONDS",
+        help="smoothing window in seconds (Gaussian sigma)",
+    )
+    g.add_argument("--event-threshold", type=float, help="score at which a span is an event")
+    g.add_argument("--backend", choices=["auto", "opencv", "decord"], help="video decoder")
+    g.add_argument("--cache-dir", help="embedding cache folder (default: user cache dir)")
+    g.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+
+
+DETECTOR_KEYS = (
+    "model", "pretrained", "context", "context_window_s", "prompts", "sample_fps", "batch_size",
+    "device", "precision", "smoothing", "window_s", "event_threshold", "backend",
+)  # fmt: skip
+
+
+def detector_settings(args: argparse.Namespace) -> dict:
+    """The preset, overridden by every flag the user gave."""
+    from vad.config import load_config
+
+    settings = load_config(args.config)
+    for key in DETECTOR_KEYS:
+        value = getattr(args, key, None)
+        if value is not None:
+            settings[key] = value
+    if args.cache_dir:
+        settings["cache_dir"] = args.cache_dir
+    settings["use_cache"] = not args.no_cache
+    return settings
+
+
+def build_detector(settings: dict):
+    from vad.pipeline import Detector
+
+    return Detector(**settings)
+
+
+def load_encoder_or_exit(detector) -> None:
+    """Load the model up front so a weights problem is one usage error, not N failures."""
+    detector.encoder  # noqa: B018 - property loads the model
+
+
+def collect_inputs(paths: list[str], list_file: str | None) -> list[Path]:
+    from vad.video import find_videos
+
+    items: list[Path] = []
+    if list_file:
+        try:
+            lines = Path(list_file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise UsageError(f"{list_file}: cannot read list file ({exc.strerror})") from exc
+        items += [Path(s.strip()) for s in lines if s.strip() and not s.lstrip().startswith("#")]
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found = find_videos(path)
+            if not found:
+                log.warning("%s: no video files in this folder", path)
+            items += found
+        else:
+            items.append(path)
+    seen, unique = set(), []
+    for p in items:
+        key = str(p.resolve()) if p.exists() else str(p)
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def output_stems(paths: list[Path]) -> list[str]:
+    """Output names: the file stem, made unique (and kept inside --out) when two inputs share
+    it, by prefixing the parent folders that tell them apart."""
+    import re
+
+    def safe(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9._#=+-]+", "_", text).strip("._") or "video"
+
+    stems = [safe(p.stem) for p in paths]
+    counts: dict[str, int] = {}
+    for s in stems:
+        counts[s] = counts.get(s, 0) + 1
+    out = []
+    used: set[str] = set()
+    for p, s in zip(paths, stems, strict=True):
+        name = s
+        if counts[s] > 1:
+            parents = [safe(x) for x in p.resolve().parent.parts[-2:] if x not in ("/", "")]
+            name = "__".join([*parents, s])
+        base, n = name, 2
+        while name in used:
+            name = f"{base}__{n}"
+            n += 1
+        used.add(name)
+        out.append(name)
+    return out
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from vad.outputs import is_complete, write_result
+    from vad.video import VideoError
+
+    detector = build_detector(detector_settings(args))
+    inputs = collect_inputs(args.paths, args.list)
+    if not inputs:
+        raise UsageError("no input videos (give files, folders or --list FILE)")
+    out_dir = Path(args.out)
+    stems = output_stems(inputs)
+    todo = [(p, s) for p, s in zip(inputs, stems, strict=True)]
+    if args.resume:
+        skipped = [p for p, s in todo if is_complete(out_dir, s)]
+        todo = [(p, s) for p, s in todo if not is_complete(out_dir, s)]
+        if skipped:
+            print(f"resume: {len(skipped)} already scored, {len(todo)} to do", file=sys.stderr)
+    if todo:
+        load_encoder_or_exit(detector)
+    failed = 0
+    bar = tqdm(todo, desc="scoring", unit="video", disable=None, file=sys.stderr)
+    for path, stem in bar:
+        bar.set_postfix_str(path.name[:40])
+        t0 = time.perf_counter()
+        try:
+            result = detector.score(path)
+        except VideoError as exc:
+            failed += 1
+            tqdm.write(f"vad: error: {exc}", file=sys.stderr)
+            continue
+        write_result(result, out_dir, stem)
+        tqdm.write(summary_line(result, time.perf_counter() - t0), file=sys.stdout)
+    bar.close()
+    if failed:
+        print(f"vad: {failed} of {len(todo)} inputs failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def summary_line(result: dict, seconds: float) -> str:
+    ctx = result["context"]
+    where = "none" if ctx["scene"] is None else f"{ctx['scene']} ({ctx['probability']:.2f})"
+    peak = max(result["scores"]) if result["scores"] else 0.0
+    return (
+        f"{Path(result['video']).name}: {result['num_frames']} frames, context {where}, "
+        f"max score {peak:.3f}, {len(result['events'])} events, {seconds:.1f} s"
+    )
+
+
+def cmd_prompts(args: argparse.Namespace) -> int:
+    from vad.prompts import PromptBank, available_banks
+
+    if args.list:
+        print("\n".join(available_banks()))
+        return 0
+    print(PromptBank.from_yaml(args.bank).to_text())
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from vad.encoder import _weights_cached
+
+    print(f"{'model':<22} {'pretrained':<22} {'cached':<7} note")
+    for model, tag, note in SUGGESTED_MODELS:
+        cached = "yes" if _weights_cached(model, tag, None) else "no"
+        print(f"{model:<22} {tag:<22} {cached:<7} {note}")
+    print(
+        "\nAny open_clip model works too: --model NAME --pretrained TAG|FILE, "
+        "--model local-dir:PATH or --model hf-hub:ORG/REPO."
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vad", description="Context-aware zero-shot video anomaly detection (OpenCLIP)."
+    )
+    parser.add_argument("--version", action="version", version=f"vad {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    score = sub.add_parser("score", help="score videos: one anomaly score per decoded frame")
+    score.add_argument("paths", nargs="*", help="video files or folders (searched recursively)")
+    score.add_argument("--list", help="text file with one video path per line")
+    score.add_argument("--out", default="vad-out", help="output folder (default: vad-out)")
+    score.add_argument("--resume", action="store_true", help="skip inputs already scored")
+    add_detector_options(score)
+    score.set_defaults(func=cmd_score)
+
+    prompts = sub.add_parser("prompts", help="print a prompt bank")
+    prompts.add_argument("bank", nargs="?", default="default", help="YAML file or shipped name")
+    prompts.add_argument("--list", action="store_true", help="list the shipped banks")
+    prompts.set_defaults(func=cmd_prompts)
+
+    models = sub.add_parser("models", help="suggested models and whether weights are cached")
+    models.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from vad.config import ConfigError
+    from vad.encoder import WeightsUnavailable
+    from vad.prompts import PromptBankError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="vad: %(levelname)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except (UsageError, ConfigError, PromptBankError, WeightsUnavailable, ValueError) as exc:
+        print(f"vad: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "vad: interrupted; finished outputs are complete, nothing partial was left",
+            file=sys.stderr,
+        )
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

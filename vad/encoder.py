@@ -1,0 +1,369 @@
+"""OpenCLIP encoder: model loading (tags, checkpoint files, ``local-dir:``, ``hf-hub:``),
+batched uint8 preprocessing that matches the model's own transform, and L2-normalised
+image / text embeddings as numpy arrays.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+HUB_HOST = ("huggingface.co", 443)
+
+
+class WeightsUnavailable(RuntimeError):
+    """Pretrained weights are neither cached nor downloadable. The message says what to do."""
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """The parts of an OpenCLIP eval transform that matter for a batch of RGB frames."""
+
+    size: tuple[int, int]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str = "bicubic"
+    resize_mode: str = "shortest"
+    fill_color: int = 0
+
+    @classmethod
+    def from_model(cls, model) -> Preprocess:
+        import open_clip
+
+        cfg = open_clip.get_model_preprocess_cfg(model)
+        size = cfg.get("size", 224)
+        size = (size, size) if isinstance(size, int) else tuple(size)
+        return cls(
+            size=size,
+            mean=tuple(cfg.get("mean", open_clip.OPENAI_DATASET_MEAN)),
+            std=tuple(cfg.get("std", open_clip.OPENAI_DATASET_STD)),
+            interpolation=cfg.get("interpolation") or "bicubic",
+            resize_mode=cfg.get("resize_mode") or "shortest",
+            fill_color=int(cfg.get("fill_color", 0) or 0),
+        )
+
+    def key(self) -> str:
+        """A short, stable description for cache keys."""
+        return (
+            f"{self.size[0]}x{self.size[1]}-{self.resize_mode}-{self.interpolation}-"
+            f"{','.join(f'{m:.4f}' for m in self.mean)}-{','.join(f'{s:.4f}' for s in self.std)}"
+        )
+
+    def __call__(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 frames (N,H,W,3) -> normalised float tensor (N,3,h,w), all frames at once.
+
+        Resizing uses antialiased interpolation, which matches PIL (and so open_clip's
+        torchvision transform) closely; a test checks the difference numerically.
+        """
+        x = torch.as_tensor(frames)
+        if x.ndim != 4 or x.shape[-1] != 3:
+            raise ValueError(f"expected frames of shape (N,H,W,3), got {tuple(x.shape)}")
+        x = x.permute(0, 3, 1, 2).float()
+        th, tw = self.size
+        h, w = x.shape[-2:]
+        mode = "bilinear" if self.interpolation == "bilinear" else "bicubic"
+        if self.resize_mode == "squash":
+            x = _resize(x, (th, tw), mode)
+        elif self.resize_mode == "longest":
+            scale = min(th / h, tw / w)
+            nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+            x = _resize(x, (nh, nw), mode)
+            x = _center_crop_or_pad(x, (th, tw), self.fill_color)
+        else:  # shortest: torchvision Resize(int) semantics, then centre crop
+            if th == tw:
+                short, long = (h, w) if h <= w else (w, h)
+                new_long = int(th * long / short)
+                nh, nw = (th, new_long) if h <= w else (new_long, th)
+            else:
+                scale = max(th / h, tw / w)
+                nh, nw = round(h * scale), round(w * scale)
+            x = _resize(x, (nh, nw), mode)
+            x = _center_crop_or_pad(x, (th, tw), 0)
+        x = x.clamp_(0, 255).round_().div_(255.0)
+        mean = torch.tensor(self.mean, dtype=x.dtype).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, dtype=x.dtype).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+
+def _resize(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True)
+
+
+def _center_crop_or_pad(x: torch.Tensor, size: tuple[int, int], fill: int) -> torch.Tensor:
+    th, tw = size
+    h, w = x.shape[-2:]
+    if h < th or w < tw:
+        pad_h, pad_w = max(0, th - h), max(0, tw - w)
+        x = F.pad(
+            x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2), value=float(fill)
+        )
+        h, w = x.shape[-2:]
+    # torchvision's CenterCrop rounds the offset: int(round((h - th) / 2.0))
+    top = int(round((h - th) / 2.0))
+    left = int(round((w - tw) / 2.0))
+    return x[..., top : top + th, left : left + tw]
+
+
+def weight_files(folder: Path) -> list[Path]:
+    """Checkpoint files in a ``local-dir:`` model folder (what open_clip would look for)."""
+    return sorted(p for pat in ("*.safetensors", "*.bin", "*.pth") for p in folder.glob(pat))
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA GPU is available")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
+    return torch.device(device)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose from {PRECISIONS}")
+    if device.type != "cuda":
+        return "fp32"  # half precision on CPU is slower and less accurate
+    if precision == "auto":
+        return "fp16"
+    return precision
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        with socket.create_connection(HUB_HOST, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _weights_cached(model_name: str, tag: str, cache_dir: str | None) -> bool:
+    """True when open_clip would find the tag's weights without the network."""
+    import open_clip
+
+    cfg = open_clip.get_pretrained_cfg(model_name, tag)
+    if not cfg:
+        return False
+    if "file" in cfg:
+        return Path(cfg["file"]).is_file()
+    hub = cfg.get("hf_hub", "")
+    if hub:
+        from huggingface_hub import try_to_load_from_cache
+
+        repo_id, filename = os.path.split(hub)
+        names = [filename] if filename else []
+        names += ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+        if filename.endswith((".bin", ".pth")):
+            names.insert(0, filename[:-4] + ".safetensors")
+        for name in names:
+            hit = try_to_load_from_cache(repo_id, name, cache_dir=cache_dir)
+            if isinstance(hit, str) and Path(hit).is_file():
+                return True
+    url = cfg.get("url", "")
+    if url:
+        root = cache_dir or os.path.expanduser("~/.cache/clip")
+        if (Path(root) / os.path.basename(url)).is_file():
+            return True
+    return False
+
+
+def _hub_config_cached(repo_id: str, cache_dir: str | None) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    hit = try_to_load_from_cache(repo_id, "open_clip_config.json", cache_dir=cache_dir)
+    return isinstance(hit, str)
+
+
+def _how_to_supply(model_name: str, tag: str | None) -> str:
+    what = f"{model_name} ({tag})" if tag else model_name
+    return (
+        f"pretrained weights for {what} are not cached and the model hub is unreachable; "
+        "supply them with --pretrained /path/to/checkpoint.safetensors, "
+        "--model local-dir:/path/to/folder (open_clip_config.json + weights), "
+        "or run once with network access to fill the cache"
+    )
+
+
+def load_openclip(
+    model_name: str,
+    pretrained: str | None,
+    device: torch.device,
+    precision: str = "fp32",
+    cache_dir: str | None = None,
+):
+    """Create an OpenCLIP model, checking the weights are obtainable before any download.
+
+    ``pretrained`` is an open_clip tag (``openai``), a checkpoint file, or ``None``/``"none"``
+    for random initialisation. Returns ``(model, tokenizer, Preprocess)``.
+    """
+    import open_clip
+
+    schema = (
+        "local-dir"
+        if model_name.startswith("local-dir:")
+        else "hf-hub"
+        if model_name.startswith("hf-hub:")
+        else None
+    )
+    kwargs: dict = {"device": device, "precision": precision, "cache_dir": cache_dir}
+    tag = None if (pretrained in (None, "", "none") or schema) else pretrained
+    if schema == "local-dir":
+        folder = Path(model_name.removeprefix("local-dir:")).expanduser()
+        if not (folder / "open_clip_config.json").is_file():
+            raise WeightsUnavailable(
+                f"{folder}: not an open_clip model folder (open_clip_config.json is missing)"
+            )
+        model_name = f"local-dir:{folder}"
+    elif schema == "hf-hub":
+        repo = model_name.removeprefix("hf-hub:")
+        if not _hub_config_cached(repo, cache_dir) and not _hub_reachable():
+            raise WeightsUnavailable(_how_to_supply(model_name, None))
+    elif model_name not in open_clip.list_models():
+        raise ValueError(
+            f"unknown model {model_name!r}; see `vad models` or open_clip.list_models()"
+        )
+    elif tag is not None:
+        if Path(tag).expanduser().is_file():
+            kwargs["pretrained"] = str(Path(tag).expanduser())
+        elif open_clip.get_pretrained_cfg(model_name, tag):
+            if not _weights_cached(model_name, tag, cache_dir) and not _hub_reachable():
+                raise WeightsUnavailable(_how_to_supply(model_name, tag))
+            kwargs["pretrained"] = tag
+            # OpenAI's checkpoints were trained with QuickGELU; the plain config would silently
+            # compute a different function.
+            if open_clip.get_pretrained_cfg(model_name, tag).get("quick_gelu", False):
+                kwargs["force_quick_gelu"] = True
+        else:
+            tags = ", ".join(open_clip.list_pretrained_tags_by_model(model_name)) or "none"
+            raise WeightsUnavailable(
+                f"--pretrained {tag!r} is neither a checkpoint file nor a known tag for "
+                f"{model_name} (known tags: {tags})"
+            )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model, _, _ = open_clip.create_model_and_transforms(model_name, **kwargs)
+    except (FileNotFoundError, RuntimeError, OSError) as exc:
+        if "download" in str(exc).lower() or "hub" in str(exc).lower():
+            raise WeightsUnavailable(_how_to_supply(model_name, tag)) from exc
+        raise
+    model.eval()
+    tokenizer = open_clip.get_tokenizer(model_name)
+    return model, tokenizer, Preprocess.from_model(model)
+
+
+class ClipEncoder:
+    """OpenCLIP image and text encoder returning L2-normalised float32 numpy embeddings.
+
+    Parameters
+    ----------
+    model : open_clip model name, ``local-dir:PATH`` or ``hf-hub:ORG/REPO``.
+    pretrained : open_clip tag, checkpoint file, or ``"none"`` (random weights; scores are then
+        meaningless - for speed tests only).
+    device : ``auto``, ``cpu`` or ``cuda``.
+    precision : ``auto`` (fp16 on GPU, fp32 on CPU), ``fp32``, ``fp16`` or ``bf16``.
+    """
+
+    def __init__(
+        self,
+        model: str = "ViT-B-16",
+        pretrained: str | None = "openai",
+        device: str = "auto",
+        precision: str = "auto",
+        cache_dir: str | None = None,
+    ):
+        self.model_name = model
+        self.pretrained = pretrained or "none"
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
+        self.random_weights = False
+        if self.pretrained == "none" and not model.startswith(("local-dir:", "hf-hub:")):
+            self.random_weights = True
+            log.warning(
+                "model %s has RANDOM weights (--pretrained none): scores are meaningless; "
+                "use this for speed tests only",
+                model,
+            )
+        self.model, self.tokenizer, self.preprocess = load_openclip(
+            model, self.pretrained, self.device, self.precision, cache_dir
+        )
+        if model.startswith("local-dir:"):
+            folder = Path(model.removeprefix("local-dir:")).expanduser()
+            self.random_weights = not weight_files(folder)
+            if self.random_weights:
+                log.warning("%s holds no weights file: RANDOM weights, meaningless scores", folder)
+        self.pretrained_label = self._pretrained_label()
+        self.logit_scale = float(self.model.logit_scale.exp().clamp(max=100).item())
+        self.input_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(
+            self.precision, torch.float32
+        )
+
+    def _pretrained_label(self) -> str:
+        """What the weights are, for outputs: the tag, the file name, or the model folder's."""
+        if self.model_name.startswith("local-dir:"):
+            folder = Path(self.model_name.removeprefix("local-dir:")).expanduser()
+            files = sorted(
+                p.name for pat in ("*.safetensors", "*.bin", "*.pth") for p in folder.glob(pat)
+            )
+            return files[0] if files else "none"
+        if self.model_name.startswith("hf-hub:"):
+            return "hf-hub"
+        return self.pretrained
+
+    @torch.inference_mode()
+    def encode_images(self, pixels: torch.Tensor) -> np.ndarray:
+        """Preprocessed pixels (N,3,h,w) -> normalised embeddings (N,D) float32."""
+        pixels = pixels.to(self.device, dtype=self.input_dtype, non_blocking=True)
+        feats = self.model.encode_image(pixels)
+        feats = F.normalize(feats.float(), dim=-1)
+        return feats.cpu().numpy()
+
+    def encode_frames(self, frames: np.ndarray) -> np.ndarray:
+        """uint8 RGB frames (N,H,W,3) -> normalised embeddings (N,D) float32."""
+        return self.encode_images(self.preprocess(frames))
+
+    @torch.inference_mode()
+    def encode_text(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
+        """Texts -> normalised embeddings (len(texts), D) float32."""
+        out = []
+        for start in range(0, len(texts), batch_size):
+            tokens = self.tokenizer(texts[start : start + batch_size]).to(self.device)
+            feats = self.model.encode_text(tokens)
+            out.append(F.normalize(feats.float(), dim=-1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+    def identity(self) -> dict:
+        """What determines the embeddings: used for cache keys. Weights given as files are
+        identified by their content, so replacing a checkpoint invalidates the caches."""
+        from vad.cache import content_hash
+
+        weights = self.pretrained
+        if self.model_name.startswith("local-dir:"):
+            folder = Path(self.model_name.removeprefix("local-dir:")).expanduser()
+            files = sorted(
+                p for pat in ("*.safetensors", "*.bin", "*.pth") for p in folder.glob(pat)
+            )
+            weights = ",".join(content_hash(p) for p in files) or "none"
+        elif Path(self.pretrained).expanduser().is_file():
+            weights = content_hash(Path(self.pretrained).expanduser())
+        return {
+            "model": self.model_name,
+            "pretrained": weights,
+            "preprocess": self.preprocess.key(),
+            "precision": self.precision,
+        }

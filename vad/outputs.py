@@ -1,0 +1,59 @@
+"""Writing results: ``<stem>.json`` (the full result) and ``<stem>.csv`` (``frame,time_s,score``),
+each written atomically - a temporary file in the same folder, then a rename - so a reader
+never sees half a file and an interrupted run leaves none behind."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def result_csv(result: dict) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["frame", "time_s", "score"])
+    fps = result["fps"]
+    for i, s in enumerate(result["scores"]):
+        writer.writerow([i, f"{i / fps:.6f}", repr(float(s))])
+    return buf.getvalue()
+
+
+def output_paths(out_dir: Path, stem: str) -> tuple[Path, Path]:
+    return Path(out_dir) / f"{stem}.json", Path(out_dir) / f"{stem}.csv"
+
+
+def write_result(result: dict, out_dir: Path, stem: str) -> tuple[Path, Path]:
+    """Write ``<stem>.csv`` then ``<stem>.json``; the JSON lands last, so its presence means the
+    output is complete (what ``--resume`` checks)."""
+    json_path, csv_path = output_paths(out_dir, stem)
+    atomic_write_text(csv_path, result_csv(result))
+    atomic_write_text(json_path, json.dumps(result, indent=1) + "\n")
+    return json_path, csv_path
+
+
+def is_complete(out_dir: Path, stem: str) -> bool:
+    json_path, csv_path = output_paths(out_dir, stem)
+    if not (json_path.is_file() and csv_path.is_file()):
+        return False
+    try:
+        data = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and len(data.get("scores", [])) == data.get("num_frames")

@@ -1,0 +1,268 @@
+"""The detector, top to bottom: sample frames -> encode -> scene context -> score against the
+prompt bank -> smooth -> one score per decoded frame -> events.
+
+>>> det = Detector(model="ViT-B-16", pretrained="openai", context="auto")   # doctest: +SKIP
+>>> result = det.score("clip.mp4")                                           # doctest: +SKIP
+>>> len(result["scores"]) == result["num_frames"]                            # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from vad.cache import EmbeddingCache, VideoEmbeddings, default_cache_dir
+from vad.context import Context, context_embeddings, fixed_context, scene_posterior
+from vad.prompts import PromptBank
+from vad.scoring import (
+    load_or_build_text,
+    mix_context,
+    scene_anomaly_probabilities,
+    top_anomalous_descriptions,
+)
+from vad.temporal import find_events, smooth, to_frame_scores
+from vad.video import FrameSampler
+
+log = logging.getLogger(__name__)
+SCORE_DECIMALS = 6
+
+
+class Detector:
+    """Context-aware zero-shot video anomaly detector.
+
+    Parameters
+    ----------
+    model, pretrained, device, precision : the OpenCLIP encoder (see :class:`ClipEncoder`).
+    context : ``"auto"`` (infer the scene), ``"none"`` (context-free baseline) or free text
+        naming the scene (``"a bank vault"``).
+    prompts : a prompt-bank YAML file or the name of a shipped bank.
+    sample_fps : frames per second to encode (by timestamp).
+    batch_size : frames per encoder batch.
+    smoothing, window_s : temporal smoothing method and window in seconds.
+    context_window_s : infer the context over sliding windows of this length instead of the
+        whole video (for long or moving-camera footage).
+    event_threshold : per-frame score at or above which a span becomes an event.
+    cache_dir, use_cache : embedding and text caches (``None`` = the user cache dir).
+    encoder : an already-built encoder to use (shares one model between detectors).
+    """
+
+    def __init__(
+        self,
+        model: str = "ViT-B-16",
+        pretrained: str | None = "openai",
+        context: str = "auto",
+        prompts: str | Path = "default",
+        sample_fps: float = 2.0,
+        batch_size: int = 32,
+        device: str = "auto",
+        precision: str = "auto",
+        smoothing: str = "gaussian",
+        window_s: float = 2.0,
+        context_window_s: float | None = None,
+        event_threshold: float = 0.5,
+        backend: str = "auto",
+        cache_dir: str | Path | None = None,
+        use_cache: bool = True,
+        encoder=None,
+    ):
+        self.model = model
+        self.pretrained = pretrained or "none"
+        self.context = context or "auto"
+        self.prompts = prompts
+        self.sample_fps = sample_fps
+        self.batch_size = batch_size
+        self.device = device
+        self.precision = precision
+        self.smoothing = smoothing
+        self.window_s = window_s
+        self.context_window_s = context_window_s
+        self.event_threshold = event_threshold
+        self.backend = backend
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+        self.use_cache = use_cache
+        self.bank = PromptBank.from_yaml(prompts)
+        self.sampler = FrameSampler(sample_fps, batch_size, backend)
+        self._encoder = encoder
+        self._text = None
+
+    # -- stage 2: the encoder, loaded once and shared by every video ---------------------------
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            from vad.encoder import ClipEncoder
+
+            self._encoder = ClipEncoder(self.model, self.pretrained, self.device, self.precision)
+        return self._encoder
+
+    # -- stages 1-2: sample and encode one video -----------------------------------------------
+
+    def embed(self, path: str | Path) -> VideoEmbeddings:
+        """Frame embeddings of ``path``, from the cache when this video was encoded before."""
+        cache = key = None
+        if self.use_cache and not getattr(self.encoder, "random_weights", True):
+            cache = EmbeddingCache(self.cache_dir)
+            key = cache.key(path, self.encoder.identity(), self.sample_fps)
+            hit = cache.get(key)
+            if hit is not None:
+                return hit
+        emb = self._encode_video(path)
+        if cache is not None:
+            cache.put(key, emb)
+        return emb
+
+    def _encode_video(self, path: str | Path) -> VideoEmbeddings:
+        stream = self.sampler.open(path)
+        encoder = self.encoder
+        preprocess = encoder.preprocess
+        chunks, indices, times = [], [], []
+        for pixels, batch in _prefetch(((preprocess(b.frames), b) for b in stream), depth=2):
+            chunks.append(encoder.encode_images(pixels))
+            indices.append(batch.indices)
+            times.append(batch.times)
+        return VideoEmbeddings(
+            embeddings=np.concatenate(chunks).astype(np.float32),
+            indices=np.concatenate(indices),
+            times=np.concatenate(times),
+            num_frames=stream.num_decoded,
+            fps=stream.fps,
+            reported_frames=stream.info.reported_frames,
+            warnings=list(stream.warnings),
+        )
+
+    # -- stages 3-4: prompt bank and scene context ----------------------------------------------
+
+    def text_embeddings(self):
+        if self._text is None:
+            cache = self.cache_dir if self.use_cache else None
+            self._text = load_or_build_text(self.bank, self.encoder, cache)
+        return self._text
+
+    def infer_context(self, emb: VideoEmbeddings) -> Context:
+        text = self.text_embeddings()
+        scale = self.encoder.logit_scale
+        mode = self.context.strip()
+        if mode.lower() == "none":
+            return Context("none", None)
+        if mode.lower() == "auto":
+            ctx = context_embeddings(emb.embeddings, emb.times, self.context_window_s)
+            posterior = scene_posterior(ctx, text.scenes, scale)
+            return Context("auto", posterior[0] if not self.context_window_s else posterior)
+        return fixed_context(mode, self.bank, text.scenes, self.encoder.encode_text, scale)
+
+    # -- stages 5-7: score, smooth, per-frame scores, events ------------------------------------
+
+    def score_embeddings(self, emb: VideoEmbeddings, video: str | Path = "") -> dict:
+        """Score already-computed embeddings: the JSON-ready result for one video."""
+        text = self.text_embeddings()
+        context = self.infer_context(emb)
+        per_scene, context_free = scene_anomaly_probabilities(
+            emb.embeddings, text, self.encoder.logit_scale
+        )
+        raw = mix_context(per_scene, context_free, context.posterior)
+        smoothed = smooth(raw, emb.times, self.window_s, self.smoothing)
+        frame_scores = np.clip(to_frame_scores(emb.times, smoothed, emb.num_frames, emb.fps), 0, 1)
+        frame_scores = np.round(frame_scores, SCORE_DECIMALS)
+        top_idx, top_sim = top_anomalous_descriptions(emb.embeddings, text, context.posterior)
+        events = self._events(frame_scores, emb, top_idx, top_sim, text.labels)
+        warnings = list(emb.warnings)
+        if getattr(self.encoder, "random_weights", False):
+            warnings.append("random model weights: scores are meaningless (speed tests only)")
+        return {
+            "video": str(video),
+            "fps": round(float(emb.fps), 6),
+            "num_frames": int(emb.num_frames),
+            "reported_frames": int(emb.reported_frames),
+            "sample_fps": self.sample_fps,
+            "num_samples": len(emb.indices),
+            "model": self.model,
+            "pretrained": getattr(self.encoder, "pretrained_label", self.pretrained),
+            "prompts": self.bank.name,
+            "context": context.summary(self.bank),
+            "smoothing": {"method": self.smoothing, "window_s": self.window_s},
+            "scores": frame_scores.tolist(),
+            "events": events,
+            "samples": {
+                "frames": emb.indices.tolist(),
+                "scores": np.round(raw, SCORE_DECIMALS).tolist(),
+            },
+            "warnings": warnings,
+        }
+
+    def _events(self, frame_scores, emb, top_idx, top_sim, labels) -> list[dict]:
+        out = []
+        fps = emb.fps
+        for start, end in find_events(frame_scores, fps, self.event_threshold):
+            peak = start + int(np.argmax(frame_scores[start : end + 1]))
+            inside = (emb.indices >= start) & (emb.indices <= end)
+            if not inside.any():  # a short span between samples: use the nearest sample
+                inside = np.zeros(len(emb.indices), bool)
+                inside[int(np.argmin(np.abs(emb.indices - peak)))] = True
+            counts = Counter(top_idx[inside, 0].tolist())
+            sims: dict[int, list[float]] = {}
+            for row_idx, row_sim in zip(top_idx[inside], top_sim[inside], strict=True):
+                for i, s in zip(row_idx, row_sim, strict=True):
+                    sims.setdefault(int(i), []).append(float(s))
+            ranked = sorted(sims, key=lambda i: (-counts.get(i, 0), -np.mean(sims[i])))[:3]
+            out.append(
+                {
+                    "start_frame": start,
+                    "end_frame": end,
+                    "start_s": round(start / fps, 3),
+                    "end_s": round((end + 1) / fps, 3),
+                    "peak_s": round(peak / fps, 3),
+                    "peak_score": float(frame_scores[peak]),
+                    "descriptions": [
+                        {"text": labels[i], "similarity": round(float(np.mean(sims[i])), 4)}
+                        for i in ranked
+                    ],
+                }
+            )
+        return out
+
+    def score(self, path: str | Path) -> dict:
+        """Score one video file end to end; the same data ``vad score`` writes as JSON."""
+        return self.score_embeddings(self.embed(path), video=path)
+
+
+def _prefetch(iterable, depth: int = 2):
+    """Run ``iterable`` in a background thread, ``depth`` items ahead, so decoding and
+    preprocessing overlap with encoding. Exceptions are re-raised in the consumer."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def worker():
+        try:
+            for item in iterable:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(exc)
+
+    thread = threading.Thread(target=worker, daemon=True, name="vad-prefetch")
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)

@@ -1,0 +1,317 @@
+"""Prompt banks: scenes, the activities normal and anomalous in each, and the templates that
+compose them into action-in-context descriptions. Banks are YAML data in ``prompts/``.
+
+A bank file::
+
+    version: 1
+    name: default
+    description: one line
+    templates: ["a surveillance camera frame of {action} {place}."]   # {action} and {place}
+    global_templates: ["a surveillance camera frame of {action}."]    # {action} only
+    scene_templates: ["a surveillance camera view of {scene}."]       # {scene}
+    global: {normal: [...], anomalous: [...]}                         # true in any scene
+    scenes:
+      - name: bank vault            # what users type with --context
+        scene: a bank vault         # fills {scene}
+        place: in a bank vault      # fills {place}
+        aliases: [a vault]          # optional
+        normal: [a bank employee counting money]
+        anomalous: [a person running]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+TOP_KEYS = {
+    "version",
+    "name",
+    "description",
+    "templates",
+    "global_templates",
+    "scene_templates",
+    "global",
+    "scenes",
+}
+REQUIRED_TOP = {"templates", "global_templates", "scene_templates", "global", "scenes"}
+SCENE_KEYS = {"name", "scene", "place", "aliases", "normal", "anomalous"}
+REQUIRED_SCENE = {"name", "scene", "place", "normal", "anomalous"}
+
+
+class PromptBankError(ValueError):
+    """A prompt bank file is malformed; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Scene:
+    name: str
+    scene: str
+    place: str
+    normal: tuple[str, ...]
+    anomalous: tuple[str, ...]
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Description:
+    """One action-in-context description: its label, the template texts that are averaged into
+    its embedding, whether it is anomalous, and the scene it belongs to (None = global)."""
+
+    label: str
+    texts: tuple[str, ...]
+    anomalous: bool
+    scene: str | None
+
+
+@dataclass
+class PromptBank:
+    name: str
+    description: str
+    templates: list[str]
+    global_templates: list[str]
+    scene_templates: list[str]
+    global_normal: list[str]
+    global_anomalous: list[str]
+    scenes: list[Scene]
+    source: str = "<memory>"
+    _fingerprint: str = field(default="", repr=False)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> PromptBank:
+        """Load and validate a bank. ``path`` is a file or the name of a bank in ``prompts/``."""
+        path = resolve_bank_path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PromptBankError(f"{path}: cannot read prompt bank ({exc.strerror})") from exc
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise PromptBankError(f"{path}: invalid YAML ({_yaml_problem(exc)})") from exc
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data, source: str = "<memory>") -> PromptBank:
+        where = source
+
+        def fail(key: str, problem: str):
+            raise PromptBankError(f"{where}: key '{key}': {problem}")
+
+        if not isinstance(data, dict):
+            raise PromptBankError(f"{where}: a prompt bank must be a YAML mapping")
+        unknown = set(data) - TOP_KEYS
+        if unknown:
+            fail(sorted(unknown)[0], f"unknown key (allowed: {', '.join(sorted(TOP_KEYS))})")
+        for key in sorted(REQUIRED_TOP - set(data)):
+            fail(key, "missing")
+        if data.get("version", 1) != 1:
+            fail("version", f"unsupported version {data.get('version')!r} (expected 1)")
+
+        templates = _str_list(data["templates"], "templates", fail)
+        global_templates = _str_list(data["global_templates"], "global_templates", fail)
+        scene_templates = _str_list(data["scene_templates"], "scene_templates", fail)
+        for i, t in enumerate(templates):
+            if "{action}" not in t or "{place}" not in t:
+                fail(f"templates[{i}]", "must contain {action} and {place}")
+        for i, t in enumerate(global_templates):
+            if "{action}" not in t or "{place}" in t:
+                fail(f"global_templates[{i}]", "must contain {action} and not {place}")
+        for i, t in enumerate(scene_templates):
+            if "{scene}" not in t:
+                fail(f"scene_templates[{i}]", "must contain {scene}")
+
+        glob = data["global"]
+        if not isinstance(glob, dict):
+            fail("global", "must be a mapping with 'normal' and 'anomalous' lists")
+        extra = set(glob) - {"normal", "anomalous"}
+        if extra:
+            fail(f"global.{sorted(extra)[0]}", "unknown key (allowed: normal, anomalous)")
+        global_normal = _str_list(glob.get("normal", []), "global.normal", fail, allow_empty=True)
+        global_anomalous = _str_list(glob.get("anomalous"), "global.anomalous", fail)
+
+        raw_scenes = data["scenes"]
+        if not isinstance(raw_scenes, list):
+            fail("scenes", "must be a list of scene mappings")
+        scenes: list[Scene] = []
+        seen: dict[str, str] = {}
+        for i, raw in enumerate(raw_scenes):
+            key = f"scenes[{i}]"
+            if not isinstance(raw, dict):
+                fail(key, "must be a mapping")
+            unknown = set(raw) - SCENE_KEYS
+            if unknown:
+                fail(f"{key}.{sorted(unknown)[0]}", "unknown key")
+            for k in sorted(REQUIRED_SCENE - set(raw)):
+                fail(f"{key}.{k}", "missing")
+            for k in ("name", "scene", "place"):
+                if not isinstance(raw[k], str) or not raw[k].strip():
+                    fail(f"{key}.{k}", "must be a non-empty string")
+            key = f"scenes[{i}] ({raw['name']})"
+            scene = Scene(
+                name=raw["name"].strip(),
+                scene=raw["scene"].strip(),
+                place=raw["place"].strip(),
+                normal=tuple(_str_list(raw["normal"], f"{key}.normal", fail, allow_empty=True)),
+                anomalous=tuple(
+                    _str_list(raw["anomalous"], f"{key}.anomalous", fail, allow_empty=True)
+                ),
+                aliases=tuple(_str_list(raw.get("aliases", []), f"{key}.aliases", fail, True)),
+            )
+            if not scene.normal and not scene.anomalous:
+                fail(key, "needs at least one normal or anomalous action")
+            for alias in (scene.name, *scene.aliases):
+                norm = normalize_scene_text(alias)
+                if norm in seen and seen[norm] != scene.name:
+                    fail(f"{key}.name", f"'{alias}' is already used by scene '{seen[norm]}'")
+                seen[norm] = scene.name
+            scenes.append(scene)
+        if not scenes:
+            fail("scenes", "must list at least one scene")
+
+        name = data.get("name", Path(source).stem)
+        description = data.get("description", "")
+        for k, v in (("name", name), ("description", description)):
+            if not isinstance(v, str):
+                fail(k, "must be a string")
+        return cls(
+            name=name,
+            description=description,
+            templates=templates,
+            global_templates=global_templates,
+            scene_templates=scene_templates,
+            global_normal=global_normal,
+            global_anomalous=global_anomalous,
+            scenes=scenes,
+            source=source,
+        )
+
+    # -- composition ---------------------------------------------------------------------------
+
+    @property
+    def scene_names(self) -> list[str]:
+        return [s.name for s in self.scenes]
+
+    def scene_texts(self, scene: Scene) -> list[str]:
+        """Template ensemble describing what the camera sees, for scene classification."""
+        return [t.format(scene=scene.scene) for t in self.scene_templates]
+
+    def global_descriptions(self) -> list[Description]:
+        return [
+            Description(a, tuple(t.format(action=a) for t in self.global_templates), anom, None)
+            for anom, actions in ((False, self.global_normal), (True, self.global_anomalous))
+            for a in actions
+        ]
+
+    def scene_descriptions(self, scene: Scene, place: str | None = None) -> list[Description]:
+        """Action-in-context descriptions of ``scene``; ``place`` overrides its place phrase
+        (used when the user fixes the context with free text)."""
+        place = place or scene.place
+        return [
+            Description(
+                f"{a} {place}",
+                tuple(t.format(action=a, place=place) for t in self.templates),
+                anom,
+                scene.name,
+            )
+            for anom, actions in ((False, scene.normal), (True, scene.anomalous))
+            for a in actions
+        ]
+
+    def find_scene(self, text: str) -> Scene | None:
+        """The scene whose name or alias equals ``text`` (ignoring case and articles)."""
+        want = normalize_scene_text(text)
+        for scene in self.scenes:
+            names = (scene.name, scene.scene, scene.place, *scene.aliases)
+            if any(normalize_scene_text(n) == want for n in names):
+                return scene
+        return None
+
+    def fingerprint(self) -> str:
+        """Content hash: changes whenever any text that reaches the encoder changes."""
+        if not self._fingerprint:
+            payload = json.dumps(
+                [
+                    self.templates,
+                    self.global_templates,
+                    self.scene_templates,
+                    self.global_normal,
+                    self.global_anomalous,
+                    [(s.name, s.scene, s.place, s.normal, s.anomalous) for s in self.scenes],
+                ],
+                sort_keys=True,
+            )
+            self._fingerprint = hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return self._fingerprint
+
+    def to_text(self) -> str:
+        """Human-readable listing for ``vad prompts``."""
+        lines = [f"prompt bank '{self.name}' ({self.source})"]
+        if self.description:
+            lines.append(f"  {self.description}")
+        lines.append(f"  templates: {len(self.templates)}  e.g. {self.templates[0]!r}")
+        lines.append(
+            f"  global normal ({len(self.global_normal)}): {', '.join(self.global_normal)}"
+        )
+        lines.append(
+            f"  global anomalous ({len(self.global_anomalous)}): {', '.join(self.global_anomalous)}"
+        )
+        lines.append(f"  scenes ({len(self.scenes)}):")
+        for s in self.scenes:
+            lines.append(f"    {s.name}  [{s.place}]")
+            lines.append(f"      normal:    {', '.join(s.normal) or '-'}")
+            lines.append(f"      anomalous: {', '.join(s.anomalous) or '-'}")
+        return "\n".join(lines)
+
+
+def normalize_scene_text(text: str) -> str:
+    words = text.lower().replace("_", " ").replace("-", " ").split()
+    stop = {"a", "an", "the", "in", "on", "at", "inside", "of"}
+    return " ".join(w for w in words if w not in stop)
+
+
+def resolve_bank_path(path: str | Path) -> Path:
+    """A bank file path, or a bank name looked up in the shipped ``prompts/`` folder."""
+    p = Path(path).expanduser()
+    if p.suffix.lower() in (".yaml", ".yml") or p.exists():
+        return p
+    candidate = PROMPTS_DIR / f"{path}.yaml"
+    if candidate.exists():
+        return candidate
+    known = ", ".join(available_banks()) or "none"
+    raise PromptBankError(f"{path}: no such prompt bank file or shipped bank (shipped: {known})")
+
+
+def available_banks() -> list[str]:
+    return sorted(p.stem for p in PROMPTS_DIR.glob("*.yaml"))
+
+
+def _str_list(value, key: str, fail, allow_empty: bool = False) -> list[str]:
+    if value is None and allow_empty:
+        return []
+    if not isinstance(value, list):
+        fail(key, f"must be a list of strings, got {type(value).__name__}")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():
+            fail(f"{key}[{i}]", f"must be a non-empty string, got {item!r}")
+        out.append(" ".join(item.split()))
+    if not out and not allow_empty:
+        fail(key, "must not be empty")
+    if len(set(out)) != len(out):
+        dup = next(x for x in out if out.count(x) > 1)
+        fail(key, f"duplicate entry {dup!r}")
+    return out
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is not None:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return problem

@@ -1,0 +1,190 @@
+"""Scoring: the probability that a sampled frame shows something anomalous *for its scene*.
+
+For a scene s, the frame is compared with the scene's descriptions plus the global ones. With
+``l = logit_scale * cos(frame, description)``, the anomaly probability is a two-way softmax
+between the anomalous and the normal group, each group's evidence being the mean of ``exp(l)``
+over its members (so a group is not favoured for merely having more descriptions)::
+
+    p_s = sigmoid( LSE(l[A_s]) - log|A_s|  -  LSE(l[N_s]) + log|N_s| )
+
+The frame's score is the posterior-weighted mixture ``sum_s pi_s * p_s``; without context only
+the global descriptions are used, which is the plain zero-shot CLIP baseline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.special import expit, logsumexp
+
+from vad.prompts import Description, PromptBank
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TextEmbeddings:
+    """Embeddings of a prompt bank for one model: scenes (S,D) and descriptions (M,D), with
+    each description's group (anomalous or not) and scene index (-1 = global)."""
+
+    scenes: np.ndarray
+    descriptions: np.ndarray
+    anomalous: np.ndarray
+    scene_index: np.ndarray
+    labels: list[str]
+
+    @classmethod
+    def build(cls, bank: PromptBank, encode_text) -> TextEmbeddings:
+        """Encode every template text once; average each ensemble as in CLIP's zero-shot recipe."""
+        descs: list[Description] = bank.global_descriptions()
+        for scene in bank.scenes:
+            descs += bank.scene_descriptions(scene)
+        groups = [bank.scene_texts(s) for s in bank.scenes] + [list(d.texts) for d in descs]
+        flat = [t for g in groups for t in g]
+        emb = encode_text(flat)
+        means, start = [], 0
+        for g in groups:
+            means.append(emb[start : start + len(g)].mean(axis=0))
+            start += len(g)
+        means = np.stack(means).astype(np.float32)
+        means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+        s = len(bank.scenes)
+        names = bank.scene_names
+        return cls(
+            scenes=means[:s],
+            descriptions=means[s:],
+            anomalous=np.array([d.anomalous for d in descs], dtype=bool),
+            scene_index=np.array(
+                [-1 if d.scene is None else names.index(d.scene) for d in descs], dtype=np.int64
+            ),
+            labels=[d.label for d in descs],
+        )
+
+    def save(self, path: Path) -> None:
+        """Store as a plain ``.npz`` (no pickle), written atomically."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(
+            tmp,
+            scenes=self.scenes,
+            descriptions=self.descriptions,
+            anomalous=self.anomalous,
+            scene_index=self.scene_index,
+            labels=np.array(self.labels, dtype=np.str_),
+        )
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> TextEmbeddings:
+        with np.load(path, allow_pickle=False) as z:
+            return cls(
+                scenes=z["scenes"],
+                descriptions=z["descriptions"],
+                anomalous=z["anomalous"],
+                scene_index=z["scene_index"],
+                labels=[str(x) for x in z["labels"]],
+            )
+
+
+def text_cache_key(bank: PromptBank, identity: dict) -> str:
+    raw = f"{bank.fingerprint()}|{identity['model']}|{identity['pretrained']}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def load_or_build_text(bank: PromptBank, encoder, cache_dir: Path | None) -> TextEmbeddings:
+    """Text embeddings for ``bank`` and ``encoder``, from the on-disk cache when present."""
+    identity = encoder.identity()
+    # Random or stand-in weights cannot be identified by name: never cache them.
+    cacheable = cache_dir is not None and not getattr(encoder, "random_weights", True)
+    path = None
+    if cacheable:
+        path = Path(cache_dir) / "text" / f"{text_cache_key(bank, identity)}.npz"
+        if path.is_file():
+            try:
+                return TextEmbeddings.load(path)
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("ignoring unreadable text-embedding cache %s (%s)", path, exc)
+    text = TextEmbeddings.build(bank, encoder.encode_text)
+    if path is not None:
+        try:
+            text.save(path)
+        except OSError as exc:
+            log.warning("cannot write text-embedding cache %s (%s)", path, exc)
+    return text
+
+
+def _group_evidence(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """log of the mean of exp(logits) over the masked columns, per row."""
+    return logsumexp(logits[:, mask], axis=1) - np.log(mask.sum())
+
+
+def scene_anomaly_probabilities(
+    frame_embeddings: np.ndarray, text: TextEmbeddings, logit_scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-scene anomaly probabilities (N,S) and the context-free probability (N,).
+
+    >>> t = TextEmbeddings(
+    ...     scenes=np.eye(3)[:1], descriptions=np.eye(3), anomalous=np.array([False, True, True]),
+    ...     scene_index=np.array([-1, -1, 0]), labels=["walk", "fight", "run"])
+    >>> per_scene, context_free = scene_anomaly_probabilities(np.eye(3)[[0]], t, 10.0)
+    >>> bool(per_scene[0, 0] < 0.5 and context_free[0] < 0.5)
+    True
+    """
+    logits = logit_scale * (np.asarray(frame_embeddings, np.float64) @ text.descriptions.T)
+    is_global = text.scene_index < 0
+    base_anom = is_global & text.anomalous
+    base_norm = is_global & ~text.anomalous
+    context_free = _two_group_probability(logits, base_anom, base_norm)
+    per_scene = np.empty((len(logits), len(text.scenes)))
+    for s in range(len(text.scenes)):
+        in_scene = text.scene_index == s
+        per_scene[:, s] = _two_group_probability(
+            logits,
+            base_anom | (in_scene & text.anomalous),
+            base_norm | (in_scene & ~text.anomalous),
+        )
+    return per_scene, context_free
+
+
+def _two_group_probability(logits: np.ndarray, anom: np.ndarray, norm: np.ndarray) -> np.ndarray:
+    if not anom.any():
+        return np.zeros(len(logits))
+    if not norm.any():
+        return np.ones(len(logits))
+    return expit(_group_evidence(logits, anom) - _group_evidence(logits, norm))
+
+
+def mix_context(
+    per_scene: np.ndarray, context_free: np.ndarray, posterior: np.ndarray | None
+) -> np.ndarray:
+    """Posterior-weighted anomaly probability per frame; ``posterior`` None = no context."""
+    if posterior is None:
+        return context_free
+    if posterior.ndim == 1:
+        return per_scene @ posterior
+    return np.einsum("ns,ns->n", per_scene, posterior)
+
+
+def top_anomalous_descriptions(
+    frame_embeddings: np.ndarray, text: TextEmbeddings, posterior: np.ndarray | None, k: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each frame, the ``k`` anomalous descriptions in scope that it matches best:
+    returns indices into ``text.labels`` (N,k) and cosine similarities (N,k).
+
+    In scope: the global anomalous descriptions, plus those of scenes holding at least 10% of
+    the posterior (or of the most likely scene)."""
+    sims = np.asarray(frame_embeddings, np.float64) @ text.descriptions.T
+    scope = text.anomalous & (text.scene_index < 0)
+    if posterior is not None:
+        post = posterior if posterior.ndim == 1 else posterior.mean(axis=0)
+        scenes = set(np.flatnonzero(post >= 0.1)) | {int(np.argmax(post))}
+        scope = scope | (text.anomalous & np.isin(text.scene_index, list(scenes)))
+    cols = np.flatnonzero(scope)
+    k = min(k, len(cols))
+    order = np.argsort(-sims[:, cols], axis=1)[:, :k]
+    idx = cols[order]
+    return idx, np.take_along_axis(sims, idx, axis=1)
