@@ -1,0 +1,125 @@
+"""Shared fixtures.
+
+- ``videos_dir``: the real sample videos (``$VAD_TEST_VIDEOS``, set by ``.ci/run``; else
+  ``../shared/videos`` beside the checkout); tests that need them skip with a reason when absent.
+- ``tiny_model``: a tiny random OpenCLIP model in a ``local-dir:`` folder, made once per session.
+- ``StandInEncoder``: a deterministic encoder whose text embeddings are bags of random word
+  vectors, so a test can place a "frame" exactly on the embedding of a description.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vad.encoder import Preprocess
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _videos_dir() -> Path | None:
+    env = os.environ.get("VAD_TEST_VIDEOS")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO.parent / "shared" / "videos")
+    for c in candidates:
+        if (c / "vtest.avi").is_file():
+            return c
+    return None
+
+
+@pytest.fixture(scope="session")
+def videos_dir() -> Path:
+    found = _videos_dir()
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("VAD_TEST_VIDEOS is not set to a folder holding vtest.avi (CI needs it)")
+        pytest.skip("sample videos not found: set VAD_TEST_VIDEOS to a folder with vtest.avi")
+    return found
+
+
+@pytest.fixture(scope="session")
+def vtest(videos_dir) -> Path:
+    return videos_dir / "vtest.avi"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    """``local-dir:`` spec of a tiny random OpenCLIP model (64 px, 64-d embeddings)."""
+    from vad.testing import make_tiny_model_dir
+
+    folder = make_tiny_model_dir(tmp_path_factory.mktemp("tiny-model"))
+    return f"local-dir:{folder}"
+
+
+@pytest.fixture()
+def cache_dir(tmp_path) -> Path:
+    return tmp_path / "cache"
+
+
+STOP_WORDS = {"a", "an", "the", "of", "in", "on", "at", "to", "and", "with", "by", "into", "from"}
+
+
+class StandInEncoder:
+    """Deterministic stand-in for ClipEncoder.
+
+    Text: the normalised sum of fixed random vectors, one per content word, so texts sharing
+    words are similar. Images: a frame whose pixels all equal ``k`` encodes to
+    ``image_table[k]`` (set by the test), so synthetic videos can show chosen "content".
+    """
+
+    model_name = "stand-in"
+    pretrained = "none"
+    pretrained_label = "none"
+    random_weights = True  # never cached
+    logit_scale = 100.0
+
+    def __init__(self, dim: int = 256):
+        self.dim = dim
+        self.image_table: dict[int, np.ndarray] = {}
+        self.preprocess = Preprocess(size=(16, 16), mean=(0.0,) * 3, std=(1.0,) * 3)
+        self.text_calls = 0
+
+    def word(self, w: str) -> np.ndarray:
+        seed = int(hashlib.sha256(w.encode()).hexdigest()[:8], 16)
+        return np.random.default_rng(seed).standard_normal(self.dim)
+
+    def encode_text(self, texts: list[str]) -> np.ndarray:
+        self.text_calls += 1
+        out = []
+        for t in texts:
+            words = [w.strip(".,") for w in t.lower().split()]
+            v = sum((self.word(w) for w in words if w and w not in STOP_WORDS), np.zeros(self.dim))
+            out.append(v / max(np.linalg.norm(v), 1e-12))
+        return np.asarray(out, dtype=np.float32)
+
+    def encode_images(self, pixels) -> np.ndarray:
+        # pixels were normalised with mean 0, std 1: value k/255 -> key k
+        keys = np.rint(np.asarray(pixels)[:, 0, 0, 0] * 255).astype(int)
+        return np.stack([self.image_table[int(k)] for k in keys]).astype(np.float32)
+
+    def encode_frames(self, frames: np.ndarray) -> np.ndarray:
+        return self.encode_images(self.preprocess(frames))
+
+    def identity(self) -> dict:
+        return {"model": "stand-in", "pretrained": "none", "preprocess": "x", "precision": "fp32"}
+
+
+@pytest.fixture()
+def stand_in() -> StandInEncoder:
+    return StandInEncoder()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_user_cache(tmp_path_factory):
+    """Keep tests out of the user's real cache (~/.cache/vad)."""
+    old = os.environ.get("VAD_CACHE_DIR")
+    os.environ["VAD_CACHE_DIR"] = str(tmp_path_factory.mktemp("user-cache"))
+    yield
+    if old is None:
+        os.environ.pop("VAD_CACHE_DIR", None)
+    else:
+        os.environ["VAD_CACHE_DIR"] = old
