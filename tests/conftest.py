@@ -74,7 +74,8 @@ class StandInEncoder:
     model_name = "stand-in"
     pretrained = "none"
     pretrained_label = "none"
-    random_weights = True  # never cached
+    random_weights = False
+    cacheable = False  # never cached
     logit_scale = 100.0
 
     def __init__(self, dim: int = 256):

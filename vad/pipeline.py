@@ -106,9 +106,11 @@ class Detector:
     def embed(self, path: str | Path) -> VideoEmbeddings:
         """Frame embeddings of ``path``, from the cache when this video was encoded before."""
         cache = key = None
-        if self.use_cache and not getattr(self.encoder, "random_weights", True):
+        if self.use_cache and getattr(self.encoder, "cacheable", False):
             cache = EmbeddingCache(self.cache_dir)
-            key = cache.key(path, self.encoder.identity(), self.sample_fps)
+            # the decoder is part of the key too: backends can differ by a pixel or a frame
+            identity = {**self.encoder.identity(), "backend": self.backend}
+            key = cache.key(path, identity, self.sample_fps)
             hit = cache.get(key)
             if hit is not None:
                 return hit

@@ -163,6 +163,8 @@ class PromptBank:
                 ),
                 aliases=tuple(_str_list(raw.get("aliases", []), f"{key}.aliases", fail, True)),
             )
+            if any(s.name == scene.name for s in scenes):
+                fail(f"{key}.name", f"duplicate scene name '{scene.name}'")
             if not scene.normal and not scene.anomalous:
                 fail(key, "needs at least one normal or anomalous action")
             for alias in (scene.name, *scene.aliases):
@@ -222,6 +224,16 @@ class PromptBank:
             for anom, actions in ((False, scene.normal), (True, scene.anomalous))
             for a in actions
         ]
+
+    @property
+    def num_texts(self) -> int:
+        """How many template texts the encoder sees for this bank."""
+        actions = sum(len(s.normal) + len(s.anomalous) for s in self.scenes)
+        return (
+            len(self.scenes) * len(self.scene_templates)
+            + (len(self.global_normal) + len(self.global_anomalous)) * len(self.global_templates)
+            + actions * len(self.templates)
+        )
 
     def find_scene(self, text: str) -> Scene | None:
         """The scene whose name or alias equals ``text`` (ignoring case and articles)."""

@@ -98,8 +98,8 @@ def text_cache_key(bank: PromptBank, identity: dict) -> str:
 def load_or_build_text(bank: PromptBank, encoder, cache_dir: Path | None) -> TextEmbeddings:
     """Text embeddings for ``bank`` and ``encoder``, from the on-disk cache when present."""
     identity = encoder.identity()
-    # Random or stand-in weights cannot be identified by name: never cache them.
-    cacheable = cache_dir is not None and not getattr(encoder, "random_weights", True)
+    # Only encoders that can identify their weights (ClipEncoder) are cached, never stand-ins.
+    cacheable = cache_dir is not None and getattr(encoder, "cacheable", False)
     path = None
     if cacheable:
         path = Path(cache_dir) / "text" / f"{text_cache_key(bank, identity)}.npz"
@@ -108,6 +108,12 @@ def load_or_build_text(bank: PromptBank, encoder, cache_dir: Path | None) -> Tex
                 return TextEmbeddings.load(path)
             except (OSError, ValueError, KeyError) as exc:
                 log.warning("ignoring unreadable text-embedding cache %s (%s)", path, exc)
+    log.info(
+        "encoding prompt bank '%s' for %s once (%d texts); later runs read it from the cache",
+        bank.name,
+        identity["model"],
+        bank.num_texts,
+    )
     text = TextEmbeddings.build(bank, encoder.encode_text)
     if path is not None:
         try:

@@ -25,7 +25,7 @@ BACKENDS = ("auto", "opencv", "decord")
 VIDEO_EXTENSIONS = (
     ".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".webm", ".ts",
     ".3gp", ".asf", ".m2ts", ".mts", ".h264", ".h265", ".hevc",
-)  # fmt: skip
+)
 FALLBACK_FPS = 25.0
 
 
