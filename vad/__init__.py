@@ -5,20 +5,28 @@
 >>> result["scores"][:3]                                        # doctest: +SKIP
 """
 
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
 
-from vad.cache import EmbeddingCache, VideoEmbeddings  # noqa: E402
-from vad.pipeline import Detector  # noqa: E402
-from vad.prompts import PromptBank, PromptBankError  # noqa: E402
-from vad.video import FrameSampler, VideoError  # noqa: E402
+# Public names, imported on first use so that `import vad.video` (e.g. in the decode worker
+# process) does not pay for torch and open_clip.
+_EXPORTS = {
+    "Detector": "vad.pipeline",
+    "EmbeddingCache": "vad.cache",
+    "VideoEmbeddings": "vad.cache",
+    "FrameSampler": "vad.video",
+    "VideoError": "vad.video",
+    "PromptBank": "vad.prompts",
+    "PromptBankError": "vad.prompts",
+    "ClipEncoder": "vad.encoder",
+}
+__all__ = [*_EXPORTS, "__version__"]
 
-__all__ = [
-    "Detector",
-    "EmbeddingCache",
-    "FrameSampler",
-    "PromptBank",
-    "PromptBankError",
-    "VideoEmbeddings",
-    "VideoError",
-    "__version__",
-]
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'vad' has no attribute {name!r}")

@@ -66,6 +66,19 @@ class Preprocess:
         Resizing uses antialiased interpolation, which matches PIL (and so open_clip's
         torchvision transform) closely; a test checks the difference numerically.
         """
+        return self.normalize(self.resize_crop(frames))
+
+    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 (N,3,h,w) at model size -> the model's normalised float input."""
+        x = torch.as_tensor(pixels).float().div_(255.0)
+        mean = torch.tensor(self.mean, dtype=x.dtype).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, dtype=x.dtype).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+    def resize_crop(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 frames (N,H,W,3) -> uint8 (N,3,h,w) resized and cropped to the model's size:
+        the costly geometric part, done where the frames are decoded; 8 bits per value, as
+        PIL's transform also rounds to 8 bits before normalising."""
         x = torch.as_tensor(frames)
         if x.ndim != 4 or x.shape[-1] != 3:
             raise ValueError(f"expected frames of shape (N,H,W,3), got {tuple(x.shape)}")
@@ -90,10 +103,7 @@ class Preprocess:
                 nh, nw = round(h * scale), round(w * scale)
             x = _resize(x, (nh, nw), mode)
             x = _center_crop_or_pad(x, (th, tw), 0)
-        x = x.clamp_(0, 255).round_().div_(255.0)
-        mean = torch.tensor(self.mean, dtype=x.dtype).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, dtype=x.dtype).view(1, 3, 1, 1)
-        return (x - mean) / std
+        return x.clamp_(0, 255).round_().to(torch.uint8)
 
 
 def _resize(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:

@@ -10,8 +10,6 @@ True
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections import Counter
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from vad.scoring import (
 )
 from vad.temporal import find_events, smooth, to_frame_scores
 from vad.video import FrameSampler
+from vad.worker import DecodeWorker
 
 log = logging.getLogger(__name__)
 SCORE_DECIMALS = 6
@@ -49,7 +48,13 @@ class Detector:
         whole video (for long or moving-camera footage).
     event_threshold : per-frame score at or above which a span becomes an event.
     cache_dir, use_cache : embedding and text caches (``None`` = the user cache dir).
+    decode_timeout_s : a video whose decoding makes no progress for this long is abandoned
+        (decoding runs in an isolated worker process, so a hung decoder cannot freeze a batch).
+    isolate_decoding : ``False`` decodes in a thread of this process instead.
     encoder : an already-built encoder to use (shares one model between detectors).
+
+    A detector holds a model and a decode worker process: reuse it for many videos, and
+    ``close()`` it (or use it as a context manager) when done.
     """
 
     def __init__(
@@ -69,6 +74,8 @@ class Detector:
         backend: str = "auto",
         cache_dir: str | Path | None = None,
         use_cache: bool = True,
+        decode_timeout_s: float = 60.0,
+        isolate_decoding: bool = True,
         encoder=None,
     ):
         self.model = model
@@ -86,9 +93,12 @@ class Detector:
         self.backend = backend
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
         self.use_cache = use_cache
+        self.decode_timeout_s = decode_timeout_s
+        self.isolate_decoding = isolate_decoding
         self.bank = PromptBank.from_yaml(prompts)
         self.sampler = FrameSampler(sample_fps, batch_size, backend)
         self._encoder = encoder
+        self._decoder: DecodeWorker | None = None
         self._text = None
 
     # -- stage 2: the encoder, loaded once and shared by every video ---------------------------
@@ -119,24 +129,45 @@ class Detector:
             cache.put(key, emb)
         return emb
 
+    @property
+    def decoder(self) -> DecodeWorker:
+        if self._decoder is None:
+            self._decoder = DecodeWorker(
+                self.sampler, None, self.decode_timeout_s, isolate=self.isolate_decoding
+            )
+        return self._decoder
+
     def _encode_video(self, path: str | Path) -> VideoEmbeddings:
-        stream = self.sampler.open(path)
+        decoder = self.decoder
+        decoder.start()  # the worker process boots while the model loads
         encoder = self.encoder
-        preprocess = encoder.preprocess
+        decoder.preprocess = encoder.preprocess
+        video, batches = decoder.stream(path)
         chunks, indices, times = [], [], []
-        for pixels, batch in _prefetch(((preprocess(b.frames), b) for b in stream), depth=2):
-            chunks.append(encoder.encode_images(pixels))
+        for batch in batches:
+            chunks.append(encoder.encode_images(encoder.preprocess.normalize(batch.pixels)))
             indices.append(batch.indices)
             times.append(batch.times)
         return VideoEmbeddings(
             embeddings=np.concatenate(chunks).astype(np.float32),
             indices=np.concatenate(indices),
             times=np.concatenate(times),
-            num_frames=stream.num_decoded,
-            fps=stream.fps,
-            reported_frames=stream.info.reported_frames,
-            warnings=list(stream.warnings),
+            num_frames=video.num_decoded,
+            fps=video.fps,
+            reported_frames=video.reported_frames,
+            warnings=video.warnings,
         )
+
+    def close(self) -> None:
+        """Stop the decode worker process."""
+        if self._decoder is not None:
+            self._decoder.close()
+
+    def __enter__(self) -> Detector:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # -- stages 3-4: prompt bank and scene context ----------------------------------------------
 
@@ -231,40 +262,3 @@ class Detector:
     def score(self, path: str | Path) -> dict:
         """Score one video file end to end; the same data ``vad score`` writes as JSON."""
         return self.score_embeddings(self.embed(path), video=path)
-
-
-def _prefetch(iterable, depth: int = 2):
-    """Run ``iterable`` in a background thread, ``depth`` items ahead, so decoding and
-    preprocessing overlap with encoding. Exceptions are re-raised in the consumer."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def worker():
-        try:
-            for item in iterable:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(done)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            q.put(exc)
-
-    thread = threading.Thread(target=worker, daemon=True, name="vad-prefetch")
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)

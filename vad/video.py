@@ -27,6 +27,7 @@ VIDEO_EXTENSIONS = (
     ".3gp", ".asf", ".m2ts", ".mts", ".h264", ".h265", ".hevc",
 )
 FALLBACK_FPS = 25.0
+PROGRESS_EVERY = 128
 
 
 class VideoError(RuntimeError):
@@ -98,6 +99,7 @@ class VideoStream:
         self._sample_fps = sample_fps
         self.num_decoded = 0
         self.finished = False
+        self.on_progress = None  # called with the decoded count every PROGRESS_EVERY frames
 
     @property
     def fps(self) -> float:
@@ -112,6 +114,8 @@ class VideoStream:
         frames, indices, times = [], [], []
         for index, time_s, grab in self._frames_iter:
             self.num_decoded = index + 1
+            if self.on_progress is not None and index % PROGRESS_EVERY == 0:
+                self.on_progress(self.num_decoded)
             if not selector.take(time_s):
                 continue
             frame = grab()
@@ -187,7 +191,7 @@ class FrameSampler:
             raise VideoError(f"{path}: no such file")
         if path.is_dir():
             raise VideoError(f"{path}: is a directory, not a video file")
-        if path.stat().st_size == 0:
+        if path.is_file() and path.stat().st_size == 0:
             raise VideoError(f"{path}: empty file")
         order = ["opencv", "decord"] if self.backend == "auto" else [self.backend]
         errors = []
