@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,7 +69,8 @@ class EmbeddingCache:
         self.root = Path(root).expanduser() if root else default_cache_dir()
 
     def key(self, video: str | Path, identity: dict, sample_fps: float | None) -> str:
-        parts = {"v": CACHE_VERSION, "video": content_hash(video), "fps": sample_fps, **identity}
+        fps = None if sample_fps is None else float(sample_fps)  # 2 and 2.0 are one key
+        parts = {"v": CACHE_VERSION, "video": content_hash(video), "fps": fps, **identity}
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
     def path(self, key: str) -> Path:
@@ -81,7 +83,7 @@ class EmbeddingCache:
         try:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
-                return VideoEmbeddings(
+                emb = VideoEmbeddings(
                     embeddings=z["embeddings"],
                     indices=z["indices"],
                     times=z["times"],
@@ -91,7 +93,12 @@ class EmbeddingCache:
                     warnings=list(meta.get("warnings", [])),
                     from_cache=True,
                 )
-        except (OSError, ValueError, KeyError) as exc:
+            n = len(emb.embeddings)
+            if emb.embeddings.ndim != 2 or len(emb.indices) != n or len(emb.times) != n:
+                raise ValueError("inconsistent array shapes")
+            return emb
+        # a truncated or foreign file: BadZipFile / EOFError from the zip reader
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
             log.warning("ignoring unreadable cache entry %s (%s)", path, exc)
             return None
 

@@ -200,6 +200,144 @@ def summary_line(result: dict, seconds: float) -> str:
     )
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """``vad eval``: score a labelled test set; metrics.json, scores/, report.html."""
+    import json
+
+    from vad.datasets import load_annotations
+    from vad.evaluate import format_table
+    from vad.evaluation_run import (
+        Evaluator,
+        ablation_grid,
+        ablation_markdown,
+        default_ablation_grid,
+        metrics_document,
+        run_ablation,
+    )
+    from vad.outputs import atomic_write_text
+    from vad.prompts import PromptBank
+
+    settings = detector_settings(args)
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {args.limit}")
+    try:
+        annotations = load_annotations(args.dataset, args.annotations, args.videos)
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+    if not annotations:
+        raise UsageError(f"{args.annotations}: lists no videos")
+    if args.limit is not None:
+        annotations = annotations[: args.limit]
+    detector = build_detector(settings)
+    ablate = args.ablate or bool(args.ablate_contexts or args.ablate_windows or args.ablate_prompts)
+    grid = []
+    if ablate:
+        default = default_ablation_grid(detector, args.dataset)
+        grid = ablation_grid(
+            args.ablate_contexts or list(dict.fromkeys(c.context for c in default)),
+            args.ablate_windows or list(dict.fromkeys(c.window_s for c in default)),
+            args.ablate_prompts or list(dict.fromkeys(c.prompts for c in default)),
+        )
+        for bank in dict.fromkeys(c.prompts for c in grid):  # fail now, not after encoding
+            PromptBank.from_yaml(bank)
+    load_encoder_or_exit(detector)
+    out_dir = Path(args.out)
+    try:
+        run = Evaluator(detector, keep_embeddings=ablate).run(annotations, out_dir / "scores")
+    finally:  # stop the decode worker, where there is one; nothing below decodes
+        getattr(detector, "close", lambda: None)()
+    effective = {k: getattr(detector, k) for k in DETECTOR_KEYS}
+    about = {
+        "dataset": args.dataset,
+        "annotations": str(args.annotations),
+        "videos_dir": str(args.videos),
+        "settings": {**effective, "prompts": detector.bank.name, "use_cache": detector.use_cache},
+    }
+    metrics = metrics_document(run, run.metrics(detector.event_threshold), about)
+    atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    problems = len(run.missing) + len(run.failed)
+    if not run.scored:
+        print(
+            f"vad: error: none of the {run.num_listed} listed videos could be scored",
+            file=sys.stderr,
+        )
+        return 1
+    rows = None
+    if ablate:
+        rows = run_ablation(detector, run, grid)
+        title = f"Ablation: {args.dataset}, {len(run.scored)} videos, {detector.model}"
+        table = ablation_markdown(rows, title)
+        atomic_write_text(out_dir / "ablation.md", table)
+        atomic_write_text(out_dir / "ablation.json", json.dumps(rows, indent=1) + "\n")
+    if not args.no_report:
+        write_eval_report(run, metrics, out_dir, rows)
+    print(format_table(metrics))
+    if rows is not None:
+        print("\n" + table, end="")
+    print(
+        f"\nwrote {out_dir / 'metrics.json'}"
+        + ("" if args.no_report else f", {out_dir / 'report.html'}")
+    )
+    if problems:
+        print(
+            f"vad: {len(run.missing)} missing and {len(run.failed)} failed of "
+            f"{run.num_listed} listed videos (excluded from the metrics)",
+            file=sys.stderr,
+        )
+    return 1 if problems else 0
+
+
+def write_eval_report(run, metrics: dict, out_dir: Path, ablation=None) -> Path:
+    from vad.report import Report, ReportVideo
+
+    videos = [
+        ReportVideo(
+            name=v.annotation.name,
+            label=v.annotation.label,
+            stem=v.stem,
+            labels=v.labels,
+            scores=v.scores,
+            fps=v.result["fps"],
+            events=v.result["events"],
+            scene=v.result["context"].get("scene"),
+        )
+        for v in run.scored
+    ]
+    title = f"vad eval: {metrics['dataset']} ({Path(metrics['annotations']).name})"
+    return Report(title=title).write(out_dir, videos, metrics, ablation)
+
+
+def add_eval_parser(sub) -> None:
+    from vad.datasets import DATASETS
+
+    ev = sub.add_parser(
+        "eval",
+        help="frame-level AUC/AP on a labelled test set, with score files and an HTML report",
+        description="Score every video of a labelled test set and compute frame-level AUC and "
+        "AP. Writes OUT/metrics.json, OUT/scores/<video>.json (the `vad score` schema) and "
+        "OUT/report.html. Exit status 1 when a listed video is missing or fails to decode.",
+    )
+    ev.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="annotation format")
+    ev.add_argument("--annotations", required=True, metavar="FILE", help="annotation file")
+    ev.add_argument("--videos", required=True, metavar="DIR", help="folder holding the videos")
+    ev.add_argument("--out", default="vad-eval", help="output folder (default: vad-eval)")
+    ev.add_argument("--limit", type=int, metavar="N", help="only the first N listed videos")
+    ev.add_argument("--no-report", action="store_true", help="skip report.html and its figures")
+    ab = ev.add_argument_group("ablation (one encoding pass, OUT/ablation.md)")
+    ab.add_argument(
+        "--ablate",
+        action="store_true",
+        help="also re-score a grid: context none/auto, smoothing 0/1/2/4 s, prompt banks",
+    )
+    ab.add_argument("--ablate-contexts", nargs="+", metavar="CONTEXT", help="contexts of the grid")
+    ab.add_argument(
+        "--ablate-windows", nargs="+", type=float, metavar="SECONDS", help="windows (0 = none)"
+    )
+    ab.add_argument("--ablate-prompts", nargs="+", metavar="BANK", help="prompt banks of the grid")
+    add_detector_options(ev)
+    ev.set_defaults(func=cmd_eval)
+
+
 def cmd_prompts(args: argparse.Namespace) -> int:
     from vad.prompts import PromptBank, available_banks
 
@@ -239,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--resume", action="store_true", help="skip inputs already scored")
     add_detector_options(score)
     score.set_defaults(func=cmd_score)
+    add_eval_parser(sub)
 
     prompts = sub.add_parser("prompts", help="print a prompt bank")
     prompts.add_argument("bank", nargs="?", default="default", help="YAML file or shipped name")

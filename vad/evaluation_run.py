@@ -1,0 +1,371 @@
+"""``vad eval``, the runner: score every video of a labelled test set once and measure frame-level
+AUC / AP against its ground truth. The metric math lives in :mod:`vad.evaluate` (pure
+functions), the figures and HTML in :mod:`vad.report`.
+
+Stages: annotations -> listed-but-missing videos set aside -> embed each video (through the
+embedding cache) -> score -> ground truth at the *decoded* length -> metrics. The embeddings can
+be kept in memory so that an ablation grid re-scores them under other settings (context,
+smoothing, prompt bank) without decoding or encoding anything again.
+
+>>> anns = load_annotations("ucf-crime", "Temporal_Anomaly.txt", "Videos")  # doctest: +SKIP
+>>> run = Evaluator(Detector(context="auto")).run(anns, Path("out/scores"))  # doctest: +SKIP
+>>> run.metrics(threshold=0.5)["auc"]                                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vad.cache import VideoEmbeddings
+from vad.datasets.base import VideoAnnotation, split_present
+from vad.evaluate import PerVideo, compute_metrics, frame_auc
+
+ABLATION_WINDOWS = (0.0, 1.0, 2.0, 4.0)
+"""Default smoothing windows (seconds) of the ablation grid; 0 = no smoothing."""
+
+DATASET_BANKS = {"ucf-crime": "ucf-crime", "xd-violence": "xd-violence"}
+"""The shipped prompt bank written for a dataset; the ablation grid adds it to the run's bank."""
+
+
+@dataclass
+class ScoredVideo:
+    """One evaluated video: its annotation, output stem and ``vad score`` result."""
+
+    annotation: VideoAnnotation
+    stem: str
+    result: dict
+    from_cache: bool = False
+
+    @property
+    def scores(self) -> np.ndarray:
+        """The per-frame scores exactly as written to ``scores/<stem>.json``."""
+        return np.asarray(self.result["scores"], dtype=np.float64)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Ground truth at the decoded length (annotations past the end are clipped)."""
+        return self.annotation.frame_labels(int(self.result["num_frames"]))
+
+    def as_per_video(self) -> PerVideo:
+        return (self.annotation.name, self.annotation.label, self.labels, self.scores)
+
+
+@dataclass
+class EvalRun:
+    """What :meth:`Evaluator.run` found: scored, missing and failed videos, and timings."""
+
+    scored: list[ScoredVideo]
+    missing: list[VideoAnnotation]
+    failed: list[tuple[VideoAnnotation, str]]
+    embeddings: dict[str, VideoEmbeddings] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def num_listed(self) -> int:
+        return len(self.scored) + len(self.missing) + len(self.failed)
+
+    @property
+    def cache_hits(self) -> int:
+        return sum(v.from_cache for v in self.scored)
+
+    def metrics(self, threshold: float = 0.5) -> dict:
+        """:func:`~vad.evaluate.compute_metrics` over the scored videos (None values when no
+        video could be scored)."""
+        if not self.scored:
+            return empty_metrics(threshold)
+        return compute_metrics([v.as_per_video() for v in self.scored], threshold)
+
+
+def empty_metrics(threshold: float) -> dict:
+    """The metrics of an evaluation in which no video could be scored."""
+    return {
+        "auc": None,
+        "ap": None,
+        "auc_anomalous_only": None,
+        "per_class": {},
+        "false_alarm_rate": None,
+        "threshold": float(threshold),
+        "num_frames": 0,
+        "num_videos": 0,
+        "num_anomalous_videos": 0,
+    }
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+class Evaluator:
+    """Scores the videos of a labelled test set with one :class:`~vad.pipeline.Detector`.
+
+    Parameters
+    ----------
+    detector : the detector (its embedding cache makes re-runs cheap).
+    keep_embeddings : keep every video's embeddings in :attr:`EvalRun.embeddings` (for
+        :func:`run_ablation`).
+    progress : show a progress bar on stderr (only when stderr is a terminal).
+    echo : where per-video problems go, one line each (default: stderr).
+    """
+
+    def __init__(
+        self,
+        detector,
+        keep_embeddings: bool = False,
+        progress: bool = True,
+        echo: Callable[[str], None] | None = None,
+    ):
+        self.detector = detector
+        self.keep_embeddings = keep_embeddings
+        self.progress = progress
+        self.echo = echo or _stderr
+
+    def run(
+        self, annotations: Sequence[VideoAnnotation], scores_dir: Path | None = None
+    ) -> EvalRun:
+        """Embed and score every listed video present on disk; write ``<stem>.json``/``.csv``
+        to ``scores_dir`` as each one finishes. Missing and undecodable videos are reported
+        through ``echo`` and excluded, never scored as 0."""
+        from tqdm import tqdm
+
+        from vad.cli import output_stems
+        from vad.outputs import write_result
+        from vad.video import VideoError
+
+        t_start = time.perf_counter()
+        present, missing = split_present(annotations)
+        for ann in missing:
+            self.echo(f"vad: missing: {ann.path} (listed as {ann.name}); excluded")
+        stems = output_stems([a.path for a in present])
+        run = EvalRun(scored=[], missing=missing, failed=[])
+        embed_s = score_s = 0.0
+        bar = tqdm(
+            list(zip(present, stems, strict=True)),
+            desc="evaluating",
+            unit="video",
+            disable=None if self.progress else True,
+            file=sys.stderr,
+        )
+        for ann, stem in bar:
+            bar.set_postfix_str(ann.name[:40])
+            t0 = time.perf_counter()
+            try:
+                emb = self.detector.embed(ann.path)
+            except VideoError as exc:
+                run.failed.append((ann, str(exc)))
+                self._echo(bar, f"vad: error: {exc}; excluded")
+                continue
+            t1 = time.perf_counter()
+            result = self.detector.score_embeddings(emb, video=ann.path)
+            score_s += time.perf_counter() - t1
+            embed_s += t1 - t0
+            if scores_dir is not None:
+                write_result(result, scores_dir, stem)
+            run.scored.append(ScoredVideo(ann, stem, result, from_cache=emb.from_cache))
+            if self.keep_embeddings:
+                run.embeddings[stem] = emb
+        bar.close()
+        run.seconds = {
+            "embed": round(embed_s, 3),
+            "score": round(score_s, 3),
+            "total": round(time.perf_counter() - t_start, 3),
+        }
+        return run
+
+    def _echo(self, bar, line: str) -> None:
+        with bar.external_write_mode(file=sys.stderr):  # keeps a live progress bar intact
+            self.echo(line)
+
+
+def video_summaries(run: EvalRun) -> list[dict]:
+    """One JSON-ready line per scored video: frames, ground truth, score range, own AUC."""
+    out = []
+    for v in run.scored:
+        labels, scores = v.labels, v.scores
+        # the last frame annotated anomalous, by interval or mask
+        annotated_end = max((e for _, e in v.annotation.intervals), default=-1)
+        if v.annotation.mask is not None and v.annotation.mask.any():
+            annotated_end = max(annotated_end, int(np.flatnonzero(v.annotation.mask)[-1]))
+        auc = frame_auc(labels, scores) if len(scores) else float("nan")
+        out.append(
+            {
+                "name": v.annotation.name,
+                "stem": v.stem,
+                "label": v.annotation.label,
+                "num_frames": int(len(scores)),
+                "anomalous_frames": int(labels.sum()),
+                "annotation_past_end": bool(annotated_end >= len(scores)),
+                "max_score": round(float(scores.max()), 6) if len(scores) else None,
+                "auc": None if np.isnan(auc) else round(float(auc), 6),
+                "from_cache": v.from_cache,
+            }
+        )
+    return out
+
+
+def metrics_document(run: EvalRun, metrics: dict, about: dict) -> dict:
+    """The content of ``metrics.json``: ``about`` (dataset, annotations, settings), then the
+    metrics, what was missing or failed, per-video lines, cache use and timings."""
+    return {
+        **about,
+        **metrics,
+        "num_listed": run.num_listed,
+        "missing": [{"name": a.name, "path": str(a.path)} for a in run.missing],
+        "failed": [{"name": a.name, "path": str(a.path), "error": e} for a, e in run.failed],
+        "videos": video_summaries(run),
+        "cache": {"hits": run.cache_hits, "misses": len(run.scored) - run.cache_hits},
+        "seconds": run.seconds,
+    }
+
+
+# -- ablations: one encoding pass, a grid of downstream settings --------------------------------
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    """One point of the ablation grid: everything downstream of the embeddings."""
+
+    context: str
+    window_s: float
+    prompts: str
+
+
+def ablation_grid(
+    contexts: Sequence[str], windows: Sequence[float], prompts: Sequence[str]
+) -> list[AblationConfig]:
+    """The full product of the given values (duplicates dropped, order kept)."""
+    for w in windows:
+        if w < 0 or not np.isfinite(w):
+            raise ValueError(f"ablation smoothing window must be >= 0 seconds, got {w}")
+    uniq = [list(dict.fromkeys(x)) for x in (contexts, [float(w) for w in windows], prompts)]
+    if not all(uniq):
+        raise ValueError("ablation grid is empty: give at least one context, window and bank")
+    return [AblationConfig(c, w, p) for c, w, p in itertools.product(*uniq)]
+
+
+def default_ablation_grid(detector, dataset: str | None = None) -> list[AblationConfig]:
+    """context none/auto (and the run's own), smoothing windows 0/1/2/4 s (and the run's),
+    prompt banks: the run's and the one shipped for ``dataset``."""
+    contexts = ["none", "auto", detector.context]
+    windows = [*ABLATION_WINDOWS, float(detector.window_s)]
+    banks = [str(detector.prompts)]
+    if dataset in DATASET_BANKS:
+        banks.append(DATASET_BANKS[dataset])
+    return ablation_grid(contexts, sorted(set(windows)), banks)
+
+
+def _variant(base, config: AblationConfig):
+    """A shallow copy of ``base`` (sharing its encoder and text embeddings) with the config's
+    context and smoothing window; window 0 turns smoothing off."""
+    det = copy.copy(base)
+    det.context = config.context
+    det.window_s = config.window_s
+    if config.window_s <= 0:
+        det.smoothing = "none"
+    elif det.smoothing == "none":
+        det.smoothing = "gaussian"
+    return det
+
+
+def run_ablation(
+    detector, run: EvalRun, grid: Sequence[AblationConfig], progress: bool = True
+) -> list[dict]:
+    """Re-score the kept embeddings of ``run`` under every config of ``grid``; one row of
+    metrics per config. Decodes and encodes nothing (text embeddings of a new prompt bank are
+    the only encoder work)."""
+    from tqdm import tqdm
+
+    missing = [v.stem for v in run.scored if v.stem not in run.embeddings]
+    if missing:
+        raise ValueError(f"run_ablation: embeddings were not kept for {', '.join(missing)}")
+    by_bank: dict[str, object] = {}
+    rows = []
+    for config in tqdm(grid, desc="ablation", disable=None if progress else True, file=sys.stderr):
+        base = by_bank.get(config.prompts)
+        if base is None:
+            if config.prompts == str(detector.prompts):
+                base = detector
+            else:
+                base = type(detector)(**_params(detector, prompts=config.prompts))
+            base.text_embeddings()  # computed once per bank, shared by the copies below
+            by_bank[config.prompts] = base
+        det = _variant(base, config)
+        per_video = []
+        for v in run.scored:
+            result = det.score_embeddings(run.embeddings[v.stem], video=v.annotation.path)
+            per_video.append(
+                (v.annotation.name, v.annotation.label, v.labels, np.asarray(result["scores"]))
+            )
+        m = compute_metrics(per_video, det.event_threshold)
+        rows.append(
+            {
+                "context": config.context,
+                "smoothing": det.smoothing,
+                "window_s": config.window_s,
+                "prompts": config.prompts,
+                "auc": m["auc"],
+                "ap": m["ap"],
+                "auc_anomalous_only": m["auc_anomalous_only"],
+                "false_alarm_rate": m["false_alarm_rate"],
+                "this_run": _is_run_config(detector, config),
+            }
+        )
+    return rows
+
+
+def _params(detector, **changes) -> dict:
+    """Constructor arguments that rebuild ``detector`` (sharing its encoder), with changes."""
+    import inspect
+
+    names = [n for n in inspect.signature(type(detector).__init__).parameters if n != "self"]
+    params = {n: getattr(detector, n) for n in names if n != "encoder" and hasattr(detector, n)}
+    params["encoder"] = detector.encoder
+    params.update(changes)
+    return params
+
+
+def _is_run_config(detector, config: AblationConfig) -> bool:
+    same_window = (config.window_s <= 0 and detector.smoothing == "none") or (
+        detector.smoothing != "none" and config.window_s == float(detector.window_s)
+    )
+    return (
+        config.context == detector.context
+        and config.prompts == str(detector.prompts)
+        and same_window
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}"
+
+
+def ablation_markdown(rows: Sequence[dict], title: str = "Ablation") -> str:
+    """The ablation rows as a Markdown table (metrics in percent, as papers report them);
+    the run's own settings are marked with *."""
+    lines = [
+        f"# {title}",
+        "",
+        "Metrics in percent; frame-level, all test frames concatenated. "
+        "`*` marks the settings of this run.",
+        "",
+        "| context | smoothing | window (s) | prompts | AUC | AP | AUC (anomalous videos) "
+        "| false alarms |",
+        "|---|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        mark = " *" if r.get("this_run") else ""
+        context = str(r["context"]).replace("|", "\\|")
+        prompts = str(r["prompts"]).replace("|", "\\|")
+        lines.append(
+            f"| {context}{mark} | {r['smoothing']} | {r['window_s']:g} | {prompts} "
+            f"| {_pct(r['auc'])} | {_pct(r['ap'])} | {_pct(r['auc_anomalous_only'])} "
+            f"| {_pct(r['false_alarm_rate'])} |"
+        )
+    return "\n".join(lines) + "\n"
