@@ -157,7 +157,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     from vad.outputs import is_complete, write_result
     from vad.video import VideoError
 
-    detector = build_detector(detector_settings(args))
+    settings = detector_settings(args)
+    detector = build_detector(settings)
+    check_engine_options(args)
     inputs = collect_inputs(args.paths, args.list)
     if not inputs:
         raise UsageError("no input videos (give files, folders or --list FILE)")
@@ -169,6 +171,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         todo = [(p, s) for p, s in todo if not is_complete(out_dir, s)]
         if skipped:
             print(f"resume: {len(skipped)} already scored, {len(todo)} to do", file=sys.stderr)
+    if args.engine == "ray":
+        return score_with_ray(args, settings, todo, out_dir)
     if todo:
         load_encoder_or_exit(detector)
     failed = 0
@@ -188,6 +192,89 @@ def cmd_score(args: argparse.Namespace) -> int:
     if failed:
         print(f"vad: {failed} of {len(todo)} inputs failed", file=sys.stderr)
     return 1 if failed else 0
+
+
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    """``--engine`` and the Ray engine's options (``vad score``, ``vad eval``)."""
+    g = p.add_argument_group("engine (docs/ray.md)")
+    g.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local: this process (default); ray: a Ray cluster (pip install 'vad[ray]')",
+    )
+    g.add_argument("--ray-address", metavar="ADDR", help="Ray cluster: auto, HOST:PORT, ray://...")
+    g.add_argument("--workers", type=int, metavar="N", help="Ray: model actors (default: auto)")
+    g.add_argument(
+        "--num-gpus-per-worker",
+        type=float,
+        metavar="G",
+        help="Ray: GPUs per model actor (default: 1 if the cluster has GPUs, else 0)",
+    )
+
+
+def check_engine_options(args: argparse.Namespace) -> None:
+    if args.engine != "ray":
+        given = [
+            flag
+            for flag, key in (
+                ("--ray-address", "ray_address"),
+                ("--workers", "workers"),
+                ("--num-gpus-per-worker", "num_gpus_per_worker"),
+            )
+            if getattr(args, key, None) is not None
+        ]
+        if given:
+            raise UsageError(f"{', '.join(given)}: only with --engine ray")
+
+
+def score_with_ray(args: argparse.Namespace, settings: dict, todo: list, out_dir: Path) -> int:
+    """``vad score --engine ray``: the same outputs and exit status as the local engine."""
+    from vad.engine_ray import RayEngineError, score_paths_ray
+
+    if not todo:
+        return 0
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{out_dir}: cannot create the output folder ({exc.strerror})") from exc
+    try:
+        status = score_paths_ray(
+            [p for p, _ in todo],
+            [s for _, s in todo],
+            settings,
+            out_dir,
+            address=args.ray_address,
+            workers=args.workers,
+            gpus_per_worker=args.num_gpus_per_worker,
+            ray_progress=args.verbose,
+        )
+    except RayEngineError as exc:
+        raise UsageError(str(exc)) from exc
+    failed = sum(error is not None for _, error in status)
+    if failed:
+        print(f"vad: {failed} of {len(todo)} inputs failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def evaluate_with_ray(args, settings, annotations, scores_dir, detector, keep_embeddings):
+    """``vad eval --engine ray``: the local evaluator's run, computed on Ray."""
+    from vad.engine_ray import RayEngineError, evaluate_ray
+
+    try:
+        return evaluate_ray(
+            annotations,
+            scores_dir,
+            settings,
+            address=args.ray_address,
+            workers=args.workers,
+            gpus_per_worker=args.num_gpus_per_worker,
+            keep_embeddings=keep_embeddings,
+            encoder=detector.encoder,
+            ray_progress=args.verbose,
+        )
+    except RayEngineError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def summary_line(result: dict, seconds: float) -> str:
@@ -218,6 +305,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from vad.prompts import PromptBank
 
     settings = detector_settings(args)
+    check_engine_options(args)
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be at least 1, got {args.limit}")
     try:
@@ -243,7 +331,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     load_encoder_or_exit(detector)
     out_dir = Path(args.out)
     try:
-        run = Evaluator(detector, keep_embeddings=ablate).run(annotations, out_dir / "scores")
+        if args.engine == "ray":
+            scores_dir = out_dir / "scores"
+            run = evaluate_with_ray(args, settings, annotations, scores_dir, detector, ablate)
+        else:
+            run = Evaluator(detector, keep_embeddings=ablate).run(annotations, out_dir / "scores")
     finally:  # stop the decode worker, where there is one; nothing below decodes
         getattr(detector, "close", lambda: None)()
     effective = {k: getattr(detector, k) for k in DETECTOR_KEYS}
@@ -335,6 +427,7 @@ def add_eval_parser(sub) -> None:
     )
     ab.add_argument("--ablate-prompts", nargs="+", metavar="BANK", help="prompt banks of the grid")
     add_detector_options(ev)
+    add_engine_options(ev)
     ev.set_defaults(func=cmd_eval)
 
 
@@ -376,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--out", default="vad-out", help="output folder (default: vad-out)")
     score.add_argument("--resume", action="store_true", help="skip inputs already scored")
     add_detector_options(score)
+    add_engine_options(score)
     score.set_defaults(func=cmd_score)
     add_eval_parser(sub)
 

@@ -1,0 +1,226 @@
+"""The Ray engine (``vad score --engine ray``) against the local engine, on a local Ray started
+here (2 CPUs, one module-scoped session) with the tiny random model.
+
+Skipped when Ray is not installed (``pip install -e ".[ray]"``); the test that ``--engine ray``
+says how to install Ray runs everywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vad.cli import main
+
+BROKEN = "broken.mp4"
+MISSING = "missing.mp4"
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    pytest.importorskip("ray.data", reason='Ray is an optional extra: pip install -e ".[ray]"')
+    import ray
+
+    if not ray.is_initialized():
+        # address="local": a fresh Ray of our own, even where a `ray start` cluster is running
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+        )
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, videos_dir) -> Path:
+    """The sample videos plus a file that is not a video, in one folder."""
+    folder = tmp_path_factory.mktemp("inputs")
+    for name in ("vtest.avi", "Megamind.avi", "Megamind_bugy.avi"):
+        os.symlink(videos_dir / name, folder / name)
+    (folder / BROKEN).write_bytes(b"\x00\x00\x00\x18ftypmp42 - but no video follows" * 64)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def both_engines(ray_session, inputs, tiny_model, tmp_path_factory):
+    """``vad score`` over ``inputs`` plus a missing file (``--list``) with each engine, each with
+    its own empty embedding cache: ``{engine: (exit status, folder, stdout, stderr)}``."""
+    listing = tmp_path_factory.mktemp("list") / "videos.txt"
+    listing.write_text(f"{inputs / MISSING}\n")
+    runs = {}
+    for engine in ("local", "ray"):
+        root = tmp_path_factory.mktemp(engine)
+        if engine == "ray":  # the prompt bank's text embeddings are encoded once, not twice
+            shutil.copytree(runs["local"][1] / "cache" / "text", root / "cache" / "text")
+        argv = ["score", str(inputs), "--list", str(listing), "--model", tiny_model]
+        argv += ["--out", str(root / "out"), "--cache-dir", str(root / "cache"), "--engine", engine]
+        if engine == "ray":
+            argv += ["--workers", "1"]
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = main(argv)
+        runs[engine] = (rc, root, out.getvalue(), err.getvalue())
+    return runs
+
+
+def _outputs(out: Path) -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
+
+
+def _max_score_diff(a: dict, b: dict) -> float:
+    diffs = [np.max(np.abs(np.subtract(a[k]["scores"], b[k]["scores"]))) for k in a]
+    diffs += [
+        np.max(np.abs(np.subtract(a[k]["samples"]["scores"], b[k]["samples"]["scores"]))) for k in a
+    ]
+    return float(max(diffs))
+
+
+def test_ray_outputs_equal_the_local_engine(both_engines):
+    (rc_local, local, *_), (rc_ray, ray_root, *_) = both_engines["local"], both_engines["ray"]
+    assert rc_local == rc_ray == 1  # the broken and the missing file fail, the job finishes
+    a, b = _outputs(local / "out"), _outputs(ray_root / "out")
+    assert sorted(a) == sorted(b) == ["Megamind", "Megamind_bugy", "vtest"]
+    assert _max_score_diff(a, b) <= 1e-4
+    for stem in a:
+        ra, rb = a[stem], b[stem]
+        assert len(rb["scores"]) == rb["num_frames"] == ra["num_frames"]
+        for key in set(ra) - {"scores", "samples", "events"}:
+            assert ra[key] == rb[key], (stem, key)
+        assert ra["samples"]["frames"] == rb["samples"]["frames"]
+        assert [(e["start_frame"], e["end_frame"]) for e in ra["events"]] == [
+            (e["start_frame"], e["end_frame"]) for e in rb["events"]
+        ]
+        # the CSVs are written by the same code from the same numbers
+        csv_a = (local / "out" / f"{stem}.csv").read_text().splitlines()
+        csv_b = (ray_root / "out" / f"{stem}.csv").read_text().splitlines()
+        assert len(csv_a) == len(csv_b) == ra["num_frames"] + 1
+    assert not list((ray_root / "out").glob(f"{Path(BROKEN).stem}.*"))
+    assert not list((ray_root / "out").glob(".*"))  # no temporary files left behind
+
+
+def test_ray_writes_the_same_cache_entries(both_engines):
+    (_, local, *_), (_, ray_root, *_) = both_engines["local"], both_engines["ray"]
+    entries_a = sorted(p.name for p in (local / "cache" / "embeddings").rglob("*.npz"))
+    entries_b = sorted(p.name for p in (ray_root / "cache" / "embeddings").rglob("*.npz"))
+    assert len(entries_a) == 3 and entries_a == entries_b  # same keys: reusable across engines
+    for name in entries_a:
+        path_a = next((local / "cache").rglob(name))
+        path_b = next((ray_root / "cache").rglob(name))
+        with np.load(path_a) as za, np.load(path_b) as zb:
+            np.testing.assert_allclose(za["embeddings"], zb["embeddings"], atol=1e-5)
+            np.testing.assert_array_equal(za["indices"], zb["indices"])
+            assert json.loads(str(za["meta"])) == json.loads(str(zb["meta"]))
+
+
+def test_ray_reports_broken_and_missing_files_like_the_local_engine(both_engines, inputs):
+    """Each failure named once on stderr, the same words as the local engine; one summary line
+    per scored video on stdout."""
+    (_, _, out_local, err_local), (_, _, out_ray, err_ray) = both_engines.values()
+    for err in (err_local, err_ray):
+        assert err.count(f"vad: error: {inputs / BROKEN}: cannot decode") == 1
+        assert err.count(f"vad: error: {inputs / MISSING}: no such file") == 1
+        assert "vad: 2 of 5 inputs failed" in err
+
+    def errors(err: str) -> list[str]:
+        return sorted(line for line in err.splitlines() if line.startswith("vad: error:"))
+
+    assert errors(err_ray) == errors(err_local) and len(errors(err_ray)) == 2
+
+    def summaries(out: str) -> list[str]:  # without the timing
+        return sorted(line.rsplit(",", 1)[0] for line in out.splitlines())
+
+    assert summaries(out_ray) == summaries(out_local) and len(summaries(out_ray)) == 3
+
+
+def test_eval_on_ray_equals_eval_on_the_local_engine(both_engines, inputs, tiny_model, tmp_path):
+    """``vad eval --engine ray``: the same metrics, score files, failures and ablation table,
+    from the embeddings the local engine cached (Ray reads that cache as it is)."""
+    _, local, *_ = both_engines["local"]
+    annotations = tmp_path / "annotations.csv"
+    annotations.write_text(
+        "video,start_frame,end_frame,label\nvtest.avi,100,300,Fighting\n"
+        "Megamind.avi,,,Normal\nMegamind_bugy.avi,50,120,Arson\nbroken.mp4,10,20,Arson\n"
+    )
+    docs = {}
+    for engine in ("local", "ray"):
+        out = tmp_path / engine
+        argv = ["eval", "--dataset", "csv", "--annotations", str(annotations), "--videos",
+                str(inputs), "--out", str(out), "--model", tiny_model, "--no-report",
+                "--cache-dir", str(local / "cache"), "--ablate-contexts", "none", "auto",
+                "--ablate-windows", "0", "2", "--engine", engine]  # fmt: skip
+        assert main(argv) == 1  # the broken file is reported and excluded
+        docs[engine] = json.loads((out / "metrics.json").read_text())
+        docs[engine]["ablation"] = json.loads((out / "ablation.json").read_text())
+        docs[engine]["scores"] = _outputs(out / "scores")
+    a, b = docs["local"], docs["ray"]
+    assert a["auc"] == pytest.approx(b["auc"], abs=1e-6) and a["ap"] == pytest.approx(b["ap"])
+    assert [f["name"] for f in b["failed"]] == ["broken.mp4"] and a["failed"] == b["failed"]
+    assert a["videos"] == b["videos"] and a["num_videos"] == b["num_videos"] == 3
+    assert a["cache"] == b["cache"] == {"hits": 3, "misses": 0}
+    assert _max_score_diff(a["scores"], b["scores"]) <= 1e-4
+    assert [r["auc"] for r in a["ablation"]] == pytest.approx([r["auc"] for r in b["ablation"]])
+
+
+CRASH = {"name": "", "log": ""}
+
+
+def _decode_or_die(row, plan):
+    """Stands in for ``decode_video``: the worker process dies on one file (a decoder
+    segfault, an out-of-memory kill) and writes one line per attempt."""
+    from vad.engine_ray import decode_video
+
+    if str(row["path"]).endswith(CRASH["name"]):
+        with open(CRASH["log"], "a") as f:
+            f.write("attempt\n")
+        os._exit(1)
+    return decode_video(row, plan)
+
+
+def test_a_video_that_kills_its_worker_is_reported_not_retried_forever(
+    ray_session, inputs, tiny_model, tmp_path, monkeypatch
+):
+    import ray.cloudpickle
+
+    import vad.engine_ray as engine
+
+    log = tmp_path / "attempts.log"
+    monkeypatch.setitem(CRASH, "name", "Megamind_bugy.avi")
+    monkeypatch.setitem(CRASH, "log", str(log))
+    monkeypatch.setattr(engine, "decode_video", _decode_or_die)
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
+    try:
+        paths = [inputs / "Megamind.avi", inputs / "Megamind_bugy.avi"]
+        settings = {"model": tiny_model, "use_cache": False, "sample_fps": 1.0}
+        outcomes = {o.path.name: o for o in engine.iter_ray(paths, settings, workers=1)}
+    finally:
+        ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert outcomes["Megamind.avi"].error is None  # the job went on
+    error = outcomes["Megamind_bugy.avi"].error
+    assert error.startswith(f"{inputs / 'Megamind_bugy.avi'}: a Ray worker died")
+    assert log.read_text().count("attempt") == engine.TASK_RETRIES + 1
+
+
+def test_engine_ray_without_ray_says_how_to_install(monkeypatch, vtest, tiny_model, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    argv = ["score", str(vtest), "--model", tiny_model, "--engine", "ray"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vad: error: --engine ray needs Ray Data")
+    assert 'pip install "vad[ray]"' in err
+
+
+def test_ray_options_need_engine_ray(vtest, tiny_model, capsys):
+    assert main(["score", str(vtest), "--model", tiny_model, "--workers", "2"]) == 2
+    assert "--workers: only with --engine ray" in capsys.readouterr().err
