@@ -24,6 +24,7 @@ SCHEMA: dict[str, tuple[type, ...]] = {
     "context_window_s": (int, float, type(None)),
     "event_threshold": (int, float),
     "backend": (str,),
+    "decode_timeout_s": (int, float),
 }
 
 

@@ -41,10 +41,16 @@ def output_paths(out_dir: Path, stem: str) -> tuple[Path, Path]:
 
 def write_result(result: dict, out_dir: Path, stem: str) -> tuple[Path, Path]:
     """Write ``<stem>.csv`` then ``<stem>.json``; the JSON lands last, so its presence means the
-    output is complete (what ``--resume`` checks)."""
+    output is complete (what ``--resume`` checks). Interrupted between the two (Ctrl-C, a full
+    disk), it removes the CSV again: a video has both files or neither."""
     json_path, csv_path = output_paths(out_dir, stem)
+    text = json.dumps(result, indent=1) + "\n"
     atomic_write_text(csv_path, result_csv(result))
-    atomic_write_text(json_path, json.dumps(result, indent=1) + "\n")
+    try:
+        atomic_write_text(json_path, text)
+    except BaseException:
+        csv_path.unlink(missing_ok=True)
+        raise
     return json_path, csv_path
 
 

@@ -12,8 +12,11 @@ hands them over through a bounded queue, so:
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
+import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +28,7 @@ import numpy as np
 from vad.video import FrameSampler, VideoError
 
 POLL_S = 0.5
+BOOT_TIMEOUT_S = 120.0  # a fresh worker imports torch and OpenCV before its first frame
 
 
 @dataclass
@@ -63,13 +67,40 @@ def _produce(path, sampler: FrameSampler, preprocess, emit) -> None:
         emit(("error", f"{path}: decoding failed ({first})"))
 
 
-def _serve(tasks, results) -> None:
+def _quiet_native_stderr() -> None:
+    """Send this process's fd 2 to /dev/null: FFmpeg and decord print a line per damaged
+    macroblock, which would bury the one line vad prints per failed video."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker when the process that started it is gone (killed, crashed): a worker
+    blocked on a full queue or a hung decoder would otherwise outlive it."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="vad-decode-watchdog").start()
+
+
+def _serve(tasks, results, quiet: bool = True, parent: int | None = None) -> None:
     """Worker process main loop: one task (job id, path, sampler, preprocess) at a time."""
+    # Ctrl-C reaches the whole process group; the parent decides and stops this worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        _exit_with_parent(parent)
+    if quiet:
+        _quiet_native_stderr()
     import cv2
     import torch
 
     torch.set_num_threads(1)  # the encoder owns the cores; decoding fills the gaps
     cv2.setNumThreads(1)
+    results.put((0, "ready"))  # job ids start at 1
     while True:
         task = tasks.get()
         if task is None:
@@ -101,6 +132,7 @@ class DecodeWorker:
         self._proc = None
         self._tasks = self._results = None
         self._job = 0
+        self._ready = False  # the worker process has booted (its imports are done)
 
     # -- process management --------------------------------------------------------------------
 
@@ -109,10 +141,16 @@ class DecodeWorker:
         if not self.isolate or (self._proc is not None and self._proc.is_alive()):
             return
         ctx = mp.get_context("spawn")  # fork is unsafe with torch / OpenMP threads
+        self._ready = False
         self._tasks = ctx.Queue()
         self._results = ctx.Queue(maxsize=self.depth)
+        # native decoder chatter only with --verbose (the vad logger at DEBUG)
+        quiet = not logging.getLogger("vad").isEnabledFor(logging.DEBUG)
         self._proc = ctx.Process(
-            target=_serve, args=(self._tasks, self._results), daemon=True, name="vad-decode"
+            target=_serve,
+            args=(self._tasks, self._results, quiet, os.getpid()),
+            daemon=True,
+            name="vad-decode",
         )
         self._proc.start()
 
@@ -191,14 +229,22 @@ class DecodeWorker:
                 if not self._proc.is_alive():
                     code = self._proc.exitcode
                     self.close()
-                    raise VideoError(f"{path}: decoder crashed (exit code {code})") from None
-                if time.monotonic() - last > self.timeout_s:
+                    raise VideoError(
+                        f"{path}: the decoder crashed on this file (exit code {code})"
+                    ) from None
+                # the time limit is for decoding: a worker still booting gets longer
+                limit = self.timeout_s if self._ready else max(self.timeout_s, BOOT_TIMEOUT_S)
+                if time.monotonic() - last > limit:
                     self.close()
                     raise VideoError(
-                        f"{path}: decoding timed out (no progress for {self.timeout_s:g} s)"
+                        f"{path}: decoding timed out (no progress for {self.timeout_s:g} s; "
+                        "a slow but healthy file needs a longer --decode-timeout)"
                     ) from None
                 continue
             last = time.monotonic()
+            if msg[1] == "ready":
+                self._ready = True
+                continue
             if msg[0] != job:  # left over from an abandoned video
                 continue
             if msg[1] != "progress":
