@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from vad.video import VIDEO_EXTENSIONS  # one list of video suffixes for all of vad
+
 NORMAL_LABEL = "Normal"
 """Class name used for videos without any anomaly."""
-
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov")
-"""File suffixes (lower case) that readers treat as videos when listing a folder."""
 
 
 @dataclass
