@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -26,8 +28,15 @@ SUGGESTED_MODELS = [
 ]
 
 
+MAX_STEM = 120  # characters of an output name (before .json / .csv)
+
+
 class UsageError(Exception):
     """Bad options, config, prompt bank or weights: exit status 2, one line."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that cleanup runs as for Ctrl-C."""
 
 
 def add_detector_options(p: argparse.ArgumentParser) -> None:
@@ -59,14 +68,21 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--event-threshold", type=float, help="score at which a span is an event")
     g.add_argument("--backend", choices=["auto", "opencv", "decord"], help="video decoder")
+    g.add_argument(
+        "--decode-timeout",
+        type=float,
+        dest="decode_timeout_s",
+        metavar="SECONDS",
+        help="give up on a video whose decoding makes no progress for this long (default: 60)",
+    )
     g.add_argument("--cache-dir", help="embedding cache folder (default: user cache dir)")
     g.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
 
 
-DETECTOR_KEYS = (
-    "model", "pretrained", "context", "context_window_s", "prompts", "sample_fps", "batch_size",
-    "device", "precision", "smoothing", "window_s", "event_threshold", "backend",
-)  # fmt: skip
+DETECTOR_KEYS = tuple(
+    "model pretrained context context_window_s prompts sample_fps batch_size device precision "
+    "smoothing window_s event_threshold backend decode_timeout_s".split()
+)
 
 
 def detector_settings(args: argparse.Namespace) -> dict:
@@ -104,6 +120,8 @@ def collect_inputs(paths: list[str], list_file: str | None) -> list[Path]:
             lines = Path(list_file).read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise UsageError(f"{list_file}: cannot read list file ({exc.strerror})") from exc
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{list_file}: not a text file (a list file is UTF-8 text)") from exc
         items += [Path(s.strip()) for s in lines if s.strip() and not s.lstrip().startswith("#")]
     for p in paths:
         path = Path(p)
@@ -126,6 +144,7 @@ def collect_inputs(paths: list[str], list_file: str | None) -> list[Path]:
 def output_stems(paths: list[Path]) -> list[str]:
     """Output names: the file stem, made unique (and kept inside --out) when two inputs share
     it, by prefixing the parent folders that tell them apart."""
+    import hashlib
     import re
 
     def safe(text: str) -> str:
@@ -142,6 +161,9 @@ def output_stems(paths: list[Path]) -> list[str]:
         if counts[s] > 1:
             parents = [safe(x) for x in p.resolve().parent.parts[-2:] if x not in ("/", "")]
             name = "__".join([*parents, s])
+        if len(name) > MAX_STEM:  # file systems cap names at 255 bytes
+            digest = hashlib.sha1(str(p).encode()).hexdigest()[:8]
+            name = f"{name[: MAX_STEM - 9]}_{digest}"
         base, n = name, 2
         while name in used:
             name = f"{base}__{n}"
@@ -170,25 +192,43 @@ def cmd_score(args: argparse.Namespace) -> int:
         skipped = [p for p, s in todo if is_complete(out_dir, s)]
         todo = [(p, s) for p, s in todo if not is_complete(out_dir, s)]
         if skipped:
-            print(f"resume: {len(skipped)} already scored, {len(todo)} to do", file=sys.stderr)
+            print(f"vad: resume: {len(skipped)} already scored, {len(todo)} to do", file=sys.stderr)
     if args.engine == "ray":
         return score_with_ray(args, settings, todo, out_dir)
-    if todo:
-        load_encoder_or_exit(detector)
+    if not todo:
+        return 0
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{out_dir}: cannot create the output folder ({exc.strerror})") from exc
+    load_encoder_or_exit(detector)
     failed = 0
     bar = tqdm(todo, desc="scoring", unit="video", disable=None, file=sys.stderr)
-    for path, stem in bar:
-        bar.set_postfix_str(path.name[:40])
-        t0 = time.perf_counter()
-        try:
-            result = detector.score(path)
-        except VideoError as exc:
-            failed += 1
-            tqdm.write(f"vad: error: {exc}", file=sys.stderr)
-            continue
-        write_result(result, out_dir, stem)
-        tqdm.write(summary_line(result, time.perf_counter() - t0), file=sys.stdout)
-    bar.close()
+    try:  # Ctrl-C / SIGTERM: KeyboardInterrupt passes through, the decode worker is stopped
+        for path, stem in bar:
+            bar.set_postfix_str(path.name[:40])
+            t0 = time.perf_counter()
+            error = None
+            try:
+                result = detector.score(path)
+            except VideoError as exc:
+                error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - one input's problem, not the batch's
+                log.debug("%s: scoring failed", path, exc_info=True)
+                error = f"{path}: scoring failed ({first_line(exc)})"
+            else:
+                try:
+                    write_result(result, out_dir, stem)
+                except OSError as exc:
+                    error = f"{path}: cannot write {out_dir / stem}.json ({exc.strerror or exc})"
+            if error is not None:
+                failed += 1
+                tqdm.write(f"vad: error: {error}".replace("\n", " "), file=sys.stderr)
+                continue
+            tqdm.write(summary_line(result, time.perf_counter() - t0), file=sys.stdout)
+    finally:
+        bar.close()
+        detector.close()
     if failed:
         print(f"vad: {failed} of {len(todo)} inputs failed", file=sys.stderr)
     return 1 if failed else 0
@@ -277,13 +317,22 @@ def evaluate_with_ray(args, settings, annotations, scores_dir, detector, keep_em
         raise UsageError(str(exc)) from exc
 
 
+def first_line(exc: BaseException) -> str:
+    """``Type: first line of the message``, short enough for a one-line error."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+
+
 def summary_line(result: dict, seconds: float) -> str:
     ctx = result["context"]
     where = "none" if ctx["scene"] is None else f"{ctx['scene']} ({ctx['probability']:.2f})"
     peak = max(result["scores"]) if result["scores"] else 0.0
+    # what decoding found (a damaged or cut file); the random-weights note is said elsewhere
+    notes = [w for w in result.get("warnings", []) if not w.startswith("random model weights")]
     return (
-        f"{Path(result['video']).name}: {result['num_frames']} frames, context {where}, "
+        f"{result['video']}: {result['num_frames']} frames, context {where}, "
         f"max score {peak:.3f}, {len(result['events'])} events, {seconds:.1f} s"
+        + "".join(f"; warning: {w}" for w in notes)
     )
 
 
@@ -483,6 +532,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def setup_logging(verbose: bool) -> None:
+    """vad's own messages as ``vad: ...`` lines on stderr; other libraries only on errors
+    (or everything with --verbose)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("vad: %(message)s"))
+    vad_log = logging.getLogger("vad")
+    vad_log.handlers[:] = [handler]
+    vad_log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    vad_log.propagate = False
+    logging.basicConfig(level=logging.INFO if verbose else logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
     from vad.config import ConfigError
     from vad.encoder import WeightsUnavailable
@@ -490,23 +551,32 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="vad: %(levelname)s: %(message)s",
-    )
+    setup_logging(args.verbose)
+    # SIGTERM unwinds like Ctrl-C: temporary files removed, the decode worker stopped
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    if on_main_thread:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return args.func(args)
     except (UsageError, ConfigError, PromptBankError, WeightsUnavailable, ValueError) as exc:
         print(f"vad: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        how = "terminated" if isinstance(exc, Terminated) else "interrupted"
         print(
-            "vad: interrupted; finished outputs are complete, nothing partial was left",
+            f"vad: {how}; finished outputs are complete, nothing partial was left",
             file=sys.stderr,
         )
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
     except BrokenPipeError:
         return 1
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ their frame rate).
 
 from __future__ import annotations
 
+import logging
 import math
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,16 +24,50 @@ from pathlib import Path
 import numpy as np
 
 BACKENDS = ("auto", "opencv", "decord")
-VIDEO_EXTENSIONS = (
-    ".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".webm", ".ts",
-    ".3gp", ".asf", ".m2ts", ".mts", ".h264", ".h265", ".hevc",
+VIDEO_EXTENSIONS = tuple(
+    ".mp4 .avi .mkv .mov .m4v .mpg .mpeg .wmv .flv .webm .ts .3gp .asf .m2ts .mts .h264 .h265 "
+    ".hevc".split()
 )
 FALLBACK_FPS = 25.0
 PROGRESS_EVERY = 128
+log = logging.getLogger(__name__)
 
 
 class VideoError(RuntimeError):
     """A video cannot be opened or decoded. The message names the file and the problem."""
+
+
+class _NoFrames(VideoError):
+    """The container opens but not one frame decodes (header only, or damaged throughout)."""
+
+
+class _Unavailable(VideoError):
+    """The backend is not installed."""
+
+
+BACKEND_NAMES = {"opencv": "OpenCV", "decord": "decord"}
+
+
+def check_input_file(path: Path) -> None:
+    """Problems visible without decoding: missing, a folder, empty, unreadable.
+    Raises :class:`VideoError` naming the file. (Pipes and devices are left to the decoders.)"""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise VideoError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise VideoError(f"{path}: cannot access it ({exc.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise VideoError(f"{path}: is a directory, not a video file")
+    if not stat.S_ISREG(st.st_mode):
+        return
+    if st.st_size == 0:
+        raise VideoError(f"{path}: empty file")
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as exc:
+        raise VideoError(f"{path}: cannot read it ({exc.strerror})") from None
 
 
 @dataclass
@@ -187,23 +223,33 @@ class FrameSampler:
 
     def open(self, path: str | Path) -> VideoStream:
         path = Path(path)
-        if not path.exists():
-            raise VideoError(f"{path}: no such file")
-        if path.is_dir():
-            raise VideoError(f"{path}: is a directory, not a video file")
-        if path.is_file() and path.stat().st_size == 0:
-            raise VideoError(f"{path}: empty file")
+        check_input_file(path)
         order = ["opencv", "decord"] if self.backend == "auto" else [self.backend]
-        errors = []
+        failed: list[str] = []  # backends that cannot open the file at all
+        opened_without_frames = False
         for name in order:
             opener = _open_opencv if name == "opencv" else _open_decord
             try:
                 info, frames_iter = opener(path, self.resize_short)
+            except _NoFrames:
+                opened_without_frames = True
+                continue
+            except _Unavailable:
+                continue
             except VideoError as exc:
-                errors.append(str(exc).removeprefix(f"{path}: "))
+                log.debug("%s", exc)
+                failed.append(BACKEND_NAMES[name])
                 continue
             return VideoStream(path, info, frames_iter, self.batch_size, self.sample_fps)
-        raise VideoError(f"{path}: cannot decode ({'; '.join(errors)})")
+        if opened_without_frames:
+            raise VideoError(
+                f"{path}: no frames could be decoded (a video header but no readable frames)"
+            )
+        if not failed:
+            raise VideoError(f"{path}: cannot decode: decord is not installed")
+        raise VideoError(
+            f"{path}: cannot decode: not a video ({' and '.join(failed)} cannot open it)"
+        )
 
     def frames(self, path: str | Path) -> Iterator[FrameBatch]:
         """Convenience: iterate over the sampled batches of ``path``."""
@@ -240,7 +286,7 @@ def _open_opencv(path: Path, resize_short: int | None):
         fps = FALLBACK_FPS
     if not cap.grab():
         cap.release()
-        raise VideoError(f"{path}: no frames could be decoded")
+        raise _NoFrames(f"{path}: no frames could be decoded")
     info = VideoInfo(str(path), fps, max(reported, 0), width, height, "opencv", warnings)
 
     def frames_iter():
@@ -271,12 +317,18 @@ def _open_decord(path: Path, resize_short: int | None):
     try:
         import decord
     except ImportError as exc:
-        raise VideoError(f"{path}: decord is not installed") from exc
+        raise _Unavailable(f"{path}: decord is not installed") from exc
     try:
         probe = decord.VideoReader(str(path), num_threads=1)
         fps = float(probe.get_avg_fps() or 0.0)
         reported = len(probe)
-        height, width = probe[0].shape[:2] if reported else (0, 0)
+    except Exception as exc:  # decord raises its own DECORDError and RuntimeError
+        raise VideoError(f"{path}: decord cannot open it ({_first_line(exc)})") from exc
+    try:
+        height, width = probe[0].shape[:2]
+    except Exception as exc:  # opens, but the first frame does not decode
+        raise _NoFrames(f"{path}: no frames could be decoded ({_first_line(exc)})") from exc
+    try:
         kwargs = {}
         if resize_short and min(height, width) > resize_short:
             scale = resize_short / min(height, width)
