@@ -1,0 +1,537 @@
+"""Throughput and memory benchmark: is the image encoder the only cost?
+
+    python scripts/bench.py VIDEO [--model M --pretrained P --sample-fps F --batch-size B ...]
+    python scripts/bench.py SHORT.avi --memory LONG.avi      # peak RSS, short vs long video
+
+In one run it measures, on the same frames, in the same batches:
+
+decode-only
+    the decode worker process of ``vad score`` (decode, sample, resize and crop to the model's
+    input size in uint8), streamed through its bounded queue and thrown away; the worker is
+    warmed up first (one untimed pass), so this is steady-state decoding.
+encoder-only
+    the encoder on those pre-decoded, pre-resized uint8 frames, in this process, with the
+    thread settings ``vad score`` uses (uint8 -> normalise -> encode, one warm-up batch first).
+in-process
+    ``Detector.score(VIDEO)`` in the bench process, model loaded and decode worker booted: the
+    pipeline's steady state without process start-up. The GPU target is judged on it (on a
+    GPU, start-up would dominate any short clip).
+end-to-end
+    ``python -m vad score VIDEO`` as a fresh subprocess, timed as a whole: interpreter and
+    import start-up, model load, decode worker start-up, decoding, encoding, scoring, writing
+    the outputs and exiting. The bench owns the cache folder: the prompt bank's text
+    embeddings are cached there (warm; a cold first run, which encodes the bank, is reported
+    apart), and the frame-embedding cache is emptied before every run so nothing is skipped.
+
+and prints the ratio end-to-end time / encoder-only time. Encoder-only and end-to-end runs
+alternate (``--repeats`` pairs) and each pair gives a ratio: on a shared machine the load
+changes from minute to minute, so the median of the paired ratios is the number to trust.
+
+Peak RSS of a run is measured two ways: exactly, as the kernel's maximum over the ``vad``
+process and its decode worker (``wait4`` rusage: the larger of the two), and per process by
+polling ``/proc/PID/status`` VmHWM every 0.2 s (``main``, ``worker`` and their ``sum``, an
+upper bound of what both held at once).
+
+``--memory LONG`` runs end-to-end on VIDEO and on LONG (a longer video of the same format,
+see scripts/make_long_video.py) and prints their peak RSS and its ratio instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # benchmark the checkout this script lives in
+
+CPU_RATIO_TARGET = 1.3
+GPU_FRACTION_TARGET = 0.8
+RSS_RATIO_TARGET = 1.25
+POLL_S = 0.2
+
+
+# -- machine and settings ------------------------------------------------------------------------
+
+
+def machine_info() -> dict:
+    import cv2
+    import open_clip
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gb = None
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem_gb = round(kb / 1024**2, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        commit += "+dirty" if dirty else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return {
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": mem_gb,
+        "gpu": gpu,
+        "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "open_clip": open_clip.__version__,
+        "opencv": cv2.__version__,
+        "commit": commit,
+    }
+
+
+def score_command(args, video: Path, out_dir: Path, cache_dir: Path) -> list[str]:
+    cmd = [sys.executable, "-m", "vad", "score", str(video), "--out", str(out_dir)]
+    cmd += ["--model", args.model, "--pretrained", args.pretrained]
+    cmd += ["--sample-fps", f"{args.sample_fps:g}", "--batch-size", str(args.batch_size)]
+    cmd += ["--device", args.device, "--precision", args.precision, "--prompts", args.prompts]
+    cmd += ["--cache-dir", str(cache_dir)]
+    return cmd
+
+
+# -- end to end: `vad score` in a fresh process ---------------------------------------------------
+
+
+def _status_kb(pid: int, field: str) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(x) for x in text.split()]
+
+
+class _PeakPoller(threading.Thread):
+    """Polls VmHWM (peak RSS) of a process and of its child processes until stopped."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.main_kb = 0
+        self.children_kb: dict[int, int] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.main_kb = max(self.main_kb, _status_kb(self.pid, "VmHWM") or 0)
+            for child in _children(self.pid):
+                kb = _status_kb(child, "VmHWM") or 0
+                self.children_kb[child] = max(self.children_kb.get(child, 0), kb)
+            self.stop.wait(POLL_S)
+
+
+def run_score(args, video: Path, cache_dir: Path) -> dict:
+    """One timed ``vad score`` run with an empty frame-embedding cache."""
+    shutil.rmtree(cache_dir / "embeddings", ignore_errors=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    with tempfile.TemporaryDirectory(prefix="vad-bench-") as tmp:
+        out = Path(tmp) / "out"
+        cmd = score_command(args, video, out, cache_dir)
+        with open(Path(tmp) / "stderr", "w+b") as err:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(cmd, env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=err)
+            poller = _PeakPoller(proc.pid)
+            poller.start()
+            # wait4, not wait: its rusage is this child's own, with the peak RSS of the vad
+            # process and of its decode worker (the larger of the two)
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - t0
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            poller.stop.set()
+            poller.join()
+            if proc.returncode != 0:
+                err.seek(0)
+                raise SystemExit(
+                    f"bench: `{' '.join(cmd)}` failed (exit {proc.returncode}):\n"
+                    + err.read().decode(errors="replace")
+                )
+        results = list(out.glob("*.json"))
+        samples = json.loads(results[0].read_text())["num_samples"] if results else None
+    worker_kb = max(poller.children_kb.values(), default=0)
+    return {
+        "wall_s": wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "samples": samples,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "main_peak_rss_mb": poller.main_kb / 1024,
+        "worker_peak_rss_mb": worker_kb / 1024,
+        "sum_peak_rss_mb": (poller.main_kb + worker_kb) / 1024,
+    }
+
+
+def text_cache_warm(args, encoder, cache_dir: Path) -> bool:
+    from vad.prompts import PromptBank
+    from vad.scoring import text_cache_key
+
+    bank = PromptBank.from_yaml(args.prompts)
+    return (cache_dir / "text" / f"{text_cache_key(bank, encoder.identity())}.npz").is_file()
+
+
+# -- decode-only and encoder-only, in this process ------------------------------------------------
+
+
+def decode_only(args, worker, video: Path, keep: int):
+    """Times the decode worker over ``video`` (after one untimed pass that also boots it);
+    returns the timings and the first ``keep`` frames' uint8 batches for the encoder-only runs."""
+    t0 = time.perf_counter()
+    for _ in worker.stream(video)[1]:
+        pass
+    first = time.perf_counter() - t0
+    times, kept, frames = [], [], 0
+    for r in range(args.decode_repeats):
+        t0 = time.perf_counter()
+        frames = 0
+        for batch in worker.stream(video)[1]:
+            frames += len(batch.indices)
+            if r == 0 and sum(len(b) for b in kept) < keep:
+                kept.append(batch.pixels)
+        times.append(time.perf_counter() - t0)
+    wall = statistics.median(times)
+    return {
+        "frames": frames,
+        "first_pass_s": first,
+        "wall_s": wall,
+        "fps": frames / wall,
+        "runs_s": times,
+    }, kept
+
+
+def warm_score(detector, video: Path, cache_dir: Path) -> float:
+    """Seconds for ``Detector.score`` in this process, model loaded and decode worker booted:
+    the pipeline's steady state, without process start-up."""
+    shutil.rmtree(cache_dir / "embeddings", ignore_errors=True)
+    t0 = time.perf_counter()
+    detector.score(video)
+    return time.perf_counter() - t0
+
+
+def encoder_only(encoder, batches) -> float:
+    """Seconds to encode ``batches`` exactly as ``Detector._encode_video`` does."""
+    submit, collect = _encode_calls(encoder)
+    t0 = time.perf_counter()
+    pending = None
+    for pixels in batches:
+        submitted = submit(pixels)
+        if pending is not None:
+            collect(pending)
+        pending = submitted
+    if pending is not None:
+        collect(pending)
+    return time.perf_counter() - t0
+
+
+def _encode_calls(encoder):
+    """``(submit, collect)``; encoders older than ``submit_pixels`` (to bench a baseline
+    checkout) normalise on the host and encode synchronously."""
+    if hasattr(encoder, "submit_pixels"):
+        return encoder.submit_pixels, encoder.collect
+    return (lambda px: encoder.encode_images(encoder.preprocess.normalize(px))), (lambda e: e)
+
+
+# -- the runs -------------------------------------------------------------------------------------
+
+
+def throughput(args, encoder, cache_dir: Path, report: dict) -> None:
+    from vad.pipeline import Detector
+
+    video = Path(args.video)
+    detector = Detector(
+        model=args.model,
+        pretrained=args.pretrained,
+        prompts=args.prompts,
+        sample_fps=args.sample_fps,
+        batch_size=args.batch_size,
+        device=args.device,
+        precision=args.precision,
+        cache_dir=cache_dir,
+        encoder=encoder,
+    )
+    with detector:
+        _throughput(args, detector, video, cache_dir, report)
+
+
+def _throughput(args, detector, video: Path, cache_dir: Path, report: dict) -> None:
+    encoder = detector.encoder
+    worker = detector.decoder
+    worker.preprocess = encoder.preprocess
+    log(f"decode-only: {video.name}, {args.decode_repeats} timed passes after a warm-up")
+    decode, batches = decode_only(args, worker, video, args.max_encoder_frames)
+    report["decode"] = decode
+    n = decode["frames"]
+    m = sum(len(b) for b in batches)
+    report["frames"] = n
+    log(f"  {n} frames, {decode['fps']:.1f} frames/s")
+
+    submit, collect = _encode_calls(encoder)
+    collect(submit(batches[0]))  # warm-up: first-call allocations
+    if not text_cache_warm(args, encoder, cache_dir):
+        log("end-to-end, cold (the prompt bank's text embeddings are not cached yet)")
+        cold = run_score(args, video, cache_dir)
+        report["e2e_cold"] = cold
+        log(f"  {cold['wall_s']:.1f} s (includes encoding the prompt bank once)")
+    enc_runs, warm_runs, e2e_runs, ratios, warm_ratios = [], [], [], [], []
+    for r in range(args.repeats):
+        t = encoder_only(encoder, batches) * n / m
+        enc_runs.append(t)
+        warm = warm_score(detector, video, cache_dir)
+        warm_runs.append(warm)
+        warm_ratios.append(warm / t)
+        e2e = run_score(args, video, cache_dir)
+        if e2e["samples"] is not None and e2e["samples"] != n:
+            raise SystemExit(f"bench: vad score encoded {e2e['samples']} frames, decode {n}")
+        e2e_runs.append(e2e)
+        ratios.append(e2e["wall_s"] / t)
+        log(
+            f"  pair {r + 1}/{args.repeats}: encoder-only {t:.1f} s ({n / t:.2f} frames/s), "
+            f"in-process {warm:.1f} s ({warm / t:.3f}x), "
+            f"end-to-end {e2e['wall_s']:.1f} s ({n / e2e['wall_s']:.2f} frames/s), "
+            f"ratio {ratios[-1]:.3f}, peak RSS {e2e['peak_rss_mb']:.0f} MB"
+        )
+    enc_s = statistics.median(enc_runs)
+    warm_s = statistics.median(warm_runs)
+    e2e_s = statistics.median(r["wall_s"] for r in e2e_runs)
+    report["encoder"] = {
+        "wall_s": enc_s,
+        "fps": n / enc_s,
+        "runs_s": enc_runs,
+        "measured_frames": m,
+        "extrapolated": m < n,
+    }
+    report["in_process"] = {
+        "wall_s": warm_s,
+        "fps": n / warm_s,
+        "runs_s": warm_runs,
+        "ratio": statistics.median(warm_ratios),
+        "ratios": warm_ratios,
+    }
+    report["e2e"] = {
+        "wall_s": e2e_s,
+        "fps": n / e2e_s,
+        "runs": e2e_runs,
+        "text_cache": "warm",
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in e2e_runs),
+    }
+    report["ratio"] = {"median": statistics.median(ratios), "pairs": ratios}
+    limit = min(decode["fps"], n / enc_s)
+    report["fraction_of_limit"] = {"in_process": (n / warm_s) / limit, "e2e": (n / e2e_s) / limit}
+    if encoder.device.type == "cuda":
+        report["target"] = {
+            "what": f"in-process end-to-end >= {GPU_FRACTION_TARGET:.0%} of "
+            "min(decode-only, encoder-only) throughput",
+            "met": report["fraction_of_limit"]["in_process"] >= GPU_FRACTION_TARGET,
+        }
+    else:
+        report["target"] = {
+            "what": f"end-to-end / encoder-only <= {CPU_RATIO_TARGET}",
+            "met": report["ratio"]["median"] <= CPU_RATIO_TARGET,
+        }
+
+
+def memory(args, encoder, cache_dir: Path, report: dict) -> None:
+    runs = {}
+    if not text_cache_warm(args, encoder, cache_dir):
+        log("warming the text-embedding cache (one untimed run)")
+        run_score(args, Path(args.video), cache_dir)
+    for label, video in (("short", Path(args.video)), ("long", Path(args.memory))):
+        log(f"end-to-end on {video.name} ({label})")
+        runs[label] = run_score(args, video, cache_dir)
+        r = runs[label]
+        log(
+            f"  {r['samples']} samples in {r['wall_s']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB "
+            f"(main {r['main_peak_rss_mb']:.0f}, worker {r['worker_peak_rss_mb']:.0f})"
+        )
+    short, long = runs["short"], runs["long"]
+    report["memory"] = {
+        **runs,
+        "ratio": long["peak_rss_mb"] / short["peak_rss_mb"],
+        "ratio_sum": long["sum_peak_rss_mb"] / short["sum_peak_rss_mb"],
+    }
+    report["target"] = {
+        "what": f"peak RSS long / short <= {RSS_RATIO_TARGET}",
+        "met": max(report["memory"]["ratio"], report["memory"]["ratio_sum"]) <= RSS_RATIO_TARGET,
+    }
+
+
+def _peak_rss_note() -> str:
+    return "peak RSS: max over vad + decode worker (exact); main/worker/sum polled"
+
+
+def print_report(args, report: dict) -> None:
+    m = report["machine"]
+    print(f"vad bench  {m['date']}  commit {m['commit']}")
+    gpu = f", GPU {m['gpu']}" if m["gpu"] else ""
+    print(
+        f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB{gpu}; "
+        f"load {m['load_avg_1m']}; torch {m['torch']} ({m['torch_threads']} threads)"
+    )
+    s = report["settings"]
+    print(
+        f"settings: {s['model']} ({s['pretrained']}), {s['device']}/{s['precision']}, "
+        f"sample {s['sample_fps']:g} fps, batch {s['batch_size']}"
+    )
+    if "memory" in report:
+        mem = report["memory"]
+        for label in ("short", "long"):
+            r = mem[label]
+            print(
+                f"{label:>5}: {Path(r['video']).name}: {r['samples']} samples, "
+                f"{r['wall_s']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB "
+                f"(main {r['main_peak_rss_mb']:.0f} + worker {r['worker_peak_rss_mb']:.0f} "
+                f"= {r['sum_peak_rss_mb']:.0f} MB)"
+            )
+        print(
+            f"peak RSS long / short: {mem['ratio']:.3f} (sum of processes: {mem['ratio_sum']:.3f})"
+        )
+    else:
+        n = report["frames"]
+        d, e, x = report["decode"], report["encoder"], report["e2e"]
+        print(f"frames: {n} ({Path(args.video).name})")
+        print(f"decode-only   {d['fps']:8.1f} frames/s  ({d['wall_s']:.2f} s)")
+        extra = f", extrapolated from {e['measured_frames']}" if e["extrapolated"] else ""
+        print(f"encoder-only  {e['fps']:8.2f} frames/s  ({e['wall_s']:.2f} s{extra})")
+        w = report["in_process"]
+        print(
+            f"in-process    {w['fps']:8.2f} frames/s  ({w['wall_s']:.2f} s, Detector.score with "
+            "the model loaded and the worker booted)"
+        )
+        print(
+            f"end-to-end    {x['fps']:8.2f} frames/s  ({x['wall_s']:.2f} s, `vad score` "
+            "process incl. start-up, text cache warm)"
+        )
+        if "e2e_cold" in report:
+            c = report["e2e_cold"]
+            print(f"end-to-end, cold text cache: {c['wall_s']:.1f} s")
+        r = report["ratio"]
+        pairs = ", ".join(f"{v:.3f}" for v in r["pairs"])
+        print(f"end-to-end / encoder-only: {r['median']:.3f} (median of pairs: {pairs})")
+        print(f"in-process / encoder-only: {w['ratio']:.3f}")
+        f = report["fraction_of_limit"]
+        print(
+            f"throughput / min(decode-only, encoder-only): in-process {f['in_process']:.3f}, "
+            f"end-to-end {f['e2e']:.3f}"
+        )
+        print(f"peak RSS (end-to-end): {x['peak_rss_mb']:.0f} MB ({_peak_rss_note()})")
+    t = report["target"]
+    print(f"target: {t['what']}: {'met' if t['met'] else 'NOT met'}")
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("video", help="the video to benchmark")
+    p.add_argument("--model", default="ViT-B-32")
+    p.add_argument("--pretrained", default="none", help="weights (none: random, seeded)")
+    p.add_argument("--sample-fps", type=float, default=10.0)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
+    p.add_argument("--prompts", default="default", help="prompt bank of the end-to-end runs")
+    p.add_argument("--repeats", type=int, default=3, help="encoder-only/end-to-end pairs")
+    p.add_argument("--decode-repeats", type=int, default=2, help="timed decode-only passes")
+    p.add_argument(
+        "--max-encoder-frames",
+        type=int,
+        default=2048,
+        help="encoder-only runs on at most this many frames and extrapolates (memory)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "vad-bench-cache",
+        help="the bench's own cache folder (text embeddings are kept between runs)",
+    )
+    p.add_argument("--memory", metavar="LONG", help="compare peak RSS on VIDEO and LONG")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("vad").setLevel(logging.ERROR)  # the random-weights warning, once is enough
+    from vad.encoder import ClipEncoder
+
+    for v in (args.video, args.memory):
+        if v and not Path(v).is_file():
+            raise SystemExit(f"bench: {v}: no such file")
+    args.cache_dir.mkdir(parents=True, exist_ok=True)
+    encoder = ClipEncoder(args.model, args.pretrained, args.device, args.precision)
+    report: dict = {
+        "machine": machine_info(),
+        "settings": {
+            "video": str(args.video),
+            "model": args.model,
+            "pretrained": args.pretrained,
+            "device": str(encoder.device),
+            "precision": encoder.precision,
+            "sample_fps": args.sample_fps,
+            "batch_size": args.batch_size,
+            "prompts": args.prompts,
+            "command": score_command(args, Path(args.video), Path("OUT"), args.cache_dir)[1:],
+        },
+    }
+    if args.memory:
+        memory(args, encoder, args.cache_dir, report)
+        report["memory"]["short"]["video"] = str(args.video)
+        report["memory"]["long"]["video"] = str(args.memory)
+    else:
+        throughput(args, encoder, args.cache_dir, report)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print_report(args, report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
