@@ -173,6 +173,14 @@ def output_stems(paths: list[Path]) -> list[str]:
     return out
 
 
+def make_out_dir(out_dir: Path) -> None:
+    """Create the output folder up front: a bad --out is a usage error, not N failures."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{out_dir}: cannot create the output folder ({exc.strerror})") from exc
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -193,14 +201,11 @@ def cmd_score(args: argparse.Namespace) -> int:
         todo = [(p, s) for p, s in todo if not is_complete(out_dir, s)]
         if skipped:
             print(f"vad: resume: {len(skipped)} already scored, {len(todo)} to do", file=sys.stderr)
-    if args.engine == "ray":
-        return score_with_ray(args, settings, todo, out_dir)
     if not todo:
         return 0
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{out_dir}: cannot create the output folder ({exc.strerror})") from exc
+    make_out_dir(out_dir)
+    if args.engine == "ray":
+        return score_with_ray(args, settings, todo, out_dir)
     load_encoder_or_exit(detector)
     failed = 0
     bar = tqdm(todo, desc="scoring", unit="video", disable=None, file=sys.stderr)
@@ -272,12 +277,6 @@ def score_with_ray(args: argparse.Namespace, settings: dict, todo: list, out_dir
     """``vad score --engine ray``: the same outputs and exit status as the local engine."""
     from vad.engine_ray import RayEngineError, score_paths_ray
 
-    if not todo:
-        return 0
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{out_dir}: cannot create the output folder ({exc.strerror})") from exc
     try:
         status = score_paths_ray(
             [p for p, _ in todo],
