@@ -360,8 +360,10 @@ def test_interrupt_stops_cleanly_and_leaves_no_partial_output(
     out = tmp_path / "out"
     marker = f"{os.getpid()}-{sig}"
     argv = score_args(tiny_model, bank, out, tmp_path / "cache", src)
+    # --no-cache: the three links share one content hash, and cache hits would end the run
+    # before the signal lands (which would then meet the interpreter's exit instead)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vad", *argv, "--sample-fps", "2"],
+        [sys.executable, "-m", "vad", *argv, "--sample-fps", "5", "--no-cache"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
