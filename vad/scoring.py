@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +68,7 @@ class TextEmbeddings:
     def save(self, path: Path) -> None:
         """Store as a plain ``.npz`` (no pickle), written atomically."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")  # unique per process
         np.savez(
             tmp,
             scenes=self.scenes,
