@@ -62,6 +62,13 @@ def content_hash(path: str | Path, chunk: int = 1 << 20) -> str:
     return _HASHES[memo]
 
 
+def embedding_identity(encoder_identity: dict, backend: str) -> dict:
+    """Everything besides the video and sampling rate that shapes cached frame embeddings:
+    the encoder's identity and the decoder backend (backends can differ by a pixel or a frame).
+    Both engines key the cache with this, so they share entries."""
+    return {**encoder_identity, "backend": backend}
+
+
 class EmbeddingCache:
     """Frame-embedding cache under ``root`` (``None`` = the user cache dir)."""
 

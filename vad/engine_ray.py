@@ -259,7 +259,9 @@ def decode_video(row: dict, plan: _Plan) -> dict:
 def cache_identity(plan: _Plan) -> dict:
     """What :meth:`Detector.embed` keys the embedding cache with: the encoder's identity and
     the decoder backend (a test checks both engines write the same cache entries)."""
-    return {**plan.identity, "backend": plan.sampler.backend}
+    from vad.cache import embedding_identity
+
+    return embedding_identity(plan.identity, plan.sampler.backend)
 
 
 def _describe(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vad.cache import EmbeddingCache, VideoEmbeddings, default_cache_dir
+from vad.cache import EmbeddingCache, VideoEmbeddings, default_cache_dir, embedding_identity
 from vad.context import Context, context_embeddings, fixed_context, scene_posterior
 from vad.prompts import PromptBank
 from vad.scoring import (
@@ -164,8 +164,7 @@ class Detector:
             and Path(path).is_file()  # not a pipe or device: hashing one would block
         ):
             cache = EmbeddingCache(self.cache_dir)
-            # the decoder is part of the key too: backends can differ by a pixel or a frame
-            identity = {**self.encoder.identity(), "backend": self.backend}
+            identity = embedding_identity(self.encoder.identity(), self.backend)
             key = cache.key(path, identity, self.sample_fps)
             hit = cache.get(key)
             if hit is not None:
