@@ -11,10 +11,11 @@ import logging
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 
 from vad import __version__
+from vad.errors import UsageError
+from vad.naming import collect_inputs, make_out_dir, output_stems
 
 log = logging.getLogger("vad")
 
@@ -26,13 +27,6 @@ SUGGESTED_MODELS = [
     ("ViT-L-14-quickgelu", "dfn2b", "accurate, QuickGELU config"),
     ("ViT-H-14-quickgelu", "dfn5b", "most accurate (GPU)"),
 ]
-
-
-MAX_STEM = 120  # characters of an output name (before .json / .csv)
-
-
-class UsageError(Exception):
-    """Bad options, config, prompt bank or weights: exit status 2, one line."""
 
 
 class Terminated(KeyboardInterrupt):
@@ -111,81 +105,9 @@ def load_encoder_or_exit(detector) -> None:
     detector.encoder  # noqa: B018 - property loads the model
 
 
-def collect_inputs(paths: list[str], list_file: str | None) -> list[Path]:
-    from vad.video import find_videos
-
-    items: list[Path] = []
-    if list_file:
-        try:
-            lines = Path(list_file).read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise UsageError(f"{list_file}: cannot read list file ({exc.strerror})") from exc
-        except UnicodeDecodeError as exc:
-            raise UsageError(f"{list_file}: not a text file (a list file is UTF-8 text)") from exc
-        items += [Path(s.strip()) for s in lines if s.strip() and not s.lstrip().startswith("#")]
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            found = find_videos(path)
-            if not found:
-                log.warning("%s: no video files in this folder", path)
-            items += found
-        else:
-            items.append(path)
-    seen, unique = set(), []
-    for p in items:
-        key = str(p.resolve()) if p.exists() else str(p)
-        if key not in seen:
-            seen.add(key)
-            unique.append(p)
-    return unique
-
-
-def output_stems(paths: list[Path]) -> list[str]:
-    """Output names: the file stem, made unique (and kept inside --out) when two inputs share
-    it, by prefixing the parent folders that tell them apart."""
-    import hashlib
-    import re
-
-    def safe(text: str) -> str:
-        return re.sub(r"[^A-Za-z0-9._#=+-]+", "_", text).strip("._") or "video"
-
-    stems = [safe(p.stem) for p in paths]
-    counts: dict[str, int] = {}
-    for s in stems:
-        counts[s] = counts.get(s, 0) + 1
-    out = []
-    used: set[str] = set()
-    for p, s in zip(paths, stems, strict=True):
-        name = s
-        if counts[s] > 1:
-            parents = [safe(x) for x in p.resolve().parent.parts[-2:] if x not in ("/", "")]
-            name = "__".join([*parents, s])
-        if len(name) > MAX_STEM:  # file systems cap names at 255 bytes
-            digest = hashlib.sha1(str(p).encode()).hexdigest()[:8]
-            name = f"{name[: MAX_STEM - 9]}_{digest}"
-        base, n = name, 2
-        while name in used:
-            name = f"{base}__{n}"
-            n += 1
-        used.add(name)
-        out.append(name)
-    return out
-
-
-def make_out_dir(out_dir: Path) -> None:
-    """Create the output folder up front: a bad --out is a usage error, not N failures."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{out_dir}: cannot create the output folder ({exc.strerror})") from exc
-
-
 def cmd_score(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from vad.outputs import is_complete, write_result
-    from vad.video import VideoError
+    from vad.outputs import is_complete
+    from vad.score_run import score_to_files
 
     settings = detector_settings(args)
     detector = build_detector(settings)
@@ -204,36 +126,12 @@ def cmd_score(args: argparse.Namespace) -> int:
     if not todo:
         return 0
     make_out_dir(out_dir)
-    if args.engine == "ray":
-        return score_with_ray(args, settings, todo, out_dir)
-    load_encoder_or_exit(detector)
-    failed = 0
-    bar = tqdm(todo, desc="scoring", unit="video", disable=None, file=sys.stderr)
-    try:  # Ctrl-C / SIGTERM: KeyboardInterrupt passes through, the decode worker is stopped
-        for path, stem in bar:
-            bar.set_postfix_str(path.name[:40])
-            t0 = time.perf_counter()
-            error = None
-            try:
-                result = detector.score(path)
-            except VideoError as exc:
-                error = str(exc)
-            except Exception as exc:  # noqa: BLE001 - one input's problem, not the batch's
-                log.debug("%s: scoring failed", path, exc_info=True)
-                error = f"{path}: scoring failed ({first_line(exc)})"
-            else:
-                try:
-                    write_result(result, out_dir, stem)
-                except OSError as exc:
-                    error = f"{path}: cannot write {out_dir / stem}.json ({exc.strerror or exc})"
-            if error is not None:
-                failed += 1
-                tqdm.write(f"vad: error: {error}".replace("\n", " "), file=sys.stderr)
-                continue
-            tqdm.write(summary_line(result, time.perf_counter() - t0), file=sys.stdout)
+    engine = build_engine(args, settings, detector)
+    try:
+        errors = score_to_files(engine, [p for p, _ in todo], [s for _, s in todo], out_dir)
     finally:
-        bar.close()
-        detector.close()
+        engine.close()
+    failed = sum(error is not None for error in errors)
     if failed:
         print(f"vad: {failed} of {len(todo)} inputs failed", file=sys.stderr)
     return 1 if failed else 0
@@ -273,66 +171,23 @@ def check_engine_options(args: argparse.Namespace) -> None:
             raise UsageError(f"{', '.join(given)}: only with --engine ray")
 
 
-def score_with_ray(args: argparse.Namespace, settings: dict, todo: list, out_dir: Path) -> int:
-    """``vad score --engine ray``: the same outputs and exit status as the local engine."""
-    from vad.engine_ray import RayEngineError, score_paths_ray
+def build_engine(args: argparse.Namespace, settings: dict, detector, encoder=None):
+    """The engine ``--engine`` names: the local one around ``detector``, or Ray with the
+    same settings (``encoder``: a model already loaded here, to validate them with)."""
+    if args.engine == "ray":
+        from vad.engine_ray import RayEngine
 
-    try:
-        status = score_paths_ray(
-            [p for p, _ in todo],
-            [s for _, s in todo],
-            settings,
-            out_dir,
-            address=args.ray_address,
-            workers=args.workers,
-            gpus_per_worker=args.num_gpus_per_worker,
-            ray_progress=args.verbose,
-        )
-    except RayEngineError as exc:
-        raise UsageError(str(exc)) from exc
-    failed = sum(error is not None for _, error in status)
-    if failed:
-        print(f"vad: {failed} of {len(todo)} inputs failed", file=sys.stderr)
-    return 1 if failed else 0
-
-
-def evaluate_with_ray(args, settings, annotations, scores_dir, detector, keep_embeddings):
-    """``vad eval --engine ray``: the local evaluator's run, computed on Ray."""
-    from vad.engine_ray import RayEngineError, evaluate_ray
-
-    try:
-        return evaluate_ray(
-            annotations,
-            scores_dir,
+        return RayEngine(
             settings,
             address=args.ray_address,
             workers=args.workers,
             gpus_per_worker=args.num_gpus_per_worker,
-            keep_embeddings=keep_embeddings,
-            encoder=detector.encoder,
             ray_progress=args.verbose,
+            encoder=encoder,
         )
-    except RayEngineError as exc:
-        raise UsageError(str(exc)) from exc
+    from vad.engine import LocalEngine
 
-
-def first_line(exc: BaseException) -> str:
-    """``Type: first line of the message``, short enough for a one-line error."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
-
-
-def summary_line(result: dict, seconds: float) -> str:
-    ctx = result["context"]
-    where = "none" if ctx["scene"] is None else f"{ctx['scene']} ({ctx['probability']:.2f})"
-    peak = max(result["scores"]) if result["scores"] else 0.0
-    # what decoding found (a damaged or cut file); the random-weights note is said elsewhere
-    notes = [w for w in result.get("warnings", []) if not w.startswith("random model weights")]
-    return (
-        f"{result['video']}: {result['num_frames']} frames, context {where}, "
-        f"max score {peak:.3f}, {len(result['events'])} events, {seconds:.1f} s"
-        + "".join(f"; warning: {w}" for w in notes)
-    )
+    return LocalEngine(detector)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -378,13 +233,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
             PromptBank.from_yaml(bank)
     load_encoder_or_exit(detector)
     out_dir = Path(args.out)
+    engine = build_engine(args, settings, detector, encoder=detector.encoder)
     try:
-        if args.engine == "ray":
-            scores_dir = out_dir / "scores"
-            run = evaluate_with_ray(args, settings, annotations, scores_dir, detector, ablate)
-        else:
-            run = Evaluator(detector, keep_embeddings=ablate).run(annotations, out_dir / "scores")
+        run = Evaluator(engine, keep_embeddings=ablate).run(annotations, out_dir / "scores")
     finally:  # stop the decode worker, where there is one; nothing below decodes
+        engine.close()
         getattr(detector, "close", lambda: None)()
     effective = {k: getattr(detector, k) for k in DETECTOR_KEYS}
     about = {

@@ -17,8 +17,9 @@ Failures never kill the job: a video that cannot be decoded or scored becomes a 
 its error message; a task whose worker process dies is retried :data:`TASK_RETRIES` times, then
 its video is reported as failed (``DataContext.max_errored_blocks = -1`` keeps the job going).
 
->>> from vad.engine_ray import score_paths_ray                                # doctest: +SKIP
->>> status = score_paths_ray(paths, stems, settings, "vad-out", workers=4)     # doctest: +SKIP
+>>> engine = RayEngine(settings, workers=4)                                   # doctest: +SKIP
+>>> for out in engine.run(paths):                                             # doctest: +SKIP
+...     print(out.index, out.error or out.result["num_frames"])
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import json
 import logging
 import os
 import re
-import sys
 import tempfile
 import time
 import warnings
@@ -39,6 +39,9 @@ from pathlib import Path
 import numpy as np
 
 from vad.cache import EmbeddingCache, VideoEmbeddings, default_cache_dir
+from vad.engine import VideoOutcome
+from vad.errors import UsageError
+from vad.naming import first_line
 
 log = logging.getLogger(__name__)
 
@@ -52,22 +55,8 @@ TASK_RETRIES = 1
 application errors (a broken file) are never retried - they are reported at once."""
 
 
-class RayEngineError(RuntimeError):
+class RayEngineError(UsageError, RuntimeError):
     """Ray is missing, unreachable or cannot run the pipeline; the message says what to do."""
-
-
-@dataclass
-class VideoOutcome:
-    """What the Ray engine returns for one input video."""
-
-    index: int
-    path: Path
-    result: dict | None = None
-    embeddings: VideoEmbeddings | None = None
-    error: str | None = None
-    seconds: float = 0.0  # decoding, encoding and scoring, on the workers
-    score_seconds: float = 0.0  # of which scoring (the rest: embedding)
-    from_cache: bool = False  # the embeddings came from the cache
 
 
 def import_ray():
@@ -233,7 +222,7 @@ def decode_video(row: dict, plan: _Plan) -> dict:
         return _error_row(row, str(exc), time.perf_counter() - t0)
     except Exception as exc:  # noqa: BLE001 - one bad video must not kill the job
         return _error_row(
-            row, f"{path}: decoding failed ({_describe(exc)})", time.perf_counter() - t0
+            row, f"{path}: decoding failed ({first_line(exc)})", time.perf_counter() - t0
         )
     meta = {
         "num_frames": int(emb.num_frames),
@@ -262,11 +251,6 @@ def cache_identity(plan: _Plan) -> dict:
     from vad.cache import embedding_identity
 
     return embedding_identity(plan.identity, plan.sampler.backend)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
 # -- stage 2: encode and score (actor pool; the model is loaded once per actor) ------------------
@@ -336,7 +320,7 @@ class ScoreActor:
             result = self.detector.score_embeddings(emb, video=out["path"])
             out["score_seconds"] = time.perf_counter() - t1
         except Exception as exc:  # noqa: BLE001 - reported for this video, the job goes on
-            out["error"] = f"{out['path']}: scoring failed ({_describe(exc)})"
+            out["error"] = f"{out['path']}: scoring failed ({first_line(exc)})"
             return out
         out["result"] = json.dumps(result)
         out["embeddings"] = embeddings
@@ -393,6 +377,40 @@ class _file_lock:  # noqa: N801 - used like a function
             os.close(self.fd)  # closing releases the lock
 
 
+class RayEngine:
+    """The :class:`~vad.engine.Engine` on Ray: :func:`iter_ray` with fixed cluster options.
+    ``settings`` are :class:`~vad.pipeline.Detector` keyword arguments."""
+
+    def __init__(
+        self,
+        settings: dict,
+        *,
+        address: str | None = None,
+        workers: int | None = None,
+        gpus_per_worker: float | None = None,
+        cpus_per_worker: float = 1.0,
+        ray_progress: bool = False,
+        encoder=None,
+    ):
+        self.settings = settings
+        self.options = {
+            "address": address,
+            "workers": workers,
+            "gpus_per_worker": gpus_per_worker,
+            "cpus_per_worker": cpus_per_worker,
+            "ray_progress": ray_progress,
+            "encoder": encoder,
+        }
+
+    def run(
+        self, paths: Sequence[str | Path], *, keep_embeddings: bool = False
+    ) -> Iterator[VideoOutcome]:
+        return iter_ray(paths, self.settings, return_embeddings=keep_embeddings, **self.options)
+
+    def close(self) -> None:
+        """Nothing to stop: :func:`iter_ray` shuts down a Ray it started when it ends."""
+
+
 # -- running the pipeline -----------------------------------------------------------------------
 
 
@@ -412,7 +430,7 @@ def connect(address: str | None):
         ray.init(address=address or None, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = address or "a local Ray"
-        raise RayEngineError(f"cannot start or reach {where}: {_describe(exc)}") from exc
+        raise RayEngineError(f"cannot start or reach {where}: {first_line(exc)}") from exc
     return ray, True
 
 
@@ -593,7 +611,7 @@ def _describe_ray_error(exc: BaseException) -> str:
         if not any(w in type(e).__name__ for w in wrappers):
             best = e
         todo += [getattr(e, "cause", None), e.__cause__, e.__context__]
-    return _describe(best)
+    return first_line(best)
 
 
 def _outcome(row: dict, path: Path, cache, return_embeddings: bool) -> VideoOutcome:
@@ -627,136 +645,3 @@ def _outcome(row: dict, path: Path, cache, return_embeddings: bool) -> VideoOutc
         score_seconds=score_seconds,
         from_cache=bool(meta["from_cache"]),
     )
-
-
-# -- the `vad score --engine ray` entry point ---------------------------------------------------
-
-
-def score_paths_ray(
-    paths: Sequence[Path],
-    stems: Sequence[str],
-    settings: dict,
-    out_dir: str | Path,
-    address: str | None = None,
-    workers: int | None = None,
-    gpus_per_worker: float | None = None,
-    *,
-    progress: bool | None = None,
-    ray_progress: bool = False,
-) -> list[tuple[Path, str | None]]:
-    """Score ``paths`` on Ray and write ``<stem>.json`` / ``<stem>.csv`` for each, exactly as
-    the local engine does; print one summary line per video (stdout) and each error (stderr).
-
-    Returns ``(path, error or None)`` per input, in input order.
-    """
-    from tqdm import tqdm
-
-    from vad.cli import summary_line
-    from vad.outputs import write_result
-
-    out_dir = Path(out_dir)
-    paths = [Path(p) for p in paths]
-    status: dict[int, str | None] = {}
-    disable = None if progress is None else not progress  # None: only on a terminal
-    bar = tqdm(
-        total=len(paths), desc="scoring (ray)", unit="video", disable=disable, file=sys.stderr
-    )
-    try:
-        for out in iter_ray(
-            paths, settings, address=address, workers=workers, gpus_per_worker=gpus_per_worker,
-            ray_progress=ray_progress,
-        ):  # fmt: skip
-            bar.update(1)
-            bar.set_postfix_str(out.path.name[:40])
-            error = out.error
-            if error is None:
-                stem = stems[out.index]
-                try:
-                    write_result(out.result, out_dir, stem)
-                except OSError as exc:
-                    error = (
-                        f"{out.path}: cannot write {out_dir / stem}.json ({exc.strerror or exc})"
-                    )
-            status[out.index] = error
-            if error is not None:
-                tqdm.write(f"vad: error: {error}".replace("\n", " "), file=sys.stderr)
-                continue
-            tqdm.write(summary_line(out.result, out.seconds), file=sys.stdout)
-    finally:
-        bar.close()
-    return [(p, status.get(i, f"{p}: not scored")) for i, p in enumerate(paths)]
-
-
-# -- the `vad eval --engine ray` entry point ----------------------------------------------------
-
-
-def evaluate_ray(
-    annotations: Sequence,
-    scores_dir: Path | None,
-    settings: dict,
-    *,
-    address: str | None = None,
-    workers: int | None = None,
-    gpus_per_worker: float | None = None,
-    keep_embeddings: bool = False,
-    encoder=None,
-    progress: bool = True,
-    ray_progress: bool = False,
-    echo=None,
-):
-    """:meth:`vad.evaluation_run.Evaluator.run` on Ray: the same ``EvalRun`` (scored videos in
-    listed order, missing and failed ones set aside, ``<stem>.json``/``.csv`` written to
-    ``scores_dir`` as each one finishes), with decoding and encoding spread over the cluster."""
-    from tqdm import tqdm
-
-    from vad.cli import output_stems
-    from vad.datasets.base import split_present
-    from vad.evaluation_run import EvalRun, ScoredVideo
-    from vad.outputs import write_result
-
-    def say(line: str) -> None:
-        if echo is not None:
-            echo(line)
-        else:
-            tqdm.write(line, file=sys.stderr)
-
-    t_start = time.perf_counter()
-    present, missing = split_present(annotations)
-    for ann in missing:
-        say(f"vad: missing: {ann.path} (listed as {ann.name}); excluded")
-    stems = output_stems([a.path for a in present])
-    run = EvalRun(scored=[], missing=missing, failed=[])
-    scored: dict[int, ScoredVideo] = {}
-    failed: dict[int, str] = {}
-    embed_s = score_s = 0.0
-    bar = tqdm(total=len(present), desc="evaluating (ray)", unit="video",
-               disable=None if progress else True, file=sys.stderr)  # fmt: skip
-    try:
-        for out in iter_ray(
-            [a.path for a in present], settings, address=address, workers=workers,
-            gpus_per_worker=gpus_per_worker, return_embeddings=keep_embeddings,
-            ray_progress=ray_progress, encoder=encoder,
-        ):  # fmt: skip
-            bar.update(1)
-            ann, stem = present[out.index], stems[out.index]
-            if out.error is not None:
-                failed[out.index] = out.error
-                say(f"vad: error: {out.error}; excluded")
-                continue
-            embed_s += out.seconds - out.score_seconds
-            score_s += out.score_seconds
-            if scores_dir is not None:
-                write_result(out.result, scores_dir, stem)
-            scored[out.index] = ScoredVideo(ann, stem, out.result, from_cache=out.from_cache)
-            if keep_embeddings:
-                run.embeddings[stem] = out.embeddings
-    finally:
-        bar.close()
-    run.scored = [scored[i] for i in sorted(scored)]
-    run.failed = [(present[i], failed[i]) for i in sorted(failed)]
-    run.seconds = {
-        "embed": round(embed_s, 3),
-        "score": round(score_s, 3),
-        "total": round(time.perf_counter() - t_start, 3),
-    }
-    return run

@@ -2,13 +2,14 @@
 AUC / AP against its ground truth. The metric math lives in :mod:`vad.evaluate` (pure
 functions), the figures and HTML in :mod:`vad.report`.
 
-Stages: annotations -> listed-but-missing videos set aside -> embed each video (through the
-embedding cache) -> score -> ground truth at the *decoded* length -> metrics. The embeddings can
+Stages: annotations -> listed-but-missing videos set aside -> an engine (:mod:`vad.engine`: local
+or Ray) embeds (through the embedding cache) and scores each video -> ground truth at the
+*decoded* length -> metrics. The embeddings can
 be kept in memory so that an ablation grid re-scores them under other settings (context,
 smoothing, prompt bank) without decoding or encoding anything again.
 
 >>> anns = load_annotations("ucf-crime", "Temporal_Anomaly.txt", "Videos")  # doctest: +SKIP
->>> run = Evaluator(Detector(context="auto")).run(anns, Path("out/scores"))  # doctest: +SKIP
+>>> run = Evaluator(LocalEngine(Detector())).run(anns, Path("out/scores"))   # doctest: +SKIP
 >>> run.metrics(threshold=0.5)["auc"]                                       # doctest: +SKIP
 """
 
@@ -27,6 +28,8 @@ import numpy as np
 from vad.cache import VideoEmbeddings
 from vad.datasets.base import VideoAnnotation, split_present
 from vad.evaluate import PerVideo, compute_metrics, frame_auc
+from vad.naming import output_stems
+from vad.outputs import write_result
 
 ABLATION_WINDOWS = (0.0, 1.0, 2.0, 4.0)
 """Default smoothing windows (seconds) of the ablation grid; 0 = no smoothing."""
@@ -104,11 +107,13 @@ def _stderr(line: str) -> None:
 
 
 class Evaluator:
-    """Scores the videos of a labelled test set with one :class:`~vad.pipeline.Detector`.
+    """Scores the videos of a labelled test set with an engine.
 
     Parameters
     ----------
-    detector : the detector (its embedding cache makes re-runs cheap).
+    engine : a :class:`~vad.engine.Engine` (the local engine or Ray), or a
+        :class:`~vad.pipeline.Detector` to run in this process (its embedding cache makes
+        re-runs cheap).
     keep_embeddings : keep every video's embeddings in :attr:`EvalRun.embeddings` (for
         :func:`run_ablation`).
     progress : show a progress bar on stderr (only when stderr is a terminal).
@@ -117,12 +122,16 @@ class Evaluator:
 
     def __init__(
         self,
-        detector,
+        engine,
         keep_embeddings: bool = False,
         progress: bool = True,
         echo: Callable[[str], None] | None = None,
     ):
-        self.detector = detector
+        if not hasattr(engine, "run"):  # a Detector
+            from vad.engine import LocalEngine
+
+            engine = LocalEngine(engine)
+        self.engine = engine
         self.keep_embeddings = keep_embeddings
         self.progress = progress
         self.echo = echo or _stderr
@@ -132,12 +141,9 @@ class Evaluator:
     ) -> EvalRun:
         """Embed and score every listed video present on disk; write ``<stem>.json``/``.csv``
         to ``scores_dir`` as each one finishes. Missing and undecodable videos are reported
-        through ``echo`` and excluded, never scored as 0."""
+        through ``echo`` and excluded, never scored as 0. Scored videos keep the listed order,
+        whatever order the engine finishes them in."""
         from tqdm import tqdm
-
-        from vad.cli import output_stems
-        from vad.outputs import write_result
-        from vad.video import VideoError
 
         t_start = time.perf_counter()
         present, missing = split_present(annotations)
@@ -145,33 +151,39 @@ class Evaluator:
             self.echo(f"vad: missing: {ann.path} (listed as {ann.name}); excluded")
         stems = output_stems([a.path for a in present])
         run = EvalRun(scored=[], missing=missing, failed=[])
+        scored: dict[int, ScoredVideo] = {}
+        failed: dict[int, str] = {}
         embed_s = score_s = 0.0
         bar = tqdm(
-            list(zip(present, stems, strict=True)),
+            total=len(present),
             desc="evaluating",
             unit="video",
             disable=None if self.progress else True,
             file=sys.stderr,
         )
-        for ann, stem in bar:
-            bar.set_postfix_str(ann.name[:40])
-            t0 = time.perf_counter()
-            try:
-                emb = self.detector.embed(ann.path)
-            except VideoError as exc:
-                run.failed.append((ann, str(exc)))
-                self._echo(bar, f"vad: error: {exc}; excluded")
-                continue
-            t1 = time.perf_counter()
-            result = self.detector.score_embeddings(emb, video=ann.path)
-            score_s += time.perf_counter() - t1
-            embed_s += t1 - t0
-            if scores_dir is not None:
-                write_result(result, scores_dir, stem)
-            run.scored.append(ScoredVideo(ann, stem, result, from_cache=emb.from_cache))
-            if self.keep_embeddings:
-                run.embeddings[stem] = emb
-        bar.close()
+        try:
+            outcomes = self.engine.run(
+                [a.path for a in present], keep_embeddings=self.keep_embeddings
+            )
+            for out in outcomes:
+                bar.update(1)
+                bar.set_postfix_str(out.path.name[:40])
+                ann, stem = present[out.index], stems[out.index]
+                if out.error is not None:
+                    failed[out.index] = out.error
+                    self._echo(bar, f"vad: error: {out.error}; excluded")
+                    continue
+                embed_s += out.seconds - out.score_seconds
+                score_s += out.score_seconds
+                if scores_dir is not None:
+                    write_result(out.result, scores_dir, stem)
+                scored[out.index] = ScoredVideo(ann, stem, out.result, from_cache=out.from_cache)
+                if self.keep_embeddings:
+                    run.embeddings[stem] = out.embeddings
+        finally:
+            bar.close()
+        run.scored = [scored[i] for i in sorted(scored)]
+        run.failed = [(present[i], failed[i]) for i in sorted(failed)]
         run.seconds = {
             "embed": round(embed_s, 3),
             "score": round(score_s, 3),

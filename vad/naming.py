@@ -1,0 +1,107 @@
+"""Inputs and output names below both engines: which videos a run gets (``collect_inputs``),
+the name each one's outputs take (``output_stems``), and the one-line texts the CLI prints for
+them (``summary_line``, ``first_line``). Nothing here decodes or imports a model."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from pathlib import Path
+
+from vad.errors import UsageError
+
+log = logging.getLogger("vad")
+
+MAX_STEM = 120  # characters of an output name (before .json / .csv)
+
+
+def collect_inputs(paths: list[str], list_file: str | None) -> list[Path]:
+    """The videos named by ``paths`` (files; folders searched recursively) and the lines of
+    ``list_file``, in order, each once."""
+    from vad.video import find_videos
+
+    items: list[Path] = []
+    if list_file:
+        try:
+            lines = Path(list_file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise UsageError(f"{list_file}: cannot read list file ({exc.strerror})") from exc
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{list_file}: not a text file (a list file is UTF-8 text)") from exc
+        items += [Path(s.strip()) for s in lines if s.strip() and not s.lstrip().startswith("#")]
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found = find_videos(path)
+            if not found:
+                log.warning("%s: no video files in this folder", path)
+            items += found
+        else:
+            items.append(path)
+    seen, unique = set(), []
+    for p in items:
+        key = str(p.resolve()) if p.exists() else str(p)
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def safe_name(text: str) -> str:
+    """``text`` reduced to characters safe in a file name (never empty, never a dot name)."""
+    return re.sub(r"[^A-Za-z0-9._#=+-]+", "_", text).strip("._") or "video"
+
+
+def output_stems(paths: list[Path]) -> list[str]:
+    """Output names: the file stem, made unique (and kept inside --out) when two inputs share
+    it, by prefixing the parent folders that tell them apart."""
+    stems = [safe_name(p.stem) for p in paths]
+    counts: dict[str, int] = {}
+    for s in stems:
+        counts[s] = counts.get(s, 0) + 1
+    out = []
+    used: set[str] = set()
+    for p, s in zip(paths, stems, strict=True):
+        name = s
+        if counts[s] > 1:
+            parents = [safe_name(x) for x in p.resolve().parent.parts[-2:] if x not in ("/", "")]
+            name = "__".join([*parents, s])
+        if len(name) > MAX_STEM:  # file systems cap names at 255 bytes
+            digest = hashlib.sha1(str(p).encode()).hexdigest()[:8]
+            name = f"{name[: MAX_STEM - 9]}_{digest}"
+        base, n = name, 2
+        while name in used:
+            name = f"{base}__{n}"
+            n += 1
+        used.add(name)
+        out.append(name)
+    return out
+
+
+def make_out_dir(out_dir: Path) -> None:
+    """Create the output folder up front: a bad --out is a usage error, not N failures."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{out_dir}: cannot create the output folder ({exc.strerror})") from exc
+
+
+def first_line(exc: BaseException) -> str:
+    """``Type: first line of the message``, short enough for a one-line error."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+
+
+def summary_line(result: dict, seconds: float) -> str:
+    """One line for a scored video: frames, context, peak score, events, time, warnings."""
+    ctx = result["context"]
+    where = "none" if ctx["scene"] is None else f"{ctx['scene']} ({ctx['probability']:.2f})"
+    peak = max(result["scores"]) if result["scores"] else 0.0
+    # what decoding found (a damaged or cut file); the random-weights note is said elsewhere
+    notes = [w for w in result.get("warnings", []) if not w.startswith("random model weights")]
+    return (
+        f"{result['video']}: {result['num_frames']} frames, context {where}, "
+        f"max score {peak:.3f}, {len(result['events'])} events, {seconds:.1f} s"
+        + "".join(f"; warning: {w}" for w in notes)
+    )
