@@ -71,11 +71,30 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--cache-dir", help="embedding cache folder (default: user cache dir)")
     g.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    add_scoring_options(p)
+
+
+def add_scoring_options(p: argparse.ArgumentParser) -> None:
+    """The scoring recipe (docs/quality.md); ``--head softmax --no-anchor --refine none`` is
+    the original one."""
+    from vad.heads import HEADS, REFINES
+
+    g = p.add_argument_group("scoring (docs/quality.md)")
+    g.add_argument("--head", choices=HEADS, help="scoring head (default: margin)")
+    g.add_argument(
+        "--anchor",
+        dest="anchor",
+        action="store_const",
+        const=True,
+        help="add the video's mean frame embedding to the normal side (default)",
+    )
+    g.add_argument("--no-anchor", dest="anchor", action="store_const", const=False)
+    g.add_argument("--refine", choices=REFINES, help="in-video kNN refinement (default: knn)")
 
 
 DETECTOR_KEYS = tuple(
     "model pretrained context context_window_s prompts sample_fps batch_size device precision "
-    "smoothing window_s event_threshold backend decode_timeout_s".split()
+    "smoothing window_s event_threshold backend decode_timeout_s head anchor refine".split()
 )
 
 
@@ -335,11 +354,44 @@ def add_eval_parser(sub) -> None:
 def cmd_prompts(args: argparse.Namespace) -> int:
     from vad.prompts import PromptBank, available_banks
 
+    if args.check:
+        return cmd_prompts_check(args)
     if args.list:
         print("\n".join(available_banks()))
         return 0
     print(PromptBank.from_yaml(args.bank).to_text())
     return 0
+
+
+def cmd_prompts_check(args: argparse.Namespace) -> int:
+    """``vad prompts --check BANK``: exit 1 when the lint finds a problem."""
+    import json
+
+    from vad.config import load_config
+    from vad.promptcheck import check_bank, model_tokenizer, report_text
+    from vad.prompts import PromptBank, PromptBankError
+
+    model = args.model or load_config("default").get("model", "ViT-B-16")
+    try:
+        bank = PromptBank.from_yaml(args.bank)
+    except PromptBankError as exc:
+        report = {"bank": str(args.bank), "problems": [{"kind": "invalid", "detail": str(exc)}]}
+        print(json.dumps(report) if args.json else f"vad: {exc}")
+        return 1
+    tokenizer, context, note = model_tokenizer(model)
+    encode_text = None
+    if args.pretrained is not None:  # the encoder checks need real weights
+        from vad.encoder import ClipEncoder
+
+        encode_text = ClipEncoder(model, args.pretrained, "auto", "auto").encode_text
+    report = check_bank(bank, tokenizer, context, encode_text)
+    report["model"] = model
+    if note:
+        report["note"] = note
+    print(json.dumps(report, indent=1) if args.json else report_text(report))
+    if note and not args.json:
+        print(f"note: {note}")
+    return 1 if report["problems"] else 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -377,6 +429,14 @@ def build_parser() -> argparse.ArgumentParser:
     prompts = sub.add_parser("prompts", help="print a prompt bank")
     prompts.add_argument("bank", nargs="?", default="default", help="YAML file or shipped name")
     prompts.add_argument("--list", action="store_true", help="list the shipped banks")
+    prompts.add_argument(
+        "--check", action="store_true", help="lint the bank; exit 1 when a problem is found"
+    )
+    prompts.add_argument("--model", help="--check: count tokens with this model's tokenizer")
+    prompts.add_argument(
+        "--pretrained", help="--check: also load these weights for the embedding checks"
+    )
+    prompts.add_argument("--json", action="store_true", help="--check: print JSON")
     prompts.set_defaults(func=cmd_prompts)
 
     models = sub.add_parser("models", help="suggested models and whether weights are cached")

@@ -25,6 +25,9 @@ SCHEMA: dict[str, tuple[type, ...]] = {
     "event_threshold": (int, float),
     "backend": (str,),
     "decode_timeout_s": (int, float),
+    "head": (str,),
+    "anchor": (bool,),
+    "refine": (str,),
 }
 
 
@@ -62,7 +65,7 @@ def load_config(name: str | Path) -> dict:
                 f"{path}: key '{key}': unknown setting (allowed: {', '.join(SCHEMA)})"
             )
         types = SCHEMA[key]
-        if isinstance(value, bool) or not isinstance(value, types):
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
             raise ConfigError(f"{path}: key '{key}': expected {names}, got {value!r}")
     if data.get("prompts") and not Path(data["prompts"]).is_absolute():

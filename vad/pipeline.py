@@ -14,16 +14,13 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit
 
 from vad.cache import EmbeddingCache, VideoEmbeddings, default_cache_dir, embedding_identity
 from vad.context import Context, context_embeddings, fixed_context, scene_posterior
 from vad.prompts import PromptBank
-from vad.scoring import (
-    load_or_build_text,
-    mix_context,
-    scene_anomaly_probabilities,
-    top_anomalous_descriptions,
-)
+from vad.heads import Scoring
+from vad.scoring import load_or_build_text, score_samples, top_anomalous_descriptions
 from vad.temporal import find_events, smooth, to_frame_scores
 from vad.video import FrameSampler, VideoError, check_input_file
 from vad.worker import DecodeWorker
@@ -87,6 +84,8 @@ class Detector:
         (decoding runs in an isolated worker process, so a hung decoder cannot freeze a batch).
     isolate_decoding : ``False`` decodes in a thread of this process instead.
     encoder : an already-built encoder to use (shares one model between detectors).
+    head, anchor, refine : the scoring recipe (:class:`vad.heads.Scoring`, docs/quality.md):
+        ``"softmax"``, ``False``, ``"none"`` is the original one.
 
     A detector holds a model and a decode worker process: reuse it for many videos, and
     ``close()`` it (or use it as a context manager) when done.
@@ -112,6 +111,9 @@ class Detector:
         decode_timeout_s: float = 60.0,
         isolate_decoding: bool = True,
         encoder=None,
+        head: str = "margin",
+        anchor: bool = True,
+        refine: str = "knn",
     ):
         self.model = model
         self.pretrained = pretrained or "none"
@@ -134,11 +136,15 @@ class Detector:
             )
         self.decode_timeout_s = decode_timeout_s
         self.isolate_decoding = isolate_decoding
+        self.head = head
+        self.anchor = anchor
+        self.refine = refine
+        Scoring(head=head, anchor=anchor, refine=refine)  # an unknown head fails here
         self.bank = PromptBank.from_yaml(prompts)
         self.sampler = FrameSampler(sample_fps, batch_size, backend)
         self._encoder = encoder
         self._decoder: DecodeWorker | None = None
-        self._text = None
+        self._text: dict[bool, object] = {}
 
     # -- stage 2: the encoder, loaded once and shared by every video ---------------------------
 
@@ -233,11 +239,16 @@ class Detector:
 
     # -- stages 3-4: prompt bank and scene context ----------------------------------------------
 
+    @property
+    def scoring(self) -> Scoring:
+        return Scoring(head=self.head, anchor=bool(self.anchor), refine=self.refine)
+
     def text_embeddings(self):
-        if self._text is None:
+        repulsive = self.scoring.repulsive
+        if repulsive not in self._text:
             cache = self.cache_dir if self.use_cache else None
-            self._text = load_or_build_text(self.bank, self.encoder, cache)
-        return self._text
+            self._text[repulsive] = load_or_build_text(self.bank, self.encoder, cache, repulsive)
+        return self._text[repulsive]
 
     def infer_context(self, emb: VideoEmbeddings) -> Context:
         text = self.text_embeddings()
@@ -257,11 +268,21 @@ class Detector:
         """Score already-computed embeddings: the JSON-ready result for one video."""
         text = self.text_embeddings()
         context = self.infer_context(emb)
-        per_scene, context_free = scene_anomaly_probabilities(
-            emb.embeddings, text, self.encoder.logit_scale
+        scoring = self.scoring
+        values = score_samples(
+            emb.embeddings,
+            emb.times,
+            text,
+            context.posterior,
+            scoring,
+            self.encoder.logit_scale,
+            self.context_window_s,
         )
-        raw = mix_context(per_scene, context_free, context.posterior)
-        smoothed = smooth(raw, emb.times, self.window_s, self.smoothing)
+        # margins are smoothed before the sigmoid, probabilities (softmax head) as they are
+        smoothed = smooth(values, emb.times, self.window_s, self.smoothing)
+        raw = values
+        if scoring.smooths_margin:
+            raw, smoothed = expit(values), expit(smoothed)
         frame_scores = np.clip(to_frame_scores(emb.times, smoothed, emb.num_frames, emb.fps), 0, 1)
         frame_scores = np.round(frame_scores, SCORE_DECIMALS)
         top_idx, top_sim = top_anomalous_descriptions(emb.embeddings, text, context.posterior)
@@ -281,6 +302,7 @@ class Detector:
             "prompts": self.bank.name,
             "context": context.summary(self.bank),
             "smoothing": {"method": self.smoothing, "window_s": self.window_s},
+            "scoring": scoring.summary(),
             "scores": frame_scores.tolist(),
             "events": events,
             "samples": {

@@ -3,26 +3,29 @@ compose them into action-in-context descriptions. Banks are YAML data in ``promp
 
 A bank file::
 
-    version: 1
+    version: 2                      # 1: anomalous lists without classes (still loads)
     name: default
     description: one line
     templates: ["a surveillance camera frame of {action} {place}."]   # {action} and {place}
     global_templates: ["a surveillance camera frame of {action}."]    # {action} only
     scene_templates: ["a surveillance camera view of {scene}."]       # {scene}
-    global: {normal: [...], anomalous: [...]}                         # true in any scene
+    global:                                                           # true in any scene
+      normal: [...]                       # shared by every class, or a mapping class -> list
+      anomalous: {fighting: [...], ...}   # version 2: class -> list (version 1: a plain list)
     scenes:
       - name: bank vault            # what users type with --context
         scene: a bank vault         # fills {scene}
         place: in a bank vault      # fills {place}
         aliases: [a vault]          # optional
         normal: [a bank employee counting money]
-        anomalous: [a person running]
+        anomalous: {robbery: [a person pointing a gun at a teller]}   # or a plain list
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +45,9 @@ TOP_KEYS = {
 REQUIRED_TOP = {"templates", "global_templates", "scene_templates", "global", "scenes"}
 SCENE_KEYS = {"name", "scene", "place", "aliases", "normal", "anomalous"}
 REQUIRED_SCENE = {"name", "scene", "place", "normal", "anomalous"}
+VERSIONS = (1, 2)
+# Flashback's repulsive prompting: every description says which side it is on (and its class).
+REPULSIVE = {False: "Normal scene: {text}", True: "Anomalous scene, {cls}: {text}"}
 
 
 class PromptBankError(ValueError):
@@ -56,6 +62,13 @@ class Scene:
     normal: tuple[str, ...]
     anomalous: tuple[str, ...]
     aliases: tuple[str, ...] = ()
+    normal_classes: tuple[str | None, ...] = ()  # class of each normal (None = shared)
+    anomalous_classes: tuple[str | None, ...] = ()
+
+    def classes_of(self, anomalous: bool) -> tuple[str | None, ...]:
+        actions = self.anomalous if anomalous else self.normal
+        classes = self.anomalous_classes if anomalous else self.normal_classes
+        return classes or (None,) * len(actions)
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,13 @@ class Description:
     texts: tuple[str, ...]
     anomalous: bool
     scene: str | None
+    cls: str | None = None  # anomaly class (None: unclassed, or a normal shared by every class)
+
+    def wrapped(self) -> tuple[str, ...]:
+        """The texts in Flashback's repulsive wrapper ("Anomalous scene, CLASS: ...")."""
+        form = REPULSIVE[self.anomalous]
+        cls = self.cls or "anomaly"
+        return tuple(form.format(text=t, cls=cls) for t in self.texts)
 
 
 @dataclass
@@ -80,6 +100,9 @@ class PromptBank:
     global_anomalous: list[str]
     scenes: list[Scene]
     source: str = "<memory>"
+    version: int = 1
+    global_normal_classes: list[str | None] = field(default_factory=list)
+    global_anomalous_classes: list[str | None] = field(default_factory=list)
     _fingerprint: str = field(default="", repr=False)
 
     @classmethod
@@ -110,21 +133,20 @@ class PromptBank:
             fail(sorted(unknown)[0], f"unknown key (allowed: {', '.join(sorted(TOP_KEYS))})")
         for key in sorted(REQUIRED_TOP - set(data)):
             fail(key, "missing")
-        if data.get("version", 1) != 1:
-            fail("version", f"unsupported version {data.get('version')!r} (expected 1)")
+        version = data.get("version", 1)
+        if version not in VERSIONS or isinstance(version, bool):
+            fail("version", f"unsupported version {version!r} (expected 1 or 2)")
 
         templates = _str_list(data["templates"], "templates", fail)
         global_templates = _str_list(data["global_templates"], "global_templates", fail)
         scene_templates = _str_list(data["scene_templates"], "scene_templates", fail)
-        for i, t in enumerate(templates):
-            if "{action}" not in t or "{place}" not in t:
-                fail(f"templates[{i}]", "must contain {action} and {place}")
-        for i, t in enumerate(global_templates):
-            if "{action}" not in t or "{place}" in t:
-                fail(f"global_templates[{i}]", "must contain {action} and not {place}")
-        for i, t in enumerate(scene_templates):
-            if "{scene}" not in t:
-                fail(f"scene_templates[{i}]", "must contain {scene}")
+        for key, items, need, allowed in (
+            ("templates", templates, {"action", "place"}, {"action", "place"}),
+            ("global_templates", global_templates, {"action"}, {"action"}),
+            ("scene_templates", scene_templates, {"scene"}, {"scene"}),
+        ):
+            for i, t in enumerate(items):
+                _check_template(t, f"{key}[{i}]", need, allowed, fail)
 
         glob = data["global"]
         if not isinstance(glob, dict):
@@ -132,8 +154,12 @@ class PromptBank:
         extra = set(glob) - {"normal", "anomalous"}
         if extra:
             fail(f"global.{sorted(extra)[0]}", "unknown key (allowed: normal, anomalous)")
-        global_normal = _str_list(glob.get("normal", []), "global.normal", fail, allow_empty=True)
-        global_anomalous = _str_list(glob.get("anomalous"), "global.anomalous", fail)
+        global_normal, global_normal_classes = _grouped(
+            glob.get("normal", []), "global.normal", version, fail, allow_empty=True
+        )
+        global_anomalous, global_anomalous_classes = _grouped(
+            glob.get("anomalous"), "global.anomalous", version, fail
+        )
 
         raw_scenes = data["scenes"]
         if not isinstance(raw_scenes, list):
@@ -153,15 +179,19 @@ class PromptBank:
                 if not isinstance(raw[k], str) or not raw[k].strip():
                     fail(f"{key}.{k}", "must be a non-empty string")
             key = f"scenes[{i}] ({raw['name']})"
+            normal, normal_classes = _grouped(raw["normal"], f"{key}.normal", version, fail, True)
+            anomalous, anomalous_classes = _grouped(
+                raw["anomalous"], f"{key}.anomalous", version, fail, True
+            )
             scene = Scene(
                 name=raw["name"].strip(),
                 scene=raw["scene"].strip(),
                 place=raw["place"].strip(),
-                normal=tuple(_str_list(raw["normal"], f"{key}.normal", fail, allow_empty=True)),
-                anomalous=tuple(
-                    _str_list(raw["anomalous"], f"{key}.anomalous", fail, allow_empty=True)
-                ),
+                normal=tuple(normal),
+                anomalous=tuple(anomalous),
                 aliases=tuple(_str_list(raw.get("aliases", []), f"{key}.aliases", fail, True)),
+                normal_classes=tuple(normal_classes),
+                anomalous_classes=tuple(anomalous_classes),
             )
             if any(s.name == scene.name for s in scenes):
                 fail(f"{key}.name", f"duplicate scene name '{scene.name}'")
@@ -191,6 +221,9 @@ class PromptBank:
             global_anomalous=global_anomalous,
             scenes=scenes,
             source=source,
+            version=version,
+            global_normal_classes=global_normal_classes,
+            global_anomalous_classes=global_anomalous_classes,
         )
 
     # -- composition ---------------------------------------------------------------------------
@@ -203,12 +236,25 @@ class PromptBank:
         """Template ensemble describing what the camera sees, for scene classification."""
         return [t.format(scene=scene.scene) for t in self.scene_templates]
 
+    @property
+    def classes(self) -> list[str]:
+        """The anomaly classes named anywhere in the bank, in order of first appearance."""
+        names = [*self.global_anomalous_classes, *self.global_normal_classes]
+        for s in self.scenes:
+            names += [*s.anomalous_classes, *s.normal_classes]
+        return [c for c in dict.fromkeys(names) if c is not None]
+
     def global_descriptions(self) -> list[Description]:
-        return [
-            Description(a, tuple(t.format(action=a) for t in self.global_templates), anom, None)
-            for anom, actions in ((False, self.global_normal), (True, self.global_anomalous))
-            for a in actions
-        ]
+        out = []
+        for anom, actions, classes in (
+            (False, self.global_normal, self.global_normal_classes),
+            (True, self.global_anomalous, self.global_anomalous_classes),
+        ):
+            classes = classes or [None] * len(actions)
+            for a, c in zip(actions, classes, strict=True):
+                texts = tuple(t.format(action=a) for t in self.global_templates)
+                out.append(Description(a, texts, anom, None, c))
+        return out
 
     def scene_descriptions(self, scene: Scene, place: str | None = None) -> list[Description]:
         """Action-in-context descriptions of ``scene``; ``place`` overrides its place phrase
@@ -220,10 +266,18 @@ class PromptBank:
                 tuple(t.format(action=a, place=place) for t in self.templates),
                 anom,
                 scene.name,
+                c,
             )
             for anom, actions in ((False, scene.normal), (True, scene.anomalous))
-            for a in actions
+            for a, c in zip(actions, scene.classes_of(anom), strict=True)
         ]
+
+    def descriptions(self) -> list[Description]:
+        """Every description: the global ones, then each scene's."""
+        out = self.global_descriptions()
+        for scene in self.scenes:
+            out += self.scene_descriptions(scene)
+        return out
 
     @property
     def num_texts(self) -> int:
@@ -247,17 +301,20 @@ class PromptBank:
     def fingerprint(self) -> str:
         """Content hash: changes whenever any text that reaches the encoder changes."""
         if not self._fingerprint:
-            payload = json.dumps(
-                [
-                    self.templates,
+            content = [
+                self.templates,
                     self.global_templates,
                     self.scene_templates,
                     self.global_normal,
                     self.global_anomalous,
-                    [(s.name, s.scene, s.place, s.normal, s.anomalous) for s in self.scenes],
-                ],
-                sort_keys=True,
-            )
+                [(s.name, s.scene, s.place, s.normal, s.anomalous) for s in self.scenes],
+            ]
+            if self.classes:  # classes name the texts' groups; banks without them hash as before
+                content.append(
+                    [self.global_normal_classes, self.global_anomalous_classes]
+                    + [(s.normal_classes, s.anomalous_classes) for s in self.scenes]
+                )
+            payload = json.dumps(content, sort_keys=True)
             self._fingerprint = hashlib.sha256(payload.encode()).hexdigest()[:16]
         return self._fingerprint
 
@@ -321,9 +378,58 @@ def _str_list(value, key: str, fail, allow_empty: bool = False) -> list[str]:
     return out
 
 
+def _check_template(template: str, key: str, need: set, allowed: set, fail) -> None:
+    """Refuse unknown placeholders and stray braces now, not when the bank is encoded."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        fail(key, f"stray brace in template {template!r} ({exc}); write {{{{ or }}}} for a brace")
+    for f in fields:
+        if f not in allowed:
+            known = ", ".join("{" + a + "}" for a in sorted(allowed))
+            fail(key, f"unknown placeholder {{{f}}} in template {template!r} (allowed: {known})")
+    for f in sorted(need - set(fields)):
+        fail(key, f"template {template!r} must contain {{{f}}}")
+
+
+def _grouped(value, key: str, version: int, fail, allow_empty: bool = False):
+    """A list of descriptions, or (version 2) a mapping class -> list: (texts, classes)."""
+    if isinstance(value, dict):
+        if version < 2:
+            fail(key, "anomaly classes (a mapping class -> list) need 'version: 2'")
+        texts: list[str] = []
+        classes: list[str | None] = []
+        for cls, items in value.items():
+            if not isinstance(cls, str) or not cls.strip():
+                fail(key, f"class names must be non-empty strings, got {cls!r}")
+            got = _str_list(items, f"{key}.{cls}", fail)
+            texts += got
+            classes += [cls.strip()] * len(got)
+        if len(set(texts)) != len(texts):
+            dup = next(x for x in texts if texts.count(x) > 1)
+            fail(key, f"duplicate entry {dup!r}")
+        if not texts and not allow_empty:
+            fail(key, "must not be empty")
+        return texts, classes
+    texts = _str_list(value, key, fail, allow_empty)
+    return texts, [None] * len(texts)
+
+
 def _yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     if mark is not None:
         return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
     return problem
+
+
+def token_counts(texts: list[str], tokenizer) -> list[int]:
+    """Tokens per text (start and end tokens included) as the model's tokenizer counts them,
+    without the cut at its context length."""
+    inner = getattr(tokenizer, "encode", None)
+    if inner is not None and hasattr(tokenizer, "sot_token_id"):  # open_clip SimpleTokenizer
+        return [len(inner(t)) + 2 for t in texts]
+    hf = getattr(tokenizer, "tokenizer", None)  # open_clip HFTokenizer wraps a transformers one
+    if hf is not None:
+        return [len(hf(t)["input_ids"]) for t in texts]
+    raise TypeError(f"cannot count tokens with {type(tokenizer).__name__}")

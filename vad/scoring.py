@@ -9,6 +9,9 @@ over its members (so a group is not favoured for merely having more descriptions
 
 The frame's score is the posterior-weighted mixture ``sum_s pi_s * p_s``; without context only
 the global descriptions are used, which is the plain zero-shot CLIP baseline.
+
+That two-way softmax is the ``softmax`` head; :func:`score_samples` runs any head of
+:mod:`vad.heads` (margin, knn-vote), the per-video anchor and in-video kNN refinement.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit, logsumexp
 
+from vad.heads import Scoring, knn_refine, mix_values, scope_values, video_anchor
 from vad.prompts import Description, PromptBank
 
 log = logging.getLogger(__name__)
@@ -37,14 +41,21 @@ class TextEmbeddings:
     anomalous: np.ndarray
     scene_index: np.ndarray
     labels: list[str]
+    classes: np.ndarray | None = None  # (M,) class index into class_names, -1 = none
+    class_names: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.classes is None:
+            self.classes = np.full(len(self.labels), -1, dtype=np.int64)
 
     @classmethod
-    def build(cls, bank: PromptBank, encode_text) -> TextEmbeddings:
-        """Encode every template text once; average each ensemble as in CLIP's zero-shot recipe."""
-        descs: list[Description] = bank.global_descriptions()
-        for scene in bank.scenes:
-            descs += bank.scene_descriptions(scene)
-        groups = [bank.scene_texts(s) for s in bank.scenes] + [list(d.texts) for d in descs]
+    def build(cls, bank: PromptBank, encode_text, repulsive: bool = False) -> TextEmbeddings:
+        """Encode every template text once; average each ensemble as in CLIP's zero-shot recipe.
+        ``repulsive`` wraps every description in "Normal scene: ..." / "Anomalous scene, ...:"."""
+        descs: list[Description] = bank.descriptions()
+        groups = [bank.scene_texts(s) for s in bank.scenes] + [
+            list(d.wrapped() if repulsive else d.texts) for d in descs
+        ]
         flat = [t for g in groups for t in g]
         emb = encode_text(flat)
         means, start = [], 0
@@ -63,6 +74,10 @@ class TextEmbeddings:
                 [-1 if d.scene is None else names.index(d.scene) for d in descs], dtype=np.int64
             ),
             labels=[d.label for d in descs],
+            classes=np.array(
+                [-1 if d.cls is None else bank.classes.index(d.cls) for d in descs], np.int64
+            ),
+            class_names=tuple(bank.classes),
         )
 
     def save(self, path: Path) -> None:
@@ -76,6 +91,8 @@ class TextEmbeddings:
             anomalous=self.anomalous,
             scene_index=self.scene_index,
             labels=np.array(self.labels, dtype=np.str_),
+            classes=self.classes,
+            class_names=np.array(self.class_names, dtype=np.str_),
         )
         tmp.replace(path)
 
@@ -88,22 +105,30 @@ class TextEmbeddings:
                 anomalous=z["anomalous"],
                 scene_index=z["scene_index"],
                 labels=[str(x) for x in z["labels"]],
+                classes=z["classes"] if "classes" in z.files else None,
+                class_names=tuple(str(x) for x in z["class_names"])
+                if "class_names" in z.files
+                else (),
             )
 
 
-def text_cache_key(bank: PromptBank, identity: dict) -> str:
+def text_cache_key(bank: PromptBank, identity: dict, repulsive: bool = False) -> str:
     raw = f"{bank.fingerprint()}|{identity['model']}|{identity['pretrained']}"
+    if repulsive:
+        raw += "|repulsive"
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
-def load_or_build_text(bank: PromptBank, encoder, cache_dir: Path | None) -> TextEmbeddings:
+def load_or_build_text(
+    bank: PromptBank, encoder, cache_dir: Path | None, repulsive: bool = False
+) -> TextEmbeddings:
     """Text embeddings for ``bank`` and ``encoder``, from the on-disk cache when present."""
     identity = encoder.identity()
     # Only encoders that can identify their weights (ClipEncoder) are cached, never stand-ins.
     cacheable = cache_dir is not None and getattr(encoder, "cacheable", False)
     path = None
     if cacheable:
-        path = Path(cache_dir) / "text" / f"{text_cache_key(bank, identity)}.npz"
+        path = Path(cache_dir) / "text" / f"{text_cache_key(bank, identity, repulsive)}.npz"
         if path.is_file():
             try:
                 return TextEmbeddings.load(path)
@@ -115,7 +140,8 @@ def load_or_build_text(bank: PromptBank, encoder, cache_dir: Path | None) -> Tex
         identity["model"],
         bank.num_texts,
     )
-    text = TextEmbeddings.build(bank, encoder.encode_text)
+    warn_long_texts(bank, encoder, repulsive)
+    text = TextEmbeddings.build(bank, encoder.encode_text, repulsive)
     if path is not None:
         try:
             text.save(path)
@@ -195,3 +221,90 @@ def top_anomalous_descriptions(
     order = np.argsort(-sims[:, cols], axis=1)[:, :k]
     idx = cols[order]
     return idx, np.take_along_axis(sims, idx, axis=1)
+
+
+def warn_long_texts(bank: PromptBank, encoder, repulsive: bool = False) -> int:
+    """Log once how many of the bank's texts exceed the model's text context (they would be
+    cut by the tokenizer); returns that count. Encoders without a tokenizer are skipped."""
+    tokenizer = getattr(encoder, "tokenizer", None)
+    context = getattr(tokenizer, "context_length", None)
+    if tokenizer is None or not context:
+        return 0
+    from vad.prompts import token_counts
+
+    texts = bank_texts(bank, repulsive)
+    counts = token_counts(texts, tokenizer)
+    long = [t for t, n in zip(texts, counts, strict=True) if n > context]
+    if long:
+        log.warning(
+            "%d of %d texts of prompt bank '%s' are longer than the model's text context "
+            "(%d tokens) and are cut; e.g. %r (vad prompts --check %s --model ...)",
+            len(long),
+            len(texts),
+            bank.name,
+            context,
+            long[0],
+            bank.name,
+        )
+    return len(long)
+
+
+def bank_texts(bank: PromptBank, repulsive: bool = False) -> list[str]:
+    """Every text the encoder sees for ``bank``."""
+    texts = [t for s in bank.scenes for t in bank.scene_texts(s)]
+    for d in bank.descriptions():
+        texts += d.wrapped() if repulsive else d.texts
+    return texts
+
+
+def score_samples(
+    frames: np.ndarray,
+    times: np.ndarray,
+    text: TextEmbeddings,
+    posterior: np.ndarray | None,
+    scoring: Scoring,
+    logit_scale: float,
+    context_window_s: float | None = None,
+) -> np.ndarray:
+    """The head's value per sample after context mixing and refinement (before smoothing):
+    a probability for the softmax head, a margin (pre-sigmoid) for the others."""
+    frames = np.asarray(frames, np.float64)
+    if not scoring.anchor and scoring.head == "softmax":
+        per_scene, context_free = scene_anomaly_probabilities(frames, text, logit_scale)
+        values = mix_context(per_scene, context_free, posterior)  # the original recipe
+    else:
+        anchor_sims = None
+        if scoring.anchor:
+            anchor = video_anchor(frames, times, context_window_s)
+            anchor_sims = np.einsum("nd,nd->n", frames, anchor)
+        sims = None if scoring.head == "knn-vote" else frames @ text.descriptions.T
+
+        def scope(cols: np.ndarray) -> np.ndarray:
+            return scope_values(
+                frames,
+                text.descriptions[cols],
+                text.anomalous[cols],
+                text.classes[cols],
+                scoring,
+                logit_scale,
+                anchor_sims,
+                None if sims is None else sims[:, cols],
+            )
+
+        is_global = text.scene_index < 0
+        context_free = scope(is_global)
+        per_scene = None
+        if posterior is not None:
+            per_scene = np.empty((len(frames), len(text.scenes)))
+            weight = posterior if posterior.ndim == 1 else posterior.max(axis=0)
+            for s in range(len(text.scenes)):
+                if weight[s] <= 0:  # a scene the posterior excludes (fixed context)
+                    per_scene[:, s] = context_free
+                    continue
+                per_scene[:, s] = scope(is_global | (text.scene_index == s))
+        values = mix_values(per_scene, context_free, posterior, scoring.smooths_margin)
+    if scoring.refine == "knn":
+        values = knn_refine(
+            values, frames, scoring.refine_k, scoring.refine_temperature
+        )
+    return values

@@ -1,0 +1,323 @@
+"""Scoring heads, the per-video normal anchor and in-video kNN refinement (docs/quality.md).
+
+Every head turns the cosine similarities between sampled frames and the prompt bank's
+descriptions into one value per frame and scene scope (the global descriptions, or the global
+plus one scene's):
+
+``softmax`` (the original recipe)
+    ``p = sigmoid(LSE(s*cos[A]) - log|A| - LSE(s*cos[N]) + log|N|)`` at the model's logit scale
+    ``s``; its value is the probability, smoothed and refined as a probability.
+``margin`` (NOVA)
+    per anomaly class ``c``: ``u+ = topmean(cos[A_c])``, ``u- = topmean(cos[N_c])`` (mean of the
+    top 50%), margin ``m_c = (alpha*u+ - u-)/tau`` with alpha 0.90, tau 0.03; ``m = max_c m_c``;
+    score ``sigmoid(m)``. Its value is the margin: smoothing and refinement act before the sigmoid.
+``knn-vote`` (Flashback)
+    one flat labelled memory; anomalous similarities scaled by 0.95; the ``k = 10`` most similar
+    entries vote with weights ``softmax(cos / T)``; score = the weighted share of anomalous
+    labels; its value is ``logit(score)``.
+
+The anchor (:func:`video_anchor`) is the video's robust mean frame embedding; it joins the
+normal side of every head as one more normal entry. :func:`knn_refine` replaces each value by the
+softmax-weighted mean over the ``k`` samples of the same video most similar to it.
+
+Everything here is plain numpy on unit-norm embeddings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.special import expit, logit, logsumexp
+
+HEADS = ("softmax", "margin", "knn-vote")
+REFINES = ("knn", "none")
+VOTE_EPS = 1e-3  # a vote of exactly 0 or 1 becomes a finite margin (+-6.9)
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How sampled frames are scored. The defaults are the evidence-backed recipe;
+    :meth:`legacy` is the original one (softmax head, no anchor, no refinement)."""
+
+    head: str = "margin"
+    anchor: bool = True
+    refine: str = "knn"
+    alpha: float = 0.90  # margin: weight of the anomalous side (NOVA)
+    tau: float = 0.03  # margin: temperature (NOVA)
+    top_fraction: float = 0.5  # margin: share of each side averaged (NOVA)
+    k: int = 10  # knn-vote: neighbours in the memory (Flashback)
+    anomalous_scale: float = 0.95  # knn-vote: scaled anomaly penalization (Flashback)
+    vote_temperature: float = 0.01  # knn-vote: softmax temperature of the neighbour weights
+    refine_k: int = 10  # refinement: neighbours in the same video (LAVAD, VERA)
+    refine_temperature: float = 0.1  # refinement: softmax temperature of their weights
+
+    def __post_init__(self):
+        if self.head not in HEADS:
+            raise ValueError(f"unknown scoring head {self.head!r}; choose from {', '.join(HEADS)}")
+        if self.refine not in REFINES:
+            raise ValueError(
+                f"unknown refinement {self.refine!r}; choose from {', '.join(REFINES)}"
+            )
+        if not 0 < self.top_fraction <= 1:
+            raise ValueError(f"top_fraction must be in (0, 1], got {self.top_fraction}")
+        if self.k < 1 or self.refine_k < 1:
+            raise ValueError("k and refine_k must be at least 1")
+        if self.tau <= 0 or self.vote_temperature <= 0 or self.refine_temperature <= 0:
+            raise ValueError("temperatures must be positive")
+
+    @classmethod
+    def legacy(cls) -> Scoring:
+        return cls(head="softmax", anchor=False, refine="none")
+
+    @property
+    def repulsive(self) -> bool:
+        """Descriptions wrapped in "Normal scene: ..." / "Anomalous scene: ..." (Flashback's
+        repulsive prompting, NOVA's prefixes); the softmax head keeps the original texts."""
+        return self.head != "softmax"
+
+    @property
+    def smooths_margin(self) -> bool:
+        """Whether the head's value is a margin (smoothed before the sigmoid) or a probability."""
+        return self.head != "softmax"
+
+    def summary(self) -> dict:
+        out = {"head": self.head, "anchor": self.anchor, "refine": self.refine}
+        params = asdict(self)
+        if self.head == "margin":
+            out.update({k: params[k] for k in ("alpha", "tau", "top_fraction")})
+        elif self.head == "knn-vote":
+            out.update({k: params[k] for k in ("k", "anomalous_scale", "vote_temperature")})
+        if self.refine == "knn":
+            out.update({k: params[k] for k in ("refine_k", "refine_temperature")})
+        out["repulsive_templates"] = self.repulsive
+        out["smoothed"] = "margin" if self.smooths_margin else "probability"
+        return out
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def top_fraction_mean(values: np.ndarray, fraction: float = 0.5) -> np.ndarray:
+    """Mean of the top ``fraction`` of each row, counting the boundary value fractionally, so
+    that repeating every value any number of times leaves the result unchanged.
+
+    >>> top_fraction_mean(np.array([[1.0, 2.0, 3.0, 4.0]])).tolist()
+    [3.5]
+    >>> a = np.array([[0.1, 0.5, 0.3]])
+    >>> bool(np.isclose(top_fraction_mean(a), top_fraction_mean(np.repeat(a, 3, axis=1)))[0])
+    True
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = values.shape[-1]
+    want = fraction * n
+    m = min(n, math.ceil(want - 1e-9))
+    top = np.partition(values, n - m, axis=-1)[..., n - m :]
+    top = -np.sort(-top, axis=-1)
+    weights = np.ones(m)
+    weights[-1] = want - (m - 1)
+    return top @ weights / want
+
+
+def margin_head(
+    sims: np.ndarray,
+    anomalous: np.ndarray,
+    classes: np.ndarray,
+    extra_normal: np.ndarray | None = None,
+    alpha: float = 0.90,
+    tau: float = 0.03,
+    fraction: float = 0.5,
+) -> np.ndarray:
+    """NOVA's margin per frame: max over anomaly classes of ``(alpha*u+ - u-)/tau``.
+
+    ``sims`` (N,M) cosines; ``anomalous`` (M,) bool; ``classes`` (M,) class index, -1 for a
+    normal description shared by every class (anomalous ones with -1 form one class);
+    ``extra_normal`` (N,) the frame's cosine to its anchor, or None.
+
+    >>> sims = np.array([[0.30, 0.20, 0.10, 0.25]])
+    >>> m = margin_head(sims, np.array([True, True, False, False]), np.array([0, 0, -1, -1]))
+    >>> round(float(m[0]), 3)                     # (0.9 * 0.30 - 0.25) / 0.03
+    0.667
+    """
+    sims = np.asarray(sims, dtype=np.float64)
+    anomalous = np.asarray(anomalous, bool)
+    classes = np.asarray(classes)
+    n = len(sims)
+    if not anomalous.any():
+        return np.full(n, -1.0 / tau)
+    best = np.full(n, -np.inf)
+    for c in np.unique(classes[anomalous]):
+        anom_cols = anomalous & (classes == c)
+        norm_cols = ~anomalous & ((classes == c) | (classes < 0))
+        normal = sims[:, norm_cols]
+        if extra_normal is not None:
+            normal = np.concatenate([normal, np.asarray(extra_normal)[:, None]], axis=1)
+        u_anom = top_fraction_mean(sims[:, anom_cols], fraction)
+        if normal.shape[1] == 0:
+            margin = np.full(n, 1.0 / tau)
+        else:
+            margin = (alpha * u_anom - top_fraction_mean(normal, fraction)) / tau
+        best = np.maximum(best, margin)
+    return best
+
+
+def softmax_head(
+    logits: np.ndarray, anomalous: np.ndarray, extra_normal: np.ndarray | None = None
+) -> np.ndarray:
+    """The original two-group softmax probability (log of the mean of exp per group); the
+    anchor's logit, when given, is one more member of the normal group."""
+    logits = np.asarray(logits, dtype=np.float64)
+    anomalous = np.asarray(anomalous, bool)
+    normal = logits[:, ~anomalous]
+    if extra_normal is not None:
+        normal = np.concatenate([normal, np.asarray(extra_normal)[:, None]], axis=1)
+    if not anomalous.any():
+        return np.zeros(len(logits))
+    if normal.shape[1] == 0:
+        return np.ones(len(logits))
+    anom = logsumexp(logits[:, anomalous], axis=1) - np.log(anomalous.sum())
+    norm = logsumexp(normal, axis=1) - np.log(normal.shape[1])
+    return expit(anom - norm)
+
+
+def knn_vote(
+    frames: np.ndarray,
+    memory: np.ndarray,
+    anomalous: np.ndarray,
+    k: int = 10,
+    temperature: float = 0.01,
+    anomalous_scale: float = 0.95,
+    extra_normal: np.ndarray | None = None,
+    chunk: int = 512,
+) -> np.ndarray:
+    """Flashback's vote: the share of anomalous labels among the ``k`` memory entries most
+    similar to each frame, weighted by ``softmax(similarity / temperature)``. Anomalous
+    similarities are scaled by ``anomalous_scale``. Frames are processed ``chunk`` rows at a
+    time, so a memory of 100k entries needs only ``chunk x M`` similarities at once.
+
+    >>> mem = np.eye(3)
+    >>> v = knn_vote(np.eye(3)[[0, 2]], mem, np.array([False, False, True]), k=1)
+    >>> v.tolist()
+    [0.0, 1.0]
+    """
+    frames = np.asarray(frames, dtype=np.float32)
+    memory = np.asarray(memory, dtype=np.float32)
+    labels = np.asarray(anomalous, bool)
+    scale = np.where(labels, anomalous_scale, 1.0).astype(np.float32)
+    out = np.empty(len(frames))
+    for start in range(0, len(frames), chunk):
+        sims = frames[start : start + chunk] @ memory.T
+        sims *= scale
+        lab = np.broadcast_to(labels, sims.shape)
+        if extra_normal is not None:
+            extra = np.asarray(extra_normal, np.float32)[start : start + chunk, None]
+            sims = np.concatenate([sims, extra], axis=1)
+            lab = np.concatenate([lab, np.zeros((len(sims), 1), bool)], axis=1)
+        kk = min(k, sims.shape[1])
+        idx = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+        top = np.take_along_axis(sims, idx, axis=1).astype(np.float64) / temperature
+        w = np.exp(top - top.max(axis=1, keepdims=True))
+        w /= w.sum(axis=1, keepdims=True)
+        out[start : start + chunk] = (w * np.take_along_axis(lab, idx, axis=1)).sum(axis=1)
+    return out
+
+
+def vote_margin(vote: np.ndarray) -> np.ndarray:
+    """A vote in [0, 1] as a finite margin (logit), so it can be smoothed before the sigmoid."""
+    return logit(np.clip(vote, VOTE_EPS, 1 - VOTE_EPS))
+
+
+def video_anchor(
+    embeddings: np.ndarray, times: np.ndarray, window_s: float | None = None
+) -> np.ndarray:
+    """The per-video visual normal anchor, one row per sample (N,D): the robust mean frame
+    embedding of the video, or of the ``window_s`` around each sample when given.
+
+    >>> e = np.tile([1.0, 0.0], (4, 1))
+    >>> video_anchor(e, np.arange(4.0)).tolist()[0]
+    [1.0, 0.0]
+    """
+    from vad.context import context_embeddings
+
+    return context_embeddings(np.asarray(embeddings), np.asarray(times), window_s)
+
+
+def knn_refine(
+    values: np.ndarray,
+    embeddings: np.ndarray,
+    k: int = 10,
+    temperature: float = 0.1,
+    chunk: int = 1024,
+) -> np.ndarray:
+    """Each sample's value becomes the ``softmax(cos / temperature)``-weighted mean of the
+    values of the ``k`` samples of the same video most similar to it (itself included).
+
+    >>> e = np.tile([1.0, 0.0], (12, 1))
+    >>> v = np.zeros(12); v[5] = 10.0                      # one isolated spike
+    >>> float(knn_refine(v, e)[5]) <= 1.0
+    True
+    """
+    values = np.asarray(values, dtype=np.float64)
+    emb = _normalize(np.asarray(embeddings, dtype=np.float32))
+    n = len(values)
+    kk = min(k, n)
+    if n == 0 or kk <= 1:
+        return values.copy()
+    out = np.empty(n)
+    for start in range(0, n, chunk):
+        sims = emb[start : start + chunk] @ emb.T
+        idx = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+        top = np.take_along_axis(sims, idx, axis=1).astype(np.float64) / temperature
+        w = np.exp(top - top.max(axis=1, keepdims=True))
+        w /= w.sum(axis=1, keepdims=True)
+        out[start : start + chunk] = (w * values[idx]).sum(axis=1)
+    return out
+
+
+def scope_values(
+    frames: np.ndarray,
+    descriptions: np.ndarray,
+    anomalous: np.ndarray,
+    classes: np.ndarray,
+    scoring: Scoring,
+    logit_scale: float,
+    anchor_sims: np.ndarray | None = None,
+    sims: np.ndarray | None = None,
+) -> np.ndarray:
+    """The head's value (probability for softmax, margin otherwise) of every frame against
+    one scope of descriptions; ``sims`` are the precomputed cosines when available."""
+    if scoring.head == "knn-vote":
+        vote = knn_vote(
+            frames,
+            descriptions,
+            anomalous,
+            scoring.k,
+            scoring.vote_temperature,
+            scoring.anomalous_scale,
+            anchor_sims,
+        )
+        return vote_margin(vote)
+    if sims is None:
+        sims = np.asarray(frames, np.float64) @ np.asarray(descriptions, np.float64).T
+    if scoring.head == "softmax":
+        extra = None if anchor_sims is None else logit_scale * anchor_sims
+        return softmax_head(logit_scale * sims, anomalous, extra)
+    return margin_head(
+        sims, anomalous, classes, anchor_sims, scoring.alpha, scoring.tau, scoring.top_fraction
+    )
+
+
+def mix_values(
+    per_scene: np.ndarray, context_free: np.ndarray, posterior: np.ndarray | None, margin: bool
+) -> np.ndarray:
+    """Posterior-weighted mixture over scenes, done on probabilities; margins are mixed as
+    probabilities and turned back into a margin."""
+    if posterior is None:
+        return context_free
+    probs = expit(per_scene) if margin else per_scene
+    mixed = probs @ posterior if posterior.ndim == 1 else np.einsum("ns,ns->n", probs, posterior)
+    if not margin:
+        return mixed
+    return logit(np.clip(mixed, 1e-12, 1 - 1e-12))
