@@ -25,7 +25,12 @@ def frames_like(encoder, texts: list[str], fps: float = 2.0) -> VideoEmbeddings:
 
 
 def detector(stand_in, context: str, prompts="default", **kw) -> Detector:
+    """Context semantics per frame: the anchor and in-video refinement (which compare frames
+    of one video with each other; tests/test_heads.py) are off unless asked for."""
     kw.setdefault("smoothing", "none")
+    kw.setdefault("head", "softmax")
+    kw.setdefault("anchor", False)
+    kw.setdefault("refine", "none")
     return Detector(context=context, prompts=prompts, encoder=stand_in, use_cache=False, **kw)
 
 

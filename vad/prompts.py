@@ -10,7 +10,7 @@ A bank file::
     global_templates: ["a surveillance camera frame of {action}."]    # {action} only
     scene_templates: ["a surveillance camera view of {scene}."]       # {scene}
     global:                                                           # true in any scene
-      normal: [...]                       # shared by every class, or a mapping class -> list
+      normal: [...]                       # a list, or a mapping class -> list ('shared': all)
       anomalous: {fighting: [...], ...}   # version 2: class -> list (version 1: a plain list)
     scenes:
       - name: bank vault            # what users type with --context
@@ -46,6 +46,7 @@ REQUIRED_TOP = {"templates", "global_templates", "scene_templates", "global", "s
 SCENE_KEYS = {"name", "scene", "place", "aliases", "normal", "anomalous"}
 REQUIRED_SCENE = {"name", "scene", "place", "normal", "anomalous"}
 VERSIONS = (1, 2)
+SHARED = "shared"  # the class key of normal descriptions shared by every class
 # Flashback's repulsive prompting: every description says which side it is on (and its class).
 REPULSIVE = {False: "Normal scene: {text}", True: "Anomalous scene, {cls}: {text}"}
 
@@ -404,7 +405,8 @@ def _grouped(value, key: str, version: int, fail, allow_empty: bool = False):
                 fail(key, f"class names must be non-empty strings, got {cls!r}")
             got = _str_list(items, f"{key}.{cls}", fail)
             texts += got
-            classes += [cls.strip()] * len(got)
+            # 'shared': normal descriptions that belong to every class
+            classes += [None if cls.strip() == SHARED else cls.strip()] * len(got)
         if len(set(texts)) != len(texts):
             dup = next(x for x in texts if texts.count(x) > 1)
             fail(key, f"duplicate entry {dup!r}")
