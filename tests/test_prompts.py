@@ -10,29 +10,198 @@ import yaml
 from vad.prompts import PromptBank, PromptBankError, available_banks
 
 
+FLIP_PHRASES = (
+    "a person running",
+    "people running",
+    "a masked person",
+    "a crowd gathering",
+    "a person carrying a large bag",
+    "a person jumping",
+    "a person climbing",
+    "a person walking",
+    "a car driving",
+)
+
+
 def test_shipped_banks_load_and_cover_what_they_promise():
     assert {"default", "ucf-crime", "xd-violence"} <= set(available_banks())
     default = PromptBank.from_yaml("default")
     assert len(default.scenes) >= 25
-    assert "a person running" in default.find_scene("running track").normal
-    assert "a person running" in default.find_scene("a bank vault").anomalous
-    # at least two visual phrasings per benchmark class: 13 for UCF-Crime, 6 for XD-Violence
-    ucf = PromptBank.from_yaml("ucf-crime").global_anomalous
-    xd = PromptBank.from_yaml("xd-violence").global_anomalous
-    assert len(ucf) >= 26 and len(xd) >= 12
-    for cue in ("arrest", "fire", "explosion", "fight", "robb", "shoot", "shoplift", "vandal"):
-        assert cue in " ".join(ucf), cue
-    for cue in ("explosion", "fight", "riot", "shoot"):
-        assert cue in " ".join(xd), cue
+    ucf = PromptBank.from_yaml("ucf-crime")
+    xd = PromptBank.from_yaml("xd-violence")
+    assert len(ucf.classes) == 13 and len(xd.classes) == 6
+    assert "road accident" in ucf.classes and "riot" in xd.classes
+    ucf_text = " ".join(ucf.global_anomalous)
+    for cue in ("smoke", "muzzle flash", "crashing into a storefront", "breaking into a parked car"):
+        assert cue in ucf_text, cue
+
+
+@pytest.mark.parametrize("name", ["ucf-crime", "xd-violence"])
+def test_benchmark_banks_are_balanced_per_class(name):
+    bank = PromptBank.from_yaml(name)
+    descs = bank.descriptions()
+    for cls in bank.classes:
+        anomalous = [d for d in descs if d.anomalous and d.cls == cls]
+        normal = [d for d in descs if not d.anomalous and d.cls == cls]
+        assert len(anomalous) >= 20, cls
+        assert len(normal) >= 10, cls  # normals that share the class's setting, not its cue
+    assert sum(not d.anomalous for d in descs) >= sum(d.anomalous for d in descs)
+
+
+@pytest.mark.parametrize("name", ["default", "ucf-crime", "xd-violence"])
+def test_shipped_banks_have_calm_normals_and_no_context_free_anomalies(name):
+    bank = PromptBank.from_yaml(name)
+    descs = bank.descriptions()
+    anomalous = [*bank.global_anomalous, *(a for s in bank.scenes for a in s.anomalous)]
+    assert not [a for a in anomalous if a in FLIP_PHRASES]
+    normal = " ".join(d.label for d in descs if not d.anomalous)
+    assert "empty" in normal and "night" in normal
+    assert sum(not d.anomalous for d in descs) >= sum(d.anomalous for d in descs)
+
+
+def test_xd_normals_come_from_its_sources():
+    normal = " ".join(PromptBank.from_yaml("xd-violence").global_normal)
+    for source in ("concert", "news", "dashcam", "soccer", "video game", "boxing"):
+        assert source in normal, source
+
+
+@pytest.mark.parametrize("name", ["default", "ucf-crime", "xd-violence"])
+def test_shipped_banks_pass_the_encoder_free_check_for_pe_core(name):
+    from vad.promptcheck import check_bank, model_tokenizer
+
+    tokenizer, context, _ = model_tokenizer("PE-Core-L-14-336")
+    assert context == 32
+    report = check_bank(PromptBank.from_yaml(name), tokenizer, context)
+    assert report["problems"] == []
 
 
 def test_descriptions_compose_action_in_context():
     bank = PromptBank.from_yaml("default")
     descs = bank.scene_descriptions(bank.find_scene("bank vault"))
-    running = next(d for d in descs if d.label.startswith("a person running"))
-    assert running.anomalous and running.scene == "bank vault"
-    assert len(running.texts) == len(bank.templates)
-    assert all("a person running" in t and "bank vault" in t for t in running.texts)
+    drill = next(d for d in descs if d.label.startswith("a person drilling into a safe"))
+    assert drill.anomalous and drill.scene == "bank vault"
+    assert len(drill.texts) == len(bank.templates)
+    assert all("a person drilling into a safe" in t and "bank vault" in t for t in drill.texts)
+    assert drill.wrapped()[0].startswith("Anomalous scene")
+
+
+V1_BANK = {
+    "version": 1,
+    "templates": ["a frame of {action} {place}."],
+    "global_templates": ["a frame of {action}."],
+    "scene_templates": ["a view of {scene}."],
+    "global": {"normal": ["people walking"], "anomalous": ["people fighting"]},
+    "scenes": [
+        {
+            "name": "vault",
+            "scene": "a vault",
+            "place": "in a vault",
+            "normal": ["a clerk counting money"],
+            "anomalous": ["a person drilling a safe"],
+        }
+    ],
+}
+
+
+def test_version_1_banks_keep_loading_without_classes():
+    bank = PromptBank.from_dict(V1_BANK)
+    assert bank.classes == [] and bank.version == 1
+    assert [d.cls for d in bank.descriptions()] == [None] * 4
+
+
+def test_version_2_groups_anomalous_descriptions_by_class():
+    data = {
+        **V1_BANK,
+        "version": 2,
+        "global": {
+            "normal": {"shared": ["people walking"], "fighting": ["two boxers sparring"]},
+            "anomalous": {"fighting": ["people fighting"], "arson": ["a car on fire"]},
+        },
+    }
+    bank = PromptBank.from_dict(data)
+    assert bank.classes == ["fighting", "arson"]
+    by_label = {d.label: d.cls for d in bank.global_descriptions()}
+    assert by_label == {
+        "people walking": None,
+        "two boxers sparring": "fighting",
+        "people fighting": "fighting",
+        "a car on fire": "arson",
+    }
+    assert bank.fingerprint() != PromptBank.from_dict(V1_BANK).fingerprint()
+
+
+def test_classes_need_version_2():
+    data = {**V1_BANK, "global": {"normal": [], "anomalous": {"fighting": ["people fighting"]}}}
+    with pytest.raises(PromptBankError, match=r"global.anomalous.*version: 2"):
+        PromptBank.from_dict(data, source="b.yaml")
+
+
+@pytest.mark.parametrize(
+    "key,template,problem",
+    [
+        ("templates", "a frame of {action} {plcae}.", "unknown placeholder {plcae}"),
+        ("templates", "a frame of {action} {place}}.", "stray brace"),
+        ("global_templates", "a frame of {action {place}.", "stray brace"),
+        ("scene_templates", "a view of {place}.", "unknown placeholder {place}"),
+        ("global_templates", "a frame of {0}.", "unknown placeholder {0}"),
+    ],
+)
+def test_bad_template_is_refused_when_the_bank_loads(tmp_path, key, template, problem):
+    path = tmp_path / "bank.yaml"
+    path.write_text(yaml.safe_dump({**V1_BANK, key: [template]}))
+    with pytest.raises(PromptBankError) as info:
+        PromptBank.from_yaml(path)
+    message = str(info.value)
+    assert str(path) in message and f"{key}[0]" in message and problem in message
+
+
+def test_cli_refuses_a_bad_template_with_exit_2(tmp_path, capsys):
+    from vad.cli import main
+
+    path = tmp_path / "bank.yaml"
+    path.write_text(yaml.safe_dump({**V1_BANK, "templates": ["a {action} {place} {when}"]}))
+    assert main(["prompts", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "templates[0]" in err and "{when}" in err
+
+
+def test_prompts_check_json_counts_and_exit_codes(tmp_path, capsys):
+    import json
+
+    from vad.cli import main
+
+    assert main(["prompts", "--check", "ucf-crime", "--model", "PE-Core-L-14-336", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["bank"] == "ucf-crime" and report["problems"] == []
+    assert len(report["classes"]) == 13
+    assert all(c["anomalous"] >= 20 for c in report["classes"].values())
+    assert report["normal"] >= report["anomalous"] and report["scenes"] > 0
+
+    long = "a person " + "very " * 40 + "slowly walking"
+    data = {**V1_BANK, "global": {"normal": [long, "people walking"], "anomalous": ["x"]}}
+    data["scenes"] = [{**V1_BANK["scenes"][0], "anomalous": ["people walking"]}]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["prompts", "--check", str(path), "--model", "PE-Core-L-14-336", "--json"]) == 1
+    kinds = {p["kind"] for p in json.loads(capsys.readouterr().out)["problems"]}
+    assert "too_long" in kinds
+
+
+def test_check_with_an_encoder_finds_near_duplicates_and_misplaced_normals(stand_in):
+    from vad.promptcheck import check_bank
+
+    data = {
+        **V1_BANK,
+        "global": {
+            "normal": ["people walking", "a man fighting people with knives", "a clerk at work"],
+            "anomalous": ["people fighting with knives", "knives fighting people"],
+        },
+    }
+    report = check_bank(PromptBank.from_dict(data), encode_text=stand_in.encode_text)
+    kinds = [(p["kind"], p["text"]) for p in report["problems"]]
+    assert ("near_duplicate", "people fighting with knives") in kinds
+    assert ("normal_near_anomalous", "a man fighting people with knives") in kinds
+    assert not any(t == "people walking" for _, t in kinds)
 
 
 def copy_default(tmp_path, edit) -> str:

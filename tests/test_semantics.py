@@ -38,20 +38,27 @@ def sample_scores(det: Detector, video: VideoEmbeddings) -> np.ndarray:
     return np.array(det.score_embeddings(video)["samples"]["scores"])
 
 
+FIGHT = "two people exchanging punches"
+CALM = "people walking along a corridor"
+SMOKER = "a person smoking a cigarette"
+
+
+@pytest.mark.parametrize("head", ["softmax", "margin", "knn-vote"])
 @pytest.mark.parametrize("context", ["none", "auto", "a bank vault"])
-def test_anomalous_description_outscores_normal(stand_in, context):
-    video = frames_like(stand_in, ["people fighting", "people walking"])
-    fight, walk = sample_scores(detector(stand_in, context), video)
+def test_anomalous_description_outscores_normal(stand_in, context, head):
+    video = frames_like(stand_in, [FIGHT, CALM])
+    fight, walk = sample_scores(detector(stand_in, context, head=head), video)
     assert fight > 0.5 > walk
 
 
-def test_running_is_normal_on_a_track_and_anomalous_in_a_vault(stand_in):
-    video = frames_like(stand_in, ["a person running"] * 4)
-    on_track = sample_scores(detector(stand_in, "a running track"), video)
-    in_vault = sample_scores(detector(stand_in, "a bank vault"), video)
-    assert (on_track < 0.5).all()
-    assert (in_vault > 0.5).all()
-    assert in_vault.min() - on_track.max() > 0.3
+@pytest.mark.parametrize("head", ["softmax"])
+def test_smoking_is_normal_on_a_street_and_anomalous_at_a_fuel_pump(stand_in, head):
+    video = frames_like(stand_in, [SMOKER] * 4)
+    on_street = sample_scores(detector(stand_in, "a city street", head=head), video)
+    at_pump = sample_scores(detector(stand_in, "a gas station", head=head), video)
+    assert (on_street < 0.5).all()
+    assert (at_pump > 0.5).all()
+    assert at_pump.min() - on_street.max() > 0.3
 
 
 def test_context_none_ignores_the_scene(stand_in):
@@ -61,19 +68,23 @@ def test_context_none_ignores_the_scene(stand_in):
             "templates": bank.templates,
             "global_templates": bank.global_templates,
             "scene_templates": bank.scene_templates,
-            "global": {"normal": bank.global_normal, "anomalous": bank.global_anomalous},
+            "version": 2,
+            "global": {
+                "normal": bank.global_normal,
+                "anomalous": {"any": bank.global_anomalous},
+            },
             "scenes": [
                 {
                     "name": "bank vault",
                     "scene": "a bank vault",
                     "place": "in a bank vault",
                     "normal": ["a bank employee counting money"],
-                    "anomalous": ["a person running"],
+                    "anomalous": ["a person drilling into a safe"],
                 }
             ],
         }
     )
-    video = frames_like(stand_in, ["a person running", "people fighting", "a person sitting"])
+    video = frames_like(stand_in, ["a person drilling into a safe", FIGHT, "a person sitting"])
     full = detector(stand_in, "none")
     tiny = detector(stand_in, "none")
     tiny.bank = only_vault
@@ -84,10 +95,10 @@ def test_context_none_ignores_the_scene(stand_in):
 
 def test_auto_context_finds_the_scene_and_uses_it(stand_in):
     bank = PromptBank.from_yaml("default")
-    vault = bank.find_scene("bank vault")
-    track = bank.find_scene("running track")
-    scene_of = {s: stand_in.encode_text(bank.scene_texts(s)).mean(0) for s in (vault, track)}
-    runner = stand_in.encode_text(["a person running"])[0]
+    pump = bank.find_scene("gas station")
+    street = bank.find_scene("street")
+    scene_of = {s: stand_in.encode_text(bank.scene_texts(s)).mean(0) for s in (pump, street)}
+    runner = stand_in.encode_text([SMOKER])[0]
 
     def video_in(scene) -> VideoEmbeddings:
         emb = np.stack([scene_of[scene] * 2.0 + runner] * 6)
@@ -95,36 +106,36 @@ def test_auto_context_finds_the_scene_and_uses_it(stand_in):
         return VideoEmbeddings(emb, np.arange(6), np.arange(6) / 2.0, 6, 2.0)
 
     det = detector(stand_in, "auto")
-    in_vault = det.score_embeddings(video_in(vault))
-    on_track = det.score_embeddings(video_in(track))
-    assert in_vault["context"]["scene"] == "bank vault"
-    assert on_track["context"]["scene"] == "running track"
-    assert np.mean(in_vault["scores"]) > np.mean(on_track["scores"]) + 0.2
+    at_pump = det.score_embeddings(video_in(pump))
+    on_street = det.score_embeddings(video_in(street))
+    assert at_pump["context"]["scene"] == "gas station"
+    assert on_street["context"]["scene"] == "street"
+    assert np.mean(at_pump["scores"]) > np.mean(on_street["scores"]) + 0.2
 
 
 def test_free_text_context_maps_to_the_closest_scenes(stand_in):
     det = detector(stand_in, "the vault of a bank")  # not a name or alias
-    result = det.score_embeddings(frames_like(stand_in, ["a person running"]))
+    result = det.score_embeddings(frames_like(stand_in, [SMOKER]))
     assert result["context"]["mode"] == "fixed"
     assert result["context"]["scene"] == "bank vault"
     assert result["context"]["text"] == "the vault of a bank"
 
 
 def test_events_name_the_descriptions_that_fired(stand_in):
-    texts = ["a person sitting"] * 6 + ["people fighting"] * 6 + ["a person sitting"] * 6
+    texts = ["a person sitting"] * 6 + [FIGHT] * 6 + ["a person sitting"] * 6
     result = detector(stand_in, "none", event_threshold=0.5).score_embeddings(
         frames_like(stand_in, texts)
     )
     assert len(result["events"]) == 1
     event = result["events"][0]
-    assert event["descriptions"][0]["text"] == "people fighting"
+    assert event["descriptions"][0]["text"] == FIGHT
     assert 2.5 <= event["start_s"] <= 3.0 and 5.5 <= event["end_s"] <= 6.5
     assert event["peak_score"] > 0.5
 
 
 def test_text_embeddings_are_computed_once_per_bank(stand_in):
     det = detector(stand_in, "auto")
-    video = frames_like(stand_in, ["a person running", "people walking"])
+    video = frames_like(stand_in, [SMOKER, CALM])
     det.score_embeddings(video)
     calls = stand_in.text_calls
     det.score_embeddings(video)
