@@ -1,0 +1,302 @@
+"""Scoring heads, the per-video anchor and in-video kNN refinement on constructed embeddings:
+each piece does what its formula (docs/quality.md) says."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from scipy.special import expit
+
+from vad.cache import VideoEmbeddings
+from vad.context import Context
+from vad.heads import Scoring, knn_refine, knn_vote, margin_head, top_fraction_mean
+from vad.pipeline import Detector
+from vad.scoring import (
+    TextEmbeddings,
+    mix_context,
+    scene_anomaly_probabilities,
+    score_samples,
+    warn_long_texts,
+)
+from vad.temporal import smooth, to_frame_scores
+
+DIM = 32
+
+
+def unit(rng, n, dim=DIM):
+    x = rng.standard_normal((n, dim))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def toward(base, other, weight):
+    v = base + weight * other
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def flat_text(anom: np.ndarray, norm: np.ndarray, classes=None) -> TextEmbeddings:
+    desc = np.concatenate([anom, norm]).astype(np.float32)
+    n_a = len(anom)
+    cls = np.full(len(desc), -1)
+    if classes is not None:
+        cls[:n_a] = classes
+    return TextEmbeddings(
+        scenes=np.zeros((0, desc.shape[1]), np.float32),
+        descriptions=desc,
+        anomalous=np.arange(len(desc)) < n_a,
+        scene_index=np.full(len(desc), -1),
+        labels=[f"d{i}" for i in range(len(desc))],
+        classes=cls,
+        class_names=tuple(f"c{c}" for c in sorted(set(cls[:n_a].tolist()))),
+    )
+
+
+def test_margin_head_ignores_duplicated_descriptions():
+    rng = np.random.default_rng(0)
+    frames, anom, norm = unit(rng, 20), unit(rng, 7), unit(rng, 5)
+    anomalous = np.r_[np.ones(7, bool), np.zeros(5, bool)]
+    classes = np.r_[np.zeros(7, int), -np.ones(5, int)]
+    sims = frames @ np.concatenate([anom, norm]).T
+    once = margin_head(sims, anomalous, classes)
+    # every description three times (the bank written out three times)
+    thrice = margin_head(np.tile(sims, 3), np.tile(anomalous, 3), np.tile(classes, 3))
+    np.testing.assert_allclose(once, thrice, atol=1e-12)
+    # only the normal side twice: the head compares sides, not their sizes
+    twice_normal = margin_head(
+        np.concatenate([sims, sims[:, 7:]], axis=1),
+        np.r_[anomalous, np.zeros(5, bool)],
+        np.r_[classes, -np.ones(5, int)],
+    )
+    np.testing.assert_allclose(once, twice_normal, atol=1e-12)
+
+
+def test_softmax_head_does_change_with_duplicated_normals():
+    """The contrast that motivates the margin head: log-sum-exp pooling is a max-like pool
+    whose size bias the log-count term cancels only for exact duplicates of every member."""
+    rng = np.random.default_rng(1)
+    frames, anom, norm = unit(rng, 10), unit(rng, 3), unit(rng, 4)
+    text = flat_text(anom, norm)
+    grown = flat_text(anom, np.concatenate([norm, toward(norm[:1], norm[1:2], 0.3)]))
+    p1 = scene_anomaly_probabilities(frames, text, 100.0)[1]
+    p2 = scene_anomaly_probabilities(frames, grown, 100.0)[1]
+    assert not np.allclose(p1, p2)
+
+
+def test_margin_formula_matches_nova():
+    sims = np.array([[0.40, 0.30, 0.20, 0.10, 0.25, 0.15]])
+    anomalous = np.array([True, True, True, True, False, False])
+    m = margin_head(sims, anomalous, np.r_[0, 0, 0, 0, -1, -1], alpha=0.9, tau=0.03)
+    u_anom, u_norm = (0.40 + 0.30) / 2, 0.25
+    assert m[0] == pytest.approx((0.9 * u_anom - u_norm) / 0.03)
+    assert top_fraction_mean(sims[:, :4], 0.5)[0] == pytest.approx(u_anom)
+
+
+def test_margin_head_takes_the_most_anomalous_class():
+    sims = np.array([[0.5, 0.45, 0.1, 0.05, 0.1, 0.1, 0.2]])
+    anomalous = np.array([True, True, True, True, False, False, False])
+    per_class = margin_head(sims, anomalous, np.array([0, 0, 1, 1, -1, -1, -1]))
+    pooled = margin_head(sims, anomalous, np.array([0, 0, 0, 0, -1, -1, -1]))
+    assert per_class[0] > pooled[0]  # one class firing is not diluted by the others
+
+
+def test_anchor_keeps_a_video_of_identical_frames_low():
+    rng = np.random.default_rng(2)
+    anom, norm = unit(rng, 6), unit(rng, 6)
+    # a static scene that happens to look a bit like the anomalous descriptions
+    pull = anom.mean(0) / np.linalg.norm(anom.mean(0))
+    frame = toward(unit(rng, 1)[0], pull, 1.5)
+    frames = np.repeat(frame[None], 40, axis=0)
+    times = np.arange(40) / 2.0
+    text = flat_text(anom, norm, classes=np.zeros(6, int))
+    for head in ("margin", "knn-vote"):
+        without = Scoring(head=head, anchor=False, refine="none")
+        with_anchor = Scoring(head=head, anchor=True, refine="none")
+        before = expit(score_samples(frames, times, text, None, without, 100.0))
+        after = expit(score_samples(frames, times, text, None, with_anchor, 100.0))
+        assert (before > 0.5).all(), head
+        assert (after < 0.5).all(), head
+
+
+def test_anchor_per_context_window_follows_the_scene():
+    rng = np.random.default_rng(3)
+    anom, norm = unit(rng, 4), unit(rng, 4)
+    text = flat_text(anom, norm, classes=np.zeros(4, int))
+    a, b = (toward(unit(rng, 1)[0], anom.mean(0), 0.6) for _ in range(2))
+    frames = np.concatenate([np.repeat(a[None], 30, 0), np.repeat(b[None], 30, 0)])
+    times = np.arange(60) / 2.0
+    scoring = Scoring(anchor=True, refine="none")
+    whole = expit(score_samples(frames, times, text, None, scoring, 100.0))
+    windowed = expit(score_samples(frames, times, text, None, scoring, 100.0, 5.0))
+    # each half is the normal of its own window, so windowed anchors score both halves lower
+    assert windowed[5] < whole[5] and windowed[55] < whole[55]
+
+
+def test_knn_refinement_removes_an_isolated_spike_and_keeps_an_event():
+    rng = np.random.default_rng(4)
+    background, event = unit(rng, 2)
+    n = 80
+    emb = np.repeat(background[None], n, axis=0) + 0.01 * rng.standard_normal((n, DIM))
+    emb[40:52] = event + 0.01 * rng.standard_normal((12, DIM))  # a 6 s event at 2 fps
+    values = np.full(n, -3.0)
+    values[40:52] = 3.0
+    values[10] = 3.0  # a one-sample spike on a frame that looks like all the others
+    refined = knn_refine(values, emb, k=10)
+    assert refined[10] < -2.0
+    assert (refined[40:52] > 2.5).all()
+    assert (refined[:10] < -2.0).all()
+
+
+def test_knn_vote_follows_the_labels_of_the_nearest_memory():
+    rng = np.random.default_rng(5)
+    anom, norm = unit(rng, 30), unit(rng, 30)
+    memory = np.concatenate([anom, norm])
+    labels = np.r_[np.ones(30, bool), np.zeros(30, bool)]
+    near_anom = toward(anom[:5], rng.standard_normal((5, DIM)), 0.1)
+    near_norm = toward(norm[:5], rng.standard_normal((5, DIM)), 0.1)
+    assert (knn_vote(near_anom, memory, labels) > 0.5).all()
+    assert (knn_vote(near_norm, memory, labels) < 0.5).all()
+    # the 0.95 scale penalizes anomalous entries: an exact tie goes to normal
+    tie = toward(anom[0], norm[0], 1.0)[None]
+    assert knn_vote(tie, memory, labels, k=2)[0] < 0.5
+
+
+def test_knn_vote_in_chunks_equals_all_at_once():
+    rng = np.random.default_rng(6)
+    frames, memory = unit(rng, 50), unit(rng, 3000)
+    labels = rng.random(3000) < 0.5
+    whole = knn_vote(frames, memory, labels, chunk=1000)
+    chunked = knn_vote(frames, memory, labels, chunk=7)
+    np.testing.assert_allclose(whole, chunked, atol=1e-7)  # float32 products
+
+
+# -- the detector: today's recipe back, scoring recorded, smoothing of the margin -------------
+
+
+def video(stand_in, texts, fps=2.0) -> VideoEmbeddings:
+    emb = stand_in.encode_text(texts)
+    n = len(texts)
+    return VideoEmbeddings(emb, np.arange(n) * 5, np.arange(n) / fps, n * 5, fps * 5)
+
+
+TEXTS = ["two people exchanging punches"] * 3 + ["people walking along a corridor"] * 9
+
+
+@pytest.mark.parametrize("context", ["none", "auto"])
+def test_softmax_no_anchor_no_refine_is_the_original_recipe(stand_in, context):
+    det = Detector(
+        context=context,
+        encoder=stand_in,
+        use_cache=False,
+        head="softmax",
+        anchor=False,
+        refine="none",
+        window_s=1.0,
+    )
+    emb = video(stand_in, TEXTS)
+    result = det.score_embeddings(emb)
+    # the original pipeline, step by step
+    text = det.text_embeddings()
+    ctx: Context = det.infer_context(emb)
+    per_scene, free = scene_anomaly_probabilities(emb.embeddings, text, stand_in.logit_scale)
+    raw = mix_context(per_scene, free, ctx.posterior)
+    frames = to_frame_scores(emb.times, smooth(raw, emb.times, 1.0), emb.num_frames, emb.fps)
+    expected = np.round(np.clip(frames, 0, 1), 6)
+    assert result["scores"] == expected.tolist()
+    assert result["samples"]["scores"] == np.round(raw, 6).tolist()
+    assert result["scoring"]["head"] == "softmax"
+    assert result["scoring"]["anchor"] is False and result["scoring"]["refine"] == "none"
+
+
+def test_default_recipe_is_recorded_and_smooths_the_margin(stand_in):
+    det = Detector(context="none", encoder=stand_in, use_cache=False, window_s=1.0)
+    emb = video(stand_in, TEXTS)
+    result = det.score_embeddings(emb)
+    assert result["scoring"]["head"] == "margin"
+    assert result["scoring"]["anchor"] is True and result["scoring"]["refine"] == "knn"
+    assert result["scoring"]["smoothed"] == "margin"
+    values = score_samples(
+        emb.embeddings, emb.times, det.text_embeddings(), None, det.scoring, 100.0
+    )
+    smoothed = expit(smooth(values, emb.times, 1.0))
+    frames = to_frame_scores(emb.times, smoothed, emb.num_frames, emb.fps)
+    assert result["scores"] == np.round(np.clip(frames, 0, 1), 6).tolist()
+
+
+def test_unknown_head_or_refinement_is_refused():
+    with pytest.raises(ValueError, match="unknown scoring head 'cosine'"):
+        Scoring(head="cosine")
+    with pytest.raises(ValueError, match="unknown refinement"):
+        Scoring(refine="median")
+
+
+def test_config_and_flags_select_the_recipe(tmp_path):
+    from vad.cli import build_parser, detector_settings
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("head: knn-vote\nanchor: false\nrefine: none\n")
+    args = build_parser().parse_args(["score", "x.mp4", "--config", str(cfg)])
+    settings = detector_settings(args)
+    assert (settings["head"], settings["anchor"], settings["refine"]) == ("knn-vote", False, "none")
+    args = build_parser().parse_args(
+        ["score", "x.mp4", "--config", str(cfg), "--head", "margin", "--anchor", "--refine", "knn"]
+    )
+    settings = detector_settings(args)
+    assert (settings["head"], settings["anchor"], settings["refine"]) == ("margin", True, "knn")
+
+
+def test_bad_anchor_type_in_a_config_names_the_key(tmp_path):
+    from vad.config import ConfigError, load_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("anchor: yes please\n")
+    with pytest.raises(ConfigError, match="key 'anchor'"):
+        load_config(cfg)
+
+
+# -- encoders of item 6: names resolve, contexts known, long texts reported once ---------------
+
+
+@pytest.mark.parametrize(
+    "model,context",
+    [("PE-Core-L-14-336", 32), ("ViT-B-16-SigLIP2", 64), ("MobileCLIP2-S0", 77)],
+)
+def test_new_encoder_configs_resolve(model, context):
+    import open_clip
+
+    assert model in open_clip.list_models()
+    assert open_clip.get_model_config(model)["text_cfg"].get("context_length", 77) == context
+
+
+def test_pe_core_tokenizer_loads_without_weights():
+    from vad.promptcheck import model_tokenizer
+
+    tokenizer, context, note = model_tokenizer("PE-Core-L-14-336")
+    assert context == 32 and note == ""
+    assert tokenizer(["a person"]).shape == (1, 32)
+
+
+def test_long_texts_are_reported_once_not_silently_cut(stand_in, caplog):
+    from vad.promptcheck import model_tokenizer
+    from vad.prompts import PromptBank
+
+    tokenizer, _, _ = model_tokenizer("PE-Core-L-14-336")
+    stand_in.tokenizer = tokenizer
+    bank = PromptBank.from_dict(
+        {
+            "templates": ["a frame of {action} {place}."],
+            "global_templates": ["a frame of {action}."],
+            "scene_templates": ["a view of {scene}."],
+            "global": {
+                "normal": ["people walking", "a person " + "very " * 40 + "slowly walking"],
+                "anomalous": ["people fighting"],
+            },
+            "scenes": [
+                {"name": "x", "scene": "x", "place": "in x", "normal": ["a"], "anomalous": []}
+            ],
+        }
+    )
+    with caplog.at_level(logging.WARNING, logger="vad"):
+        assert warn_long_texts(bank, stand_in) == 1
+    lines = [r for r in caplog.records if "longer than the model's text context" in r.message]
+    assert len(lines) == 1 and "32 tokens" in lines[0].message
