@@ -9,7 +9,6 @@ import yaml
 
 from vad.prompts import PromptBank, PromptBankError, available_banks
 
-
 FLIP_PHRASES = (
     "a person running",
     "people running",
@@ -32,7 +31,12 @@ def test_shipped_banks_load_and_cover_what_they_promise():
     assert len(ucf.classes) == 13 and len(xd.classes) == 6
     assert "road accident" in ucf.classes and "riot" in xd.classes
     ucf_text = " ".join(ucf.global_anomalous)
-    for cue in ("smoke", "muzzle flash", "crashing into a storefront", "breaking into a parked car"):
+    for cue in (
+        "smoke",
+        "muzzle flash",
+        "crashing into a storefront",
+        "breaking into a parked car",
+    ):
         assert cue in ucf_text, cue
 
 

@@ -239,15 +239,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.limit is not None:
         annotations = annotations[: args.limit]
     detector = build_detector(settings)
-    ablate = args.ablate or bool(args.ablate_contexts or args.ablate_windows or args.ablate_prompts)
+    recipe_axes = (args.ablate_heads, args.ablate_anchors, args.ablate_refines)
+    axes = (args.ablate_contexts, args.ablate_windows, args.ablate_prompts, *recipe_axes)
+    ablate = args.ablate or any(axes)
     grid = []
     if ablate:
         default = default_ablation_grid(detector, args.dataset)
-        grid = ablation_grid(
-            args.ablate_contexts or list(dict.fromkeys(c.context for c in default)),
-            args.ablate_windows or list(dict.fromkeys(c.window_s for c in default)),
-            args.ablate_prompts or list(dict.fromkeys(c.prompts for c in default)),
-        )
+        grid = default
+        if any(axes):
+            anchors = [a == "on" for a in args.ablate_anchors or []]
+            grid = ablation_grid(
+                args.ablate_contexts or list(dict.fromkeys(c.context for c in default)),
+                args.ablate_windows or list(dict.fromkeys(c.window_s for c in default)),
+                args.ablate_prompts or list(dict.fromkeys(c.prompts for c in default)),
+                args.ablate_heads or [detector.head],
+                anchors or [detector.anchor],
+                args.ablate_refines or [detector.refine],
+            )
         for bank in dict.fromkeys(c.prompts for c in grid):  # fail now, not after encoding
             PromptBank.from_yaml(bank)
     load_encoder_or_exit(detector)
@@ -339,13 +347,19 @@ def add_eval_parser(sub) -> None:
     ab.add_argument(
         "--ablate",
         action="store_true",
-        help="also re-score a grid: context none/auto, smoothing 0/1/2/4 s, prompt banks",
+        help="also re-score a grid: context none/auto, smoothing 0/1/2/4 s, prompt banks, "
+        "and every scoring head x anchor x refinement",
     )
     ab.add_argument("--ablate-contexts", nargs="+", metavar="CONTEXT", help="contexts of the grid")
     ab.add_argument(
         "--ablate-windows", nargs="+", type=float, metavar="SECONDS", help="windows (0 = none)"
     )
     ab.add_argument("--ablate-prompts", nargs="+", metavar="BANK", help="prompt banks of the grid")
+    ab.add_argument("--ablate-heads", nargs="+", metavar="HEAD", help="scoring heads of the grid")
+    ab.add_argument(
+        "--ablate-anchors", nargs="+", choices=["on", "off"], help="anchor on/off in the grid"
+    )
+    ab.add_argument("--ablate-refines", nargs="+", metavar="REFINE", help="knn and/or none")
     add_detector_options(ev)
     add_engine_options(ev)
     ev.set_defaults(func=cmd_eval)

@@ -247,19 +247,32 @@ class AblationConfig:
     context: str
     window_s: float
     prompts: str
+    head: str | None = None  # the scoring recipe (docs/quality.md); None = the run's
+    anchor: bool | None = None
+    refine: str | None = None
 
 
 def ablation_grid(
-    contexts: Sequence[str], windows: Sequence[float], prompts: Sequence[str]
+    contexts: Sequence[str],
+    windows: Sequence[float],
+    prompts: Sequence[str],
+    heads: Sequence[str | None] = (None,),
+    anchors: Sequence[bool | None] = (None,),
+    refines: Sequence[str | None] = (None,),
 ) -> list[AblationConfig]:
     """The full product of the given values (duplicates dropped, order kept)."""
+    from vad.heads import Scoring
+
     for w in windows:
         if w < 0 or not np.isfinite(w):
             raise ValueError(f"ablation smoothing window must be >= 0 seconds, got {w}")
-    uniq = [list(dict.fromkeys(x)) for x in (contexts, [float(w) for w in windows], prompts)]
+    for h, r in itertools.product(heads, refines):
+        Scoring(head=h or "margin", refine=r or "knn")  # an unknown name fails now
+    axes = (contexts, [float(w) for w in windows], prompts, heads, anchors, refines)
+    uniq = [list(dict.fromkeys(x)) for x in axes]
     if not all(uniq):
         raise ValueError("ablation grid is empty: give at least one context, window and bank")
-    return [AblationConfig(c, w, p) for c, w, p in itertools.product(*uniq)]
+    return [AblationConfig(*values) for values in itertools.product(*uniq)]
 
 
 def default_ablation_grid(detector, dataset: str | None = None) -> list[AblationConfig]:
@@ -270,7 +283,14 @@ def default_ablation_grid(detector, dataset: str | None = None) -> list[Ablation
     banks = [str(detector.prompts)]
     if dataset in DATASET_BANKS:
         banks.append(DATASET_BANKS[dataset])
-    return ablation_grid(contexts, sorted(set(windows)), banks)
+    run = ([detector.head], [detector.anchor], [detector.refine])
+    grid = ablation_grid(contexts, sorted(set(windows)), banks, *run)
+    # and every head x anchor x refinement at the run's context, window and bank
+    from vad.heads import HEADS, REFINES
+
+    own = ([detector.context], [float(detector.window_s)], [str(detector.prompts)])
+    grid += ablation_grid(*own, HEADS, [True, False], REFINES)
+    return list(dict.fromkeys(grid))
 
 
 def _variant(base, config: AblationConfig):
@@ -279,6 +299,9 @@ def _variant(base, config: AblationConfig):
     det = copy.copy(base)
     det.context = config.context
     det.window_s = config.window_s
+    for key in ("head", "anchor", "refine"):
+        if getattr(config, key) is not None:
+            setattr(det, key, getattr(config, key))
     if config.window_s <= 0:
         det.smoothing = "none"
     elif det.smoothing == "none":
@@ -322,6 +345,9 @@ def run_ablation(
                 "smoothing": det.smoothing,
                 "window_s": config.window_s,
                 "prompts": config.prompts,
+                "head": det.head,
+                "anchor": bool(det.anchor),
+                "refine": det.refine,
                 "auc": m["auc"],
                 "ap": m["ap"],
                 "auc_anomalous_only": m["auc_anomalous_only"],
@@ -347,11 +373,19 @@ def _is_run_config(detector, config: AblationConfig) -> bool:
     same_window = (config.window_s <= 0 and detector.smoothing == "none") or (
         detector.smoothing != "none" and config.window_s == float(detector.window_s)
     )
+    same_recipe = all(
+        getattr(config, k) in (None, getattr(detector, k)) for k in ("head", "anchor", "refine")
+    )
     return (
         config.context == detector.context
         and config.prompts == str(detector.prompts)
         and same_window
+        and same_recipe
     )
+
+
+def _anchor(value) -> str:
+    return "" if value is None else ("on" if value else "off")
 
 
 def _pct(value: float | None) -> str:
@@ -367,9 +401,9 @@ def ablation_markdown(rows: Sequence[dict], title: str = "Ablation") -> str:
         "Metrics in percent; frame-level, all test frames concatenated. "
         "`*` marks the settings of this run.",
         "",
-        "| context | smoothing | window (s) | prompts | AUC | AP | AUC (anomalous videos) "
-        "| false alarms |",
-        "|---|---|---:|---|---:|---:|---:|---:|",
+        "| context | smoothing | window (s) | prompts | head | anchor | refine | AUC | AP "
+        "| AUC (anomalous videos) | false alarms |",
+        "|---|---|---:|---|---|---|---|---:|---:|---:|---:|",
     ]
     for r in rows:
         mark = " *" if r.get("this_run") else ""
@@ -377,6 +411,7 @@ def ablation_markdown(rows: Sequence[dict], title: str = "Ablation") -> str:
         prompts = str(r["prompts"]).replace("|", "\\|")
         lines.append(
             f"| {context}{mark} | {r['smoothing']} | {r['window_s']:g} | {prompts} "
+            f"| {r.get('head', '')} | {_anchor(r.get('anchor'))} | {r.get('refine', '')} "
             f"| {_pct(r['auc'])} | {_pct(r['ap'])} | {_pct(r['auc_anomalous_only'])} "
             f"| {_pct(r['false_alarm_rate'])} |"
         )

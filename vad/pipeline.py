@@ -14,14 +14,18 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from scipy.special import expit
 
 from vad.cache import EmbeddingCache, VideoEmbeddings, default_cache_dir, embedding_identity
 from vad.context import Context, context_embeddings, fixed_context, scene_posterior
-from vad.prompts import PromptBank
 from vad.heads import Scoring
-from vad.scoring import load_or_build_text, score_samples, top_anomalous_descriptions
-from vad.temporal import find_events, smooth, to_frame_scores
+from vad.prompts import PromptBank
+from vad.scoring import (
+    load_or_build_text,
+    score_samples,
+    to_probabilities,
+    top_anomalous_descriptions,
+)
+from vad.temporal import find_events, to_frame_scores
 from vad.video import FrameSampler, VideoError, check_input_file
 from vad.worker import DecodeWorker
 
@@ -278,11 +282,7 @@ class Detector:
             self.encoder.logit_scale,
             self.context_window_s,
         )
-        # margins are smoothed before the sigmoid, probabilities (softmax head) as they are
-        smoothed = smooth(values, emb.times, self.window_s, self.smoothing)
-        raw = values
-        if scoring.smooths_margin:
-            raw, smoothed = expit(values), expit(smoothed)
+        raw, smoothed = to_probabilities(values, emb.times, scoring, self.window_s, self.smoothing)
         frame_scores = np.clip(to_frame_scores(emb.times, smoothed, emb.num_frames, emb.fps), 0, 1)
         frame_scores = np.round(frame_scores, SCORE_DECIMALS)
         top_idx, top_sim = top_anomalous_descriptions(emb.embeddings, text, context.posterior)

@@ -55,9 +55,7 @@ def check_bank(
     for d in descs:
         if d.cls is not None:
             classes[d.cls]["anomalous" if d.anomalous else "normal"] += 1
-    scenes = {
-        s.name: {"normal": len(s.normal), "anomalous": len(s.anomalous)} for s in bank.scenes
-    }
+    scenes = {s.name: {"normal": len(s.normal), "anomalous": len(s.anomalous)} for s in bank.scenes}
     seen: dict[str, tuple[str, bool]] = {}
     for d in descs:
         where = d.scene or "global"
@@ -65,9 +63,7 @@ def check_bank(
         prev = seen.get(str(k))
         if prev is not None:
             side = "both normal and anomalous" if prev[1] != d.anomalous else "listed twice"
-            problems.append(
-                {"kind": "duplicate", "where": where, "text": d.label, "detail": side}
-            )
+            problems.append({"kind": "duplicate", "where": where, "text": d.label, "detail": side})
         seen[str(k)] = (where, d.anomalous)
     if tokenizer is not None and context_length:
         texts = [t for s in bank.scenes for t in bank.scene_texts(s)]
@@ -148,8 +144,10 @@ def report_text(report: dict) -> str:
     if report["problems"]:
         lines.append(f"{len(report['problems'])} problem(s):")
         for p in report["problems"]:
-            lines.append(f"  {p['kind']}: {p.get('where', '') and p['where'] + ': '}"
-                         f"{p['text']!r} ({p['detail']})")
+            lines.append(
+                f"  {p['kind']}: {p.get('where', '') and p['where'] + ': '}"
+                f"{p['text']!r} ({p['detail']})"
+            )
     else:
         lines.append("no problems")
     return "\n".join(lines)

@@ -304,10 +304,10 @@ class PromptBank:
         if not self._fingerprint:
             content = [
                 self.templates,
-                    self.global_templates,
-                    self.scene_templates,
-                    self.global_normal,
-                    self.global_anomalous,
+                self.global_templates,
+                self.scene_templates,
+                self.global_normal,
+                self.global_anomalous,
                 [(s.name, s.scene, s.place, s.normal, s.anomalous) for s in self.scenes],
             ]
             if self.classes:  # classes name the texts' groups; banks without them hash as before

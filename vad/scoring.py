@@ -274,10 +274,13 @@ def score_samples(
         values = mix_context(per_scene, context_free, posterior)  # the original recipe
     else:
         anchor_sims = None
+        sims = None if scoring.head == "knn-vote" else frames @ text.descriptions.T
         if scoring.anchor:
             anchor = video_anchor(frames, times, context_window_s)
             anchor_sims = np.einsum("nd,nd->n", frames, anchor)
-        sims = None if scoring.head == "knn-vote" else frames @ text.descriptions.T
+            if scoring.head != "margin":
+                best = sims.max(axis=1) if sims is not None else max_similarity(frames, text)
+                anchor_sims = calibrate_anchor(anchor_sims, best)
 
         def scope(cols: np.ndarray) -> np.ndarray:
             return scope_values(
@@ -304,7 +307,42 @@ def score_samples(
                 per_scene[:, s] = scope(is_global | (text.scene_index == s))
         values = mix_values(per_scene, context_free, posterior, scoring.smooths_margin)
     if scoring.refine == "knn":
-        values = knn_refine(
-            values, frames, scoring.refine_k, scoring.refine_temperature
-        )
+        values = knn_refine(values, frames, scoring.refine_k, scoring.refine_temperature)
     return values
+
+
+def calibrate_anchor(anchor_sims: np.ndarray, best_text_sims: np.ndarray) -> np.ndarray:
+    """The anchor's similarities moved onto the text scale: a frame is far closer to the mean
+    of its own video than to any text (the modality gap), so under a max-like pool (softmax at
+    the logit scale, a top-K vote) the raw anchor would decide every frame. Shifted so that the
+    video's median frame is as close to the anchor as to its best-matching description; frames
+    unlike the rest of their video fall below that.
+
+    >>> calibrate_anchor(np.array([0.9, 0.9, 0.6]), np.array([0.3, 0.3, 0.3])).round(2).tolist()
+    [0.3, 0.3, 0.0]
+    """
+    return anchor_sims - np.median(anchor_sims) + np.median(best_text_sims)
+
+
+def max_similarity(frames: np.ndarray, text: TextEmbeddings, chunk: int = 512) -> np.ndarray:
+    """Each frame's highest cosine to any description, ``chunk`` frames at a time."""
+    desc = text.descriptions.astype(np.float32)
+    out = np.empty(len(frames))
+    for start in range(0, len(frames), chunk):
+        out[start : start + chunk] = (
+            np.asarray(frames[start : start + chunk], np.float32) @ desc.T
+        ).max(axis=1)
+    return out
+
+
+def to_probabilities(
+    values: np.ndarray, times: np.ndarray, scoring: Scoring, window_s: float, method: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(raw, smoothed) anomaly probabilities per sample from the head's values: a margin is
+    smoothed before the sigmoid, a probability (softmax head) as it is."""
+    from vad.temporal import smooth
+
+    smoothed = smooth(values, times, window_s, method)
+    if scoring.smooths_margin:
+        return expit(values), expit(smoothed)
+    return np.asarray(values, np.float64), smoothed
