@@ -111,14 +111,16 @@ def top_fraction_mean(values: np.ndarray, fraction: float = 0.5) -> np.ndarray:
     >>> bool(np.isclose(top_fraction_mean(a), top_fraction_mean(np.repeat(a, 3, axis=1)))[0])
     True
     """
-    values = np.asarray(values, dtype=np.float64)
+    values = np.asarray(values)
     n = values.shape[-1]
     want = fraction * n
     m = min(n, math.ceil(want - 1e-9))
     top = np.partition(values, n - m, axis=-1)[..., n - m :]
-    top = -np.sort(-top, axis=-1)
+    if want == m:  # no fractional boundary value: a plain mean of the top m
+        return top.mean(axis=-1, dtype=np.float64)
+    top.sort(axis=-1)  # ascending: the boundary value is the first
     weights = np.ones(m)
-    weights[-1] = want - (m - 1)
+    weights[0] = want - (m - 1)
     return top @ weights / want
 
 
@@ -142,7 +144,7 @@ def margin_head(
     >>> round(float(m[0]), 3)                     # (0.9 * 0.30 - 0.25) / 0.03
     0.667
     """
-    sims = np.asarray(sims, dtype=np.float64)
+    sims = np.asarray(sims)
     anomalous = np.asarray(anomalous, bool)
     classes = np.asarray(classes)
     n = len(sims)
@@ -154,7 +156,8 @@ def margin_head(
         norm_cols = ~anomalous & ((classes == c) | (classes < 0))
         normal = sims[:, norm_cols]
         if extra_normal is not None:
-            normal = np.concatenate([normal, np.asarray(extra_normal)[:, None]], axis=1)
+            extra = np.asarray(extra_normal, normal.dtype)[:, None]
+            normal = np.concatenate([normal, extra], axis=1)
         u_anom = top_fraction_mean(sims[:, anom_cols], fraction)
         if normal.shape[1] == 0:
             margin = np.full(n, 1.0 / tau)
@@ -192,11 +195,13 @@ def knn_vote(
     anomalous_scale: float = 0.95,
     extra_normal: np.ndarray | None = None,
     chunk: int = 512,
+    sims: np.ndarray | None = None,
 ) -> np.ndarray:
     """Flashback's vote: the share of anomalous labels among the ``k`` memory entries most
     similar to each frame, weighted by ``softmax(similarity / temperature)``. Anomalous
     similarities are scaled by ``anomalous_scale``. Frames are processed ``chunk`` rows at a
-    time, so a memory of 100k entries needs only ``chunk x M`` similarities at once.
+    time, so a memory of 100k entries needs only ``chunk x M`` similarities at once;
+    ``sims`` (N,M) are the precomputed cosines when available.
 
     >>> mem = np.eye(3)
     >>> v = knn_vote(np.eye(3)[[0, 2]], mem, np.array([False, False, True]), k=1)
@@ -208,20 +213,24 @@ def knn_vote(
     labels = np.asarray(anomalous, bool)
     scale = np.where(labels, anomalous_scale, 1.0).astype(np.float32)
     out = np.empty(len(frames))
-    for start in range(0, len(frames), chunk):
-        sims = frames[start : start + chunk] @ memory.T
-        sims *= scale
-        lab = np.broadcast_to(labels, sims.shape)
+    n = len(frames) if sims is None else len(sims)
+    # the anchor (one normal entry per frame) sits in an extra last column
+    lab_ext = np.r_[labels, False]
+    for start in range(0, n, chunk):
+        if sims is None:
+            block = frames[start : start + chunk] @ memory.T
+        else:
+            block = np.asarray(sims[start : start + chunk], np.float32)
+        block = block * scale
         if extra_normal is not None:
             extra = np.asarray(extra_normal, np.float32)[start : start + chunk, None]
-            sims = np.concatenate([sims, extra], axis=1)
-            lab = np.concatenate([lab, np.zeros((len(sims), 1), bool)], axis=1)
-        kk = min(k, sims.shape[1])
-        idx = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-        top = np.take_along_axis(sims, idx, axis=1).astype(np.float64) / temperature
+            block = np.concatenate([block, extra], axis=1)
+        kk = min(k, block.shape[1])
+        idx = np.argpartition(block, block.shape[1] - kk, axis=1)[:, block.shape[1] - kk :]
+        top = np.take_along_axis(block, idx, axis=1).astype(np.float64) / temperature
         w = np.exp(top - top.max(axis=1, keepdims=True))
         w /= w.sum(axis=1, keepdims=True)
-        out[start : start + chunk] = (w * np.take_along_axis(lab, idx, axis=1)).sum(axis=1)
+        out[start : start + chunk] = (w * lab_ext[idx]).sum(axis=1)
     return out
 
 
@@ -298,10 +307,11 @@ def scope_values(
             scoring.vote_temperature,
             scoring.anomalous_scale,
             anchor_sims,
+            sims=sims,
         )
         return vote_margin(vote)
     if sims is None:
-        sims = np.asarray(frames, np.float64) @ np.asarray(descriptions, np.float64).T
+        sims = np.asarray(frames, np.float32) @ np.asarray(descriptions, np.float32).T
     if scoring.head == "softmax":
         extra = None if anchor_sims is None else logit_scale * anchor_sims
         return softmax_head(logit_scale * sims, anomalous, extra)

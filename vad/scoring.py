@@ -257,6 +257,10 @@ def bank_texts(bank: PromptBank, repulsive: bool = False) -> list[str]:
     return texts
 
 
+MAX_DENSE_DESCRIPTIONS = 20_000
+MIN_SCENE_WEIGHT = 1e-3
+
+
 def score_samples(
     frames: np.ndarray,
     times: np.ndarray,
@@ -268,30 +272,38 @@ def score_samples(
 ) -> np.ndarray:
     """The head's value per sample after context mixing and refinement (before smoothing):
     a probability for the softmax head, a margin (pre-sigmoid) for the others."""
-    frames = np.asarray(frames, np.float64)
     if not scoring.anchor and scoring.head == "softmax":
+        frames = np.asarray(frames, np.float64)
         per_scene, context_free = scene_anomaly_probabilities(frames, text, logit_scale)
         values = mix_context(per_scene, context_free, posterior)  # the original recipe
     else:
+        frames = np.asarray(frames, np.float32)
+        desc = text.descriptions.astype(np.float32)
+        # all cosines at once unless the memory is huge (then knn-vote works in chunks)
+        sims = frames @ desc.T if len(desc) <= MAX_DENSE_DESCRIPTIONS else None
         anchor_sims = None
-        sims = None if scoring.head == "knn-vote" else frames @ text.descriptions.T
         if scoring.anchor:
-            anchor = video_anchor(frames, times, context_window_s)
+            anchor = video_anchor(frames, times, context_window_s).astype(np.float32)
             anchor_sims = np.einsum("nd,nd->n", frames, anchor)
             if scoring.head != "margin":
                 best = sims.max(axis=1) if sims is not None else max_similarity(frames, text)
                 anchor_sims = calibrate_anchor(anchor_sims, best)
+            if scoring.head == "softmax":
+                anchor_sims = anchor_sims.astype(np.float64)
 
         def scope(cols: np.ndarray) -> np.ndarray:
+            scope_sims = None if sims is None else sims[:, cols]
+            if scoring.head == "softmax" and scope_sims is not None:
+                scope_sims = scope_sims.astype(np.float64)
             return scope_values(
                 frames,
-                text.descriptions[cols],
+                desc[cols],
                 text.anomalous[cols],
                 text.classes[cols],
                 scoring,
                 logit_scale,
                 anchor_sims,
-                None if sims is None else sims[:, cols],
+                scope_sims,
             )
 
         is_global = text.scene_index < 0
@@ -301,7 +313,9 @@ def score_samples(
             per_scene = np.empty((len(frames), len(text.scenes)))
             weight = posterior if posterior.ndim == 1 else posterior.max(axis=0)
             for s in range(len(text.scenes)):
-                if weight[s] <= 0:  # a scene the posterior excludes (fixed context)
+                # a scene holding under 0.1% of the posterior is scored context-free: the
+                # mixture moves by less than its weight, and re-scoring stays interactive
+                if weight[s] < MIN_SCENE_WEIGHT:
                     per_scene[:, s] = context_free
                     continue
                 per_scene[:, s] = scope(is_global | (text.scene_index == s))
@@ -318,8 +332,8 @@ def calibrate_anchor(anchor_sims: np.ndarray, best_text_sims: np.ndarray) -> np.
     video's median frame is as close to the anchor as to its best-matching description; frames
     unlike the rest of their video fall below that.
 
-    >>> calibrate_anchor(np.array([0.9, 0.9, 0.6]), np.array([0.3, 0.3, 0.3])).round(2).tolist()
-    [0.3, 0.3, 0.0]
+    >>> calibrate_anchor(np.array([0.9, 0.9, 0.5]), np.array([0.3, 0.3, 0.3])).round(2).tolist()
+    [0.3, 0.3, -0.1]
     """
     return anchor_sims - np.median(anchor_sims) + np.median(best_text_sims)
 
