@@ -19,7 +19,8 @@ plus one scene's):
 The anchor (:func:`video_anchor`) is the video's robust mean frame embedding; it joins the
 normal side of every head as one more normal entry (for the softmax and knn-vote heads with its
 similarity moved onto the text scale, :func:`vad.scoring.calibrate_anchor`).
-:func:`knn_refine` replaces each value by the softmax-weighted mean over the ``k`` samples of the same video most similar to it.
+:func:`knn_refine` replaces each value by the softmax-weighted mean over the ``k`` samples of
+the same video most similar to it.
 
 Everything here is plain numpy on unit-norm embeddings.
 """
