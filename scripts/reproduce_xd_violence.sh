@@ -25,13 +25,22 @@ run() {
     if [ "$status" -eq 1 ]; then echo "warning: some videos were excluded (see metrics.json)" >&2; fi
 }
 
-# 1. Context-aware run (encodes once, cached) with the ablation grid (bank default/xd-violence).
+# 1. Context-aware run (encodes once, cached) with the ablation grid (bank default/xd-violence,
+#    and every scoring head x anchor x refinement): ablation.md is docs/quality.md "our rows".
 run "${common[@]}" --context auto --out "$out/context-auto" --ablate "$@"
 
 # 2. The zero-shot CLIP baseline (no context), re-scored from the embedding cache.
 run "${common[@]}" --context none --out "$out/context-none" "$@"
 
+# 3. The original recipe (two-way softmax, no anchor, no refinement), from the cache.
+run "${common[@]}" --context none --head softmax --no-anchor --refine none \
+    --out "$out/original-recipe" "$@"
+
+# 4. The recipe with the bank written for this dataset (docs/quality.md), from the cache.
+run "${common[@]}" --context auto --prompts xd-violence --out "$out/xd-violence-bank" "$@"
+
 echo
 echo "context auto: $out/context-auto/metrics.json, report.html, ablation.md"
 echo "context none: $out/context-none/metrics.json, report.html"
+echo "original recipe: $out/original-recipe/metrics.json; dataset bank: $out/xd-violence-bank/metrics.json"
 echo "XD-Violence reports AP first; published (LAVAD, training-free): AP 62.01, AUC 85.36"

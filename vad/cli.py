@@ -26,6 +26,9 @@ SUGGESTED_MODELS = [
     ("ViT-L-14", "dfn2b", "accurate (GPU)"),
     ("ViT-L-14-quickgelu", "dfn2b", "accurate, QuickGELU config"),
     ("ViT-H-14-quickgelu", "dfn5b", "most accurate (GPU)"),
+    ("PE-Core-L-14-336", "meta", "accurate preset: best published VAD evidence (GPU)"),
+    ("ViT-L-16-SigLIP2-384", "webli", "SigLIP 2 (GPU; tokenizer from the HF hub)"),
+    ("MobileCLIP2-S4", "dfndr2b", "MobileCLIP 2"),
 ]
 
 
