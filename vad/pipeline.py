@@ -286,7 +286,8 @@ class Detector:
         frame_scores = np.clip(to_frame_scores(emb.times, smoothed, emb.num_frames, emb.fps), 0, 1)
         frame_scores = np.round(frame_scores, SCORE_DECIMALS)
         top_idx, top_sim = top_anomalous_descriptions(emb.embeddings, text, context.posterior)
-        events = self._events(frame_scores, emb, top_idx, top_sim, text.labels)
+        classes = [text.class_names[c] if c >= 0 else None for c in text.classes.tolist()]
+        events = self._events(frame_scores, emb, top_idx, top_sim, text.labels, classes)
         warnings = list(emb.warnings)
         if getattr(self.encoder, "random_weights", False):
             warnings.append("random model weights: scores are meaningless (speed tests only)")
@@ -312,7 +313,7 @@ class Detector:
             "warnings": warnings,
         }
 
-    def _events(self, frame_scores, emb, top_idx, top_sim, labels) -> list[dict]:
+    def _events(self, frame_scores, emb, top_idx, top_sim, labels, classes=None) -> list[dict]:
         out = []
         fps = emb.fps
         for start, end in find_events(frame_scores, fps, self.event_threshold):
@@ -336,7 +337,11 @@ class Detector:
                     "peak_s": round(peak / fps, 3),
                     "peak_score": float(frame_scores[peak]),
                     "descriptions": [
-                        {"text": labels[i], "similarity": round(float(np.mean(sims[i])), 4)}
+                        {
+                            "text": labels[i],
+                            "similarity": round(float(np.mean(sims[i])), 4),
+                            **({"class": classes[i]} if classes and classes[i] else {}),
+                        }
                         for i in ranked
                     ],
                 }

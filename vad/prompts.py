@@ -328,9 +328,21 @@ class PromptBank:
         lines.append(
             f"  global normal ({len(self.global_normal)}): {', '.join(self.global_normal)}"
         )
-        lines.append(
-            f"  global anomalous ({len(self.global_anomalous)}): {', '.join(self.global_anomalous)}"
-        )
+        if self.classes:
+            for cls in self.classes:
+                got = [
+                    a
+                    for a, c in zip(
+                        self.global_anomalous, self.global_anomalous_classes, strict=True
+                    )
+                    if c == cls
+                ]
+                lines.append(f"  global anomalous, {cls} ({len(got)}): {', '.join(got)}")
+        else:
+            lines.append(
+                f"  global anomalous ({len(self.global_anomalous)}): "
+                + ", ".join(self.global_anomalous)
+            )
         lines.append(f"  scenes ({len(self.scenes)}):")
         for s in self.scenes:
             lines.append(f"    {s.name}  [{s.place}]")
