@@ -268,12 +268,27 @@ def test_new_encoder_configs_resolve(model, context):
     assert open_clip.get_model_config(model)["text_cfg"].get("context_length", 77) == context
 
 
-def test_pe_core_tokenizer_loads_without_weights():
+@pytest.mark.parametrize("model,context", [("PE-Core-L-14-336", 32), ("MobileCLIP2-S0", 77)])
+def test_tokenizers_load_without_weights(model, context):
     from vad.promptcheck import model_tokenizer
 
-    tokenizer, context, note = model_tokenizer("PE-Core-L-14-336")
-    assert context == 32 and note == ""
-    assert tokenizer(["a person"]).shape == (1, 32)
+    tokenizer, got, note = model_tokenizer(model)
+    assert got == context and note == ""
+    assert tokenizer(["a person"]).shape == (1, context)
+
+
+def test_text_cache_written_before_classes_still_loads(tmp_path):
+    old = tmp_path / "old.npz"
+    np.savez(
+        old,
+        scenes=np.zeros((1, 4), np.float32),
+        descriptions=np.eye(4, dtype=np.float32)[:2],
+        anomalous=np.array([False, True]),
+        scene_index=np.array([-1, -1]),
+        labels=np.array(["walk", "fight"]),
+    )
+    text = TextEmbeddings.load(old)
+    assert text.classes.tolist() == [-1, -1] and text.class_names == ()
 
 
 def test_long_texts_are_reported_once_not_silently_cut(stand_in, caplog):

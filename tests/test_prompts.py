@@ -188,7 +188,25 @@ def test_prompts_check_json_counts_and_exit_codes(tmp_path, capsys):
     path.write_text(yaml.safe_dump(data))
     assert main(["prompts", "--check", str(path), "--model", "PE-Core-L-14-336", "--json"]) == 1
     kinds = {p["kind"] for p in json.loads(capsys.readouterr().out)["problems"]}
-    assert "too_long" in kinds
+    assert "too_long" in kinds and "duplicate" not in kinds
+
+
+def test_check_flags_duplicates_across_lists_and_lonely_normal_classes():
+    from vad.promptcheck import check_bank
+
+    data = {
+        **V1_BANK,
+        "version": 2,
+        "global": {
+            "normal": {"shared": ["people fighting"], "arson": ["a candle burning"]},
+            "anomalous": {"fighting": ["people fighting"]},
+        },
+    }
+    problems = check_bank(PromptBank.from_dict(data))["problems"]
+    assert {(p["kind"], p["text"]) for p in problems} == {
+        ("duplicate", "people fighting"),
+        ("class_without_anomalous", "arson"),
+    }
 
 
 def test_check_with_an_encoder_finds_near_duplicates_and_misplaced_normals(stand_in):

@@ -56,10 +56,15 @@ def check_bank(
         if d.cls is not None:
             classes[d.cls]["anomalous" if d.anomalous else "normal"] += 1
     scenes = {s.name: {"normal": len(s.normal), "anomalous": len(s.anomalous)} for s in bank.scenes}
+    for name, c in classes.items():
+        if c["anomalous"] == 0:
+            problems.append(
+                {"kind": "class_without_anomalous", "text": name, "detail": "only normals"}
+            )
     seen: dict[str, tuple[str, bool]] = {}
     for d in descs:
         where = d.scene or "global"
-        k = (_key(d.label if d.scene is None else d.label), d.scene)
+        k = (_key(d.label), d.scene)
         prev = seen.get(str(k))
         if prev is not None:
             side = "both normal and anomalous" if prev[1] != d.anomalous else "listed twice"
