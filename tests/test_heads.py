@@ -245,12 +245,16 @@ def test_config_and_flags_select_the_recipe(tmp_path):
     assert (settings["head"], settings["anchor"], settings["refine"]) == ("margin", True, "knn")
 
 
-def test_bad_anchor_type_in_a_config_names_the_key(tmp_path):
+@pytest.mark.parametrize(
+    "text,key",
+    [("anchor: yes please\n", "anchor"), ("head: cosine\n", "head"), ("refine: 3\n", "refine")],
+)
+def test_bad_scoring_setting_in_a_config_names_file_and_key(tmp_path, text, key):
     from vad.config import ConfigError, load_config
 
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("anchor: yes please\n")
-    with pytest.raises(ConfigError, match="key 'anchor'"):
+    cfg.write_text(text)
+    with pytest.raises(ConfigError, match=f"{cfg}: key '{key}'"):
         load_config(cfg)
 
 

@@ -68,8 +68,20 @@ def load_config(name: str | Path) -> dict:
         if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
             raise ConfigError(f"{path}: key '{key}': expected {names}, got {value!r}")
+    _check_scoring(path, data)
     if data.get("prompts") and not Path(data["prompts"]).is_absolute():
         local = path.parent / data["prompts"]
         if local.exists():
             data["prompts"] = str(local)
     return data
+
+
+def _check_scoring(path: Path, data: dict) -> None:
+    """An unknown scoring head or refinement names the file and the key."""
+    from vad.heads import HEADS, REFINES
+
+    for key, allowed in (("head", HEADS), ("refine", REFINES)):
+        if key in data and data[key] not in allowed:
+            raise ConfigError(
+                f"{path}: key '{key}': unknown value {data[key]!r} (allowed: {', '.join(allowed)})"
+            )
