@@ -358,11 +358,13 @@ def add_eval_parser(sub) -> None:
         "--ablate-windows", nargs="+", type=float, metavar="SECONDS", help="windows (0 = none)"
     )
     ab.add_argument("--ablate-prompts", nargs="+", metavar="BANK", help="prompt banks of the grid")
-    ab.add_argument("--ablate-heads", nargs="+", metavar="HEAD", help="scoring heads of the grid")
+    from vad.heads import HEADS, REFINES
+
+    ab.add_argument("--ablate-heads", nargs="+", choices=HEADS, help="scoring heads of the grid")
     ab.add_argument(
         "--ablate-anchors", nargs="+", choices=["on", "off"], help="anchor on/off in the grid"
     )
-    ab.add_argument("--ablate-refines", nargs="+", metavar="REFINE", help="knn and/or none")
+    ab.add_argument("--ablate-refines", nargs="+", choices=REFINES, help="refinements of the grid")
     add_detector_options(ev)
     add_engine_options(ev)
     ev.set_defaults(func=cmd_eval)
