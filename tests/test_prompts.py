@@ -191,6 +191,26 @@ def test_prompts_check_json_counts_and_exit_codes(tmp_path, capsys):
     assert "too_long" in kinds and "duplicate" not in kinds
 
 
+def test_prompts_check_runs_the_encoder_checks_with_weights(tiny_model, tmp_path, capsys):
+    import json
+
+    from vad.cli import main
+
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(V1_BANK))
+    code = main(["prompts", "--check", str(path), "--model", tiny_model, "--pretrained", "x"])
+    assert code in (0, 1)
+    capsys.readouterr()
+    code = main(
+        ["prompts", "--check", str(path), "--model", tiny_model, "--pretrained", "x", "--json"]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert report["encoder_checks"] is True
+    kinds = {p["kind"] for p in report["problems"]}
+    assert kinds <= {"near_duplicate", "normal_near_anomalous"}  # random weights: any verdict
+    assert code == (1 if report["problems"] else 0)
+
+
 def test_check_flags_duplicates_across_lists_and_lonely_normal_classes():
     from vad.promptcheck import check_bank
 

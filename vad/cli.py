@@ -405,6 +405,7 @@ def cmd_prompts_check(args: argparse.Namespace) -> int:
         encode_text = ClipEncoder(model, args.pretrained, "auto", "auto").encode_text
     report = check_bank(bank, tokenizer, context, encode_text)
     report["model"] = model
+    report["encoder_checks"] = encode_text is not None
     if note:
         report["note"] = note
     print(json.dumps(report, indent=1) if args.json else report_text(report))
