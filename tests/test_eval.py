@@ -259,7 +259,7 @@ def test_ablation_covers_head_anchor_and_refinement(ucf_set, tiny_model, eval_ca
     grid = ["--ablate-heads", "softmax", "margin", "--ablate-anchors", "on", "off"]
     grid += ["--ablate-refines", "none", "--ablate-windows", "2", "--ablate-contexts", "none"]
     grid += ["--ablate-prompts", str(ucf_set / "bank.yaml")]
-    assert main(eval_args(ucf_set, out, tiny_model, eval_cache, *grid, "--no-report")) == 0
+    assert main(eval_args(ucf_set, out, tiny_model, eval_cache, *grid)) == 0
     rows = read_json(out / "ablation.json")
     assert [(r["head"], r["anchor"], r["refine"]) for r in rows] == [
         ("softmax", True, "none"), ("softmax", False, "none"),
@@ -267,6 +267,7 @@ def test_ablation_covers_head_anchor_and_refinement(ucf_set, tiny_model, eval_ca
     ]  # fmt: skip
     table = (out / "ablation.md").read_text()
     assert "| head | anchor | refine |" in table and "| margin | off | none |" in table
+    assert "<td>margin, no anchor, refine none</td>" in (out / "report.html").read_text()
     # the original-recipe row equals a separate run with those settings
     original = next(r for r in rows if r["head"] == "softmax" and not r["anchor"])
     single = tmp_path / "single"

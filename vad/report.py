@@ -417,14 +417,15 @@ class Report:
         body = "".join(
             f"<tr><td>{_e(r['context'])}{' *' if r.get('this_run') else ''}</td>"
             f"<td>{_e(r['smoothing'])}</td><td class=n>{r['window_s']:g}</td>"
-            f"<td>{_e(r['prompts'])}</td><td class=n>{_fmt(r['auc'], True)}</td>"
+            f"<td>{_e(r['prompts'])}</td><td>{_e(_recipe(r))}</td>"
+            f"<td class=n>{_fmt(r['auc'], True)}</td>"
             f"<td class=n>{_fmt(r['ap'], True)}</td></tr>"
             for r in rows
         )
         return (
             "<h2>Ablation</h2><p class=muted>Same embeddings, re-scored; percent; "
             "* = this run.</p><table><tr><th>context</th><th>smoothing</th><th>window (s)</th>"
-            f"<th>prompts</th><th>AUC</th><th>AP</th></tr>{body}</table>"
+            f"<th>prompts</th><th>scoring</th><th>AUC</th><th>AP</th></tr>{body}</table>"
         )
 
     def _events(self, events: Sequence[dict]) -> str:
@@ -451,3 +452,11 @@ class Report:
             + "".join(rows)
             + "</table>"
         )
+
+
+def _recipe(row: dict) -> str:
+    """The scoring recipe of an ablation row (docs/quality.md), e.g. "margin, anchor, knn"."""
+    if "head" not in row:
+        return ""
+    anchor = "anchor" if row.get("anchor") else "no anchor"
+    return f"{row['head']}, {anchor}, refine {row.get('refine')}"
