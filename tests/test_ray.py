@@ -177,15 +177,15 @@ CRASH = {"name": "", "log": ""}
 
 
 def _decode_or_die(row, plan):
-    """Stands in for ``decode_video``: the worker process dies on one file (a decoder
+    """Stands in for ``decode_segment``: the worker process dies on one file (a decoder
     segfault, an out-of-memory kill) and writes one line per attempt."""
-    from vad.engine_ray import decode_video
+    from vad.engine_ray import decode_segment
 
     if str(row["path"]).endswith(CRASH["name"]):
         with open(CRASH["log"], "a") as f:
             f.write("attempt\n")
         os._exit(1)
-    return decode_video(row, plan)
+    return decode_segment(row, plan)
 
 
 def test_a_video_that_kills_its_worker_is_reported_not_retried_forever(
@@ -198,7 +198,7 @@ def test_a_video_that_kills_its_worker_is_reported_not_retried_forever(
     log = tmp_path / "attempts.log"
     monkeypatch.setitem(CRASH, "name", "Megamind_bugy.avi")
     monkeypatch.setitem(CRASH, "log", str(log))
-    monkeypatch.setattr(engine, "decode_video", _decode_or_die)
+    monkeypatch.setattr(engine, "decode_segment", _decode_or_die)
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
     try:
         paths = [inputs / "Megamind.avi", inputs / "Megamind_bugy.avi"]
@@ -224,3 +224,31 @@ def test_engine_ray_without_ray_says_how_to_install(monkeypatch, vtest, tiny_mod
 def test_ray_options_need_engine_ray(vtest, tiny_model, capsys):
     assert main(["score", str(vtest), "--model", tiny_model, "--workers", "2"]) == 2
     assert "--workers: only with --engine ray" in capsys.readouterr().err
+
+
+def test_ray_segments_of_a_long_video_equal_the_local_engine(
+    both_engines, inputs, tiny_model, tmp_path
+):
+    """vtest.avi (79.5 s) as 8 segments of 10 s, decoded by seeking, encoded by the actors and
+    stitched back: the local engine's result and cache entry, from one pass over the file."""
+    import vad.engine_ray as engine
+
+    _, local, *_ = both_engines["local"]
+    plan, _ = engine.make_plan({"model": tiny_model, "cache_dir": str(tmp_path)}, 0.0, 10.0)
+    planned = engine.plan_video({"index": 0, "path": str(inputs / "vtest.avi")}, plan)
+    assert planned["num_segments"] == 8
+    shutil.copytree(local / "cache" / "text", tmp_path / "cache" / "text")
+    argv = ["score", str(inputs / "vtest.avi"), "--model", tiny_model, "--engine", "ray",
+            "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"),
+            "--workers", "1", "--segment-s", "10"]  # fmt: skip
+    assert main(argv) == 0
+    a, b = _outputs(local / "out")["vtest"], _outputs(tmp_path / "out")["vtest"]
+    assert _max_score_diff({"v": a}, {"v": b}) <= 1e-4
+    assert a["num_frames"] == b["num_frames"] == 795 and a["warnings"] == b["warnings"]
+    assert a["samples"]["frames"] == b["samples"]["frames"] and a["context"] == b["context"]
+    entries_a = {p.name: p for p in (local / "cache" / "embeddings").rglob("*.npz")}
+    (entry_b,) = (tmp_path / "cache" / "embeddings").rglob("*.npz")
+    with np.load(entries_a[entry_b.name]) as za, np.load(entry_b) as zb:
+        np.testing.assert_allclose(za["embeddings"], zb["embeddings"], atol=1e-5)
+        np.testing.assert_array_equal(za["indices"], zb["indices"])
+        assert json.loads(str(za["meta"])) == json.loads(str(zb["meta"]))

@@ -176,6 +176,12 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
         metavar="G",
         help="Ray: GPUs per model actor (default: 1 if the cluster has GPUs, else 0)",
     )
+    g.add_argument(
+        "--segment-s",
+        type=float,
+        metavar="SECONDS",
+        help="Ray: unit of work, at most this much of a video (default: 60)",
+    )
 
 
 def check_engine_options(args: argparse.Namespace) -> None:
@@ -186,6 +192,7 @@ def check_engine_options(args: argparse.Namespace) -> None:
                 ("--ray-address", "ray_address"),
                 ("--workers", "workers"),
                 ("--num-gpus-per-worker", "num_gpus_per_worker"),
+                ("--segment-s", "segment_s"),
             )
             if getattr(args, key, None) is not None
         ]
@@ -206,6 +213,7 @@ def build_engine(args: argparse.Namespace, settings: dict, detector, encoder=Non
             gpus_per_worker=args.num_gpus_per_worker,
             ray_progress=args.verbose,
             encoder=encoder,
+            **({} if args.segment_s is None else {"segment_s": args.segment_s}),
         )
     from vad.engine import LocalEngine
 

@@ -1,19 +1,22 @@
-"""Ray engine: score many videos across CPU cores, GPUs and machines with Ray Data.
+"""Ray engine: score many and long videos across CPU cores, GPUs and machines with Ray Data.
 
-The pipeline over the list of video paths, one video per block:
+Its unit of work is a *segment*: at most ``segment_s`` seconds (default 60) of one video.
 
-1. **decode** (CPU tasks, ``Dataset.map``): the local engine's decode worker (stall timeout,
-   crash isolation) samples frames and resizes/crops them to the model's input size (uint8,
-   ~150 KB a frame at 224 px whatever the video's resolution); a video whose embeddings are in
-   the cache skips decoding and ships them instead.
-2. **encode + score** (``Dataset.map_batches`` on an actor pool,
-   ``compute=ActorPoolStrategy(size=workers)``, ``num_gpus=gpus_per_worker``): every actor loads
-   the model once into a :class:`~vad.pipeline.Detector` and runs the same encoder calls and
-   :meth:`~vad.pipeline.Detector.score_embeddings` as the local engine: identical results.
-3. **write** (the driver): the same atomic ``<stem>.json`` / ``<stem>.csv`` outputs and the same
-   embedding-cache entries as the local engine, as results stream in.
+1. **plan** (CPU tasks, one per video): the local engine's input check and embedding-cache
+   lookup (:func:`vad.pipeline.lookup_cache`), then the container header, which says how many
+   segments the video has. A cached video ships its embeddings instead and skips 2-3.
+2. **decode** (CPU tasks, one per segment): the local engine's decode worker (stall timeout,
+   crash isolation) seeks to the segment and samples its frames at the model's input size
+   (uint8, ~150 KB a frame at 224 px): a task holds one segment, never a whole long video.
+3. **encode** (``map_batches`` on an actor pool, ``ActorPoolStrategy(size=workers)``,
+   ``num_gpus=gpus_per_worker``): each actor loads the model once and runs the local engine's
+   :func:`vad.pipeline.encode_pixels` on whichever segment comes next.
+4. **stitch, score, write** (the driver): a video's segments, back in order, make the local
+   engine's :class:`~vad.cache.VideoEmbeddings` and cache entry; a :class:`Detector` on the
+   driver scores them (scene context, scoring and smoothing need the whole video). The results
+   equal the local engine's.
 
-Failures never kill the job: a video that cannot be decoded or scored becomes a row carrying
+Failures never kill the job: a video that cannot be decoded or scored becomes an outcome with
 its error message; a task whose worker process dies is retried :data:`TASK_RETRIES` times, then
 its video is reported as failed (``DataContext.max_errored_blocks = -1`` keeps the job going).
 
@@ -24,12 +27,12 @@ its video is reported as failed (``DataContext.max_errored_blocks = -1`` keeps t
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
-import os
+import math
 import re
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -38,10 +41,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vad.cache import EmbeddingCache, VideoEmbeddings, default_cache_dir
+from vad.cache import VideoEmbeddings, default_cache_dir, embedding_identity
 from vad.engine import VideoOutcome
 from vad.errors import UsageError
 from vad.naming import first_line
+from vad.video import VideoError
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +55,10 @@ INSTALL_HINT = (
     "or use the default --engine local"
 )
 TASK_RETRIES = 1
-"""Retries of a decode task or actor call whose worker process died (segfault, killed);
-application errors (a broken file) are never retried - they are reported at once."""
+"""Retries of a task or actor call whose worker process died (segfault, killed); application
+errors (a broken file) are never retried - they are reported at once."""
+SEGMENT_S = 60.0
+"""Default segment length in seconds of video (``--segment-s``)."""
 
 
 class RayEngineError(UsageError, RuntimeError):
@@ -82,6 +88,23 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+class RayEngine:
+    """The :class:`~vad.engine.Engine` on Ray: :func:`iter_ray` with fixed cluster options.
+    ``settings`` are :class:`~vad.pipeline.Detector` keyword arguments."""
+
+    def __init__(self, settings: dict, **options):
+        self.settings = settings
+        self.options = options  # iter_ray's keyword arguments
+
+    def run(
+        self, paths: Sequence[str | Path], *, keep_embeddings: bool = False
+    ) -> Iterator[VideoOutcome]:
+        return iter_ray(paths, self.settings, return_embeddings=keep_embeddings, **self.options)
+
+    def close(self) -> None:
+        """Nothing to stop: :func:`iter_ray` shuts down a Ray it started when it ends."""
+
+
 # -- driver-side plan ----------------------------------------------------------------------------
 
 
@@ -93,21 +116,21 @@ class _Plan:
     identity: dict | None  # the actors' encoder identity (cache keys); None = no caching
     cache_root: str
     preprocess: object  # the encoder's Preprocess: resize/crop in the CPU tasks
-    bank_file: tuple[str, str]  # (file name, YAML text): workers need not see the driver's files
-    sampler: object = None  # FrameSampler
+    sampler: object  # FrameSampler
+    segment_s: float = SEGMENT_S
     decode_timeout_s: float = 60.0
     isolate_decoding: bool = True
 
 
-def make_plan(settings: dict, gpus_per_worker: float, encoder=None) -> _Plan:
-    """Validate the settings and load the model once on the driver (on CPU, unless ``encoder``
-    is an already loaded one), as the local engine does, so bad weights or a bad prompt bank are
-    one usage error instead of N failures."""
+def make_plan(settings: dict, gpus_per_worker: float, segment_s: float, encoder=None):
+    """``(plan, scorer)``: the settings validated and the model loaded once on the driver (on
+    CPU, unless ``encoder`` is an already loaded one), so bad weights or a bad prompt bank are
+    one usage error instead of N failures; ``scorer`` is the driver's
+    :class:`~vad.pipeline.Detector`, which scores the stitched videos."""
     import torch
 
     from vad.encoder import resolve_precision
     from vad.pipeline import Detector
-    from vad.prompts import resolve_bank_path
 
     device = settings.get("device") or "auto"
     if device == "auto":
@@ -118,35 +141,121 @@ def make_plan(settings: dict, gpus_per_worker: float, encoder=None) -> _Plan:
             "give --num-gpus-per-worker (e.g. 1)"
         )
     cache_root = Path(settings.get("cache_dir") or default_cache_dir()).expanduser().resolve()
-    detector = Detector(
-        **{**settings, "device": "cpu", "precision": "fp32", "cache_dir": cache_root},
-        encoder=encoder,
-    )
-    encoder = detector.encoder  # loads the model: WeightsUnavailable is a usage error
+    # the driver decodes nothing: no decode worker
+    driver = {"device": "cpu", "precision": "fp32", "isolate_decoding": False}
+    scorer = Detector(**{**settings, **driver, "cache_dir": cache_root}, encoder=encoder)
+    encoder = scorer.encoder  # loads the model: WeightsUnavailable is a usage error
+    scorer.text_embeddings()  # the prompt bank, encoded once here
     # the actors' encoder runs on `device`, where the precision may differ from the driver's
     precision = resolve_precision(settings.get("precision") or "auto", torch.device(device))
     identity = None
-    if detector.use_cache and getattr(encoder, "cacheable", False):
+    if scorer.use_cache and getattr(encoder, "cacheable", False):
         identity = {**encoder.identity(), "precision": precision}
-    bank_path = resolve_bank_path(settings.get("prompts") or "default")
-    try:
-        bank_text = bank_path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RayEngineError(f"{bank_path}: cannot read prompt bank ({exc.strerror})") from exc
-    detector.close()
-    return _Plan(
+    plan = _Plan(
         settings={**settings, "device": device, "cache_dir": str(cache_root)},
         identity=identity,
         cache_root=str(cache_root),
         preprocess=encoder.preprocess,
-        bank_file=(bank_path.name, bank_text),
-        sampler=detector.sampler,
-        decode_timeout_s=detector.decode_timeout_s,
-        isolate_decoding=detector.isolate_decoding,
+        sampler=scorer.sampler,
+        segment_s=segment_s,
+        decode_timeout_s=scorer.decode_timeout_s,
+        isolate_decoding=settings.get("isolate_decoding", True),
     )
+    return plan, scorer
 
 
-# -- stage 1: decode, sample, resize and crop (CPU tasks) -----------------------------------------
+# -- rows: one schema for every stage ------------------------------------------------------------
+
+
+def _row(src: dict, **fields) -> dict:
+    """A row of the pipeline: ``src``'s video and segment, with ``fields`` replaced."""
+    row = {
+        "index": int(src["index"]),
+        "path": str(src["path"]),
+        "segment": int(src.get("segment", 0)),
+        "num_segments": int(src.get("num_segments", 1)),
+        "start_s": float(src.get("start_s", 0.0)),
+        "end_s": float(src.get("end_s", -1.0)),  # -1: to the end of the video
+        "error": "",
+        "meta": "{}",  # what decoding found, as JSON
+        "pixels": np.zeros((0, 3, 1, 1), np.uint8),
+        "embeddings": np.zeros((0, 1), np.float32),
+        "indices": np.zeros(0, np.int64),
+        "times": np.zeros(0, np.float64),
+        "seconds": 0.0,
+    }
+    row.update(fields)
+    return row
+
+
+def _failed(src: dict, exc: Exception, t0: float) -> dict:
+    """The row of a segment or video that failed: its one-line error."""
+    error = str(exc)
+    if not isinstance(exc, VideoError):
+        error = f"{src['path']}: decoding failed ({first_line(exc)})"
+    return _row(src, error=error, seconds=time.perf_counter() - t0)
+
+
+# -- stage 1: plan a video (CPU tasks) -----------------------------------------------------------
+
+
+def cache_identity(plan: _Plan) -> dict | None:
+    """What :meth:`Detector.embed` keys the embedding cache with (a test checks both engines
+    write the same cache entries)."""
+    if plan.identity is None:
+        return None
+    return embedding_identity(plan.identity, plan.sampler.backend)
+
+
+def plan_video(row: dict, plan: _Plan) -> dict:
+    """One video -> its number of segments (from the header), or its cached embeddings, or its
+    error. Never raises for a bad video."""
+    from vad.pipeline import lookup_cache
+    from vad.video import check_input_file
+
+    t0 = time.perf_counter()
+    path = Path(row["path"])
+    try:
+        check_input_file(path)
+        _, key, hit = lookup_cache(
+            path, plan.cache_root, cache_identity(plan), plan.sampler.sample_fps
+        )
+        if hit is not None:
+            return _row(
+                row, meta=json.dumps(_facts(hit, key=key, from_cache=True)),
+                embeddings=hit.embeddings, indices=hit.indices, times=hit.times,
+                seconds=time.perf_counter() - t0,
+            )  # fmt: skip
+        info = plan.sampler.open(path).info  # a file that is not a video fails here
+        duration = info.reported_frames / info.fps
+        segments = max(1, math.ceil(duration / plan.segment_s - 1e-9))
+    except Exception as exc:  # noqa: BLE001 - one bad video must not kill the job
+        return _failed(row, exc, t0)
+    meta = {"key": key}
+    return _row(row, num_segments=segments, meta=json.dumps(meta), seconds=time.perf_counter() - t0)
+
+
+def _facts(emb: VideoEmbeddings, **extra) -> dict:
+    return {
+        "num_frames": int(emb.num_frames),
+        "fps": float(emb.fps),
+        "reported_frames": int(emb.reported_frames),
+        "warnings": list(emb.warnings),
+        **extra,
+    }
+
+
+def segment_items(row: dict, segment_s: float) -> list[dict]:
+    """The segments of a planned video, in order; the last one runs to the end."""
+    n = int(row["num_segments"])
+    return [
+        {"index": int(row["index"]), "path": str(row["path"]), "segment": j, "num_segments": n,
+         "start_s": j * segment_s, "end_s": -1.0 if j == n - 1 else (j + 1) * segment_s}
+        for j in range(n)
+    ]  # fmt: skip
+
+
+# -- stage 2: decode, sample, resize and crop one segment (CPU tasks) ---------------------------
 
 _DECODERS: dict = {}
 """One decode worker per Ray worker process and plan, reused from task to task."""
@@ -167,181 +276,92 @@ def _decoder(plan: _Plan):
     return _DECODERS[key]
 
 
-def _error_row(row: dict, error: str, seconds: float = 0.0) -> dict:
-    return {
-        "index": int(row["index"]),
-        "path": str(row["path"]),
-        "error": error,
-        "meta": "{}",
-        "pixels": np.zeros((0, 3, 1, 1), np.uint8),
-        "embeddings": np.zeros((0, 1), np.float32),
-        "indices": np.zeros(0, np.int64),
-        "times": np.zeros(0, np.float64),
-        "seconds": float(seconds),
-    }
-
-
-def decode_video(row: dict, plan: _Plan) -> dict:
-    """One video -> its sampled frames at the model's size (uint8 N,3,h,w), or its cached
-    embeddings, and metadata: :meth:`Detector.embed` up to the encoder, with the same decode
-    worker (stall timeout, crash isolation) and the same cache lookup. Never raises for a bad
-    video: the row carries the error message instead."""
-    from vad.video import VideoError, check_input_file
-
+def decode_segment(row: dict, plan: _Plan) -> dict:
+    """One segment -> its sampled frames at the model's size (uint8 N,3,h,w) and what decoding
+    found. A video of one segment is decoded whole, exactly as the local engine decodes it.
+    Never raises for a bad video: the row carries the error message instead."""
     t0 = time.perf_counter()
-    path = Path(row["path"])
+    sampler = plan.sampler
+    if int(row["num_segments"]) > 1:
+        end = float(row["end_s"])
+        sampler = sampler.window(float(row["start_s"]), None if end < 0 else end)
     try:
-        check_input_file(path)
-        key = hit = None
-        if plan.identity is not None and path.is_file():
-            cache = EmbeddingCache(plan.cache_root)
-            key = cache.key(path, cache_identity(plan), plan.sampler.sample_fps)
-            hit = cache.get(key)
-        if hit is not None:
-            emb, pixels = hit, np.zeros((0, 3, 1, 1), np.uint8)
-        else:
-            video, batches = _decoder(plan).stream(path)
-            chunks, indices, times = [], [], []
-            for batch in batches:
-                chunks.append(np.asarray(batch.pixels, np.uint8))
-                indices.append(batch.indices)
-                times.append(batch.times)
-            if not chunks:  # frames were counted but none of the sampled ones decoded
-                raise VideoError(f"{path}: no frames could be decoded")
-            pixels = np.concatenate(chunks)
-            emb = VideoEmbeddings(
-                embeddings=np.zeros((0, 1), np.float32),
-                indices=np.concatenate(indices),
-                times=np.concatenate(times),
-                num_frames=video.num_decoded,
-                fps=video.fps,
-                reported_frames=video.reported_frames,
-                warnings=list(video.warnings),
-            )
-    except VideoError as exc:
-        return _error_row(row, str(exc), time.perf_counter() - t0)
+        worker = _decoder(plan)
+        worker.sampler = sampler  # sent with each task to the worker process
+        video, batches = worker.stream(Path(row["path"]))
+        pixels, indices, times = [], [], []
+        for batch in batches:
+            pixels.append(np.asarray(batch.pixels, np.uint8))
+            indices.append(batch.indices)
+            times.append(batch.times)
     except Exception as exc:  # noqa: BLE001 - one bad video must not kill the job
-        return _error_row(
-            row, f"{path}: decoding failed ({first_line(exc)})", time.perf_counter() - t0
-        )
+        return _failed(row, exc, t0)
     meta = {
-        "num_frames": int(emb.num_frames),
-        "fps": float(emb.fps),
-        "reported_frames": int(emb.reported_frames),
-        "warnings": list(emb.warnings),
-        "key": key,
-        "from_cache": hit is not None,
+        "fps": float(video.fps),
+        "reported_frames": int(video.reported_frames),
+        "num_decoded": int(video.num_decoded),
+        "warnings": list(video.warnings),
     }
-    return {
-        "index": int(row["index"]),
-        "path": str(row["path"]),
-        "error": "",
-        "meta": json.dumps(meta),
-        "pixels": pixels,
-        "embeddings": np.asarray(emb.embeddings, np.float32),
-        "indices": np.asarray(emb.indices, np.int64),
-        "times": np.asarray(emb.times, np.float64),
-        "seconds": time.perf_counter() - t0,
-    }
+    return _row(
+        row, meta=json.dumps(meta), seconds=time.perf_counter() - t0,
+        pixels=np.concatenate(pixels) if pixels else _row(row)["pixels"],
+        indices=np.concatenate(indices) if indices else np.zeros(0, np.int64),
+        times=np.concatenate(times) if times else np.zeros(0, np.float64),
+    )  # fmt: skip
 
 
-def cache_identity(plan: _Plan) -> dict:
-    """What :meth:`Detector.embed` keys the embedding cache with: the encoder's identity and
-    the decoder backend (a test checks both engines write the same cache entries)."""
-    from vad.cache import embedding_identity
-
-    return embedding_identity(plan.identity, plan.sampler.backend)
+# -- stage 3: encode (actor pool; the model is loaded once per actor) ----------------------------
 
 
-# -- stage 2: encode and score (actor pool; the model is loaded once per actor) ------------------
-
-
-class ScoreActor:
-    """Callable class for ``map_batches``: holds one :class:`Detector` (model loaded once) and
-    turns decoded rows into scored rows with the local engine's own code."""
+class EncodeActor:
+    """Callable class for ``map_batches``: holds one model and turns decoded segments into
+    embeddings with the local engine's own encoder calls."""
 
     def __init__(self, plan: _Plan):
         from vad.pipeline import Detector
 
-        self._tmp = tempfile.TemporaryDirectory(prefix="vad-ray-")
-        name, text = plan.bank_file
-        bank_path = Path(self._tmp.name) / name
-        bank_path.write_text(text, encoding="utf-8")
-        self.plan = plan
-        self.detector = Detector(**{**plan.settings, "prompts": str(bank_path)})
+        # the actor only encodes images: the shipped default bank stands in for the run's,
+        # which a worker node need not have
+        settings = {**plan.settings, "prompts": "default", "isolate_decoding": False}
+        self.detector = Detector(**settings)
         encoder = self.detector.encoder  # load the model now, once
-        if plan.identity is not None and encoder.identity() != plan.identity:
+        self.cacheable = plan.identity is not None and encoder.identity() == plan.identity
+        if plan.identity is not None and not self.cacheable:
             log.warning(
                 "worker encoder identity %s differs from the driver's %s: not caching",
-                encoder.identity(),
-                plan.identity,
-            )
-            self.plan.identity = None
-        with _file_lock(Path(self.detector.cache_dir) / "text" / ".ray-build.lock"):
-            self.detector.text_embeddings()
+                encoder.identity(), plan.identity,
+            )  # fmt: skip
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        rows = [self._score_row(_batch_row(batch, i)) for i in range(len(batch["index"]))]
+        rows = [
+            self._encode_row({k: v[i] for k, v in batch.items()})
+            for i in range(len(batch["index"]))
+        ]
         return {k: _column([r[k] for r in rows]) for k in rows[0]}
 
-    def _score_row(self, row: dict) -> dict:
+    def _encode_row(self, row: dict) -> dict:
+        from vad.pipeline import encode_pixels
+
+        if row["error"] or not len(row["indices"]):
+            return _row(row, error=str(row["error"]), meta=str(row["meta"]),
+                        seconds=float(row["seconds"]))  # fmt: skip
         t0 = time.perf_counter()
-        out = {
-            "index": int(row["index"]),
-            "path": str(row["path"]),
-            "error": str(row["error"]),
-            "result": "",
-            "meta": str(row["meta"]),
-            "embeddings": np.zeros((0, 1), np.float32),
-            "indices": np.asarray(row["indices"], np.int64),
-            "times": np.asarray(row["times"], np.float64),
-            "seconds": float(row["seconds"]),
-            "score_seconds": 0.0,
-        }
-        if out["error"]:
-            return out
+        pixels, size = np.asarray(row["pixels"]), self.detector.batch_size
+        chunks = (
+            np.require(pixels[i : i + size], requirements="CW") for i in range(0, len(pixels), size)
+        )
         try:
-            meta = json.loads(out["meta"])
-            if meta["from_cache"]:
-                embeddings = np.asarray(row["embeddings"], np.float32)
-            else:
-                embeddings = self._encode(np.asarray(row["pixels"]))
-            emb = VideoEmbeddings(
-                embeddings=embeddings,
-                indices=out["indices"],
-                times=out["times"],
-                num_frames=meta["num_frames"],
-                fps=meta["fps"],
-                reported_frames=meta["reported_frames"],
-                warnings=list(meta["warnings"]),
-                from_cache=meta["from_cache"],
-            )
-            t1 = time.perf_counter()
-            result = self.detector.score_embeddings(emb, video=out["path"])
-            out["score_seconds"] = time.perf_counter() - t1
+            embeddings = encode_pixels(self.detector.encoder, chunks)
         except Exception as exc:  # noqa: BLE001 - reported for this video, the job goes on
-            out["error"] = f"{out['path']}: scoring failed ({first_line(exc)})"
-            return out
-        out["result"] = json.dumps(result)
-        out["embeddings"] = embeddings
-        out["seconds"] += time.perf_counter() - t0
-        return out
-
-    def _encode(self, pixels: np.ndarray) -> np.ndarray:
-        """The local engine's encoder calls, batch for batch (same batch boundaries)."""
-        import torch
-
-        encoder = self.detector.encoder
-        size = self.detector.batch_size
-        chunks = []
-        for start in range(0, len(pixels), size):
-            chunk = torch.from_numpy(np.require(pixels[start : start + size], requirements="CW"))
-            chunks.append(encoder.encode_images(encoder.preprocess.normalize(chunk)))
-        return np.concatenate(chunks).astype(np.float32)
-
-
-def _batch_row(batch: dict[str, np.ndarray], i: int) -> dict:
-    return {k: v[i] for k, v in batch.items()}
+            error = f"{row['path']}: scoring failed ({first_line(exc)})"
+            return _row(row, error=error, seconds=float(row["seconds"]))
+        meta = {**json.loads(str(row["meta"])), "cacheable": self.cacheable}
+        return _row(
+            row, meta=json.dumps(meta), embeddings=embeddings,
+            indices=np.asarray(row["indices"], np.int64),
+            times=np.asarray(row["times"], np.float64),
+            seconds=float(row["seconds"]) + time.perf_counter() - t0,
+        )  # fmt: skip
 
 
 def _column(values: list) -> np.ndarray:
@@ -354,61 +374,55 @@ def _column(values: list) -> np.ndarray:
     return np.asarray(values)
 
 
-class _file_lock:  # noqa: N801 - used like a function
-    """Exclusive advisory lock (POSIX) so actors on one node build the text cache once."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.fd: int | None = None
-
-    def __enter__(self):
-        try:
-            import fcntl
-
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-        except (ImportError, OSError):
-            self.fd = None
-        return self
-
-    def __exit__(self, *exc):
-        if self.fd is not None:
-            os.close(self.fd)  # closing releases the lock
+# -- stage 4: stitch a video's segments back together (the driver) -------------------------------
 
 
-class RayEngine:
-    """The :class:`~vad.engine.Engine` on Ray: :func:`iter_ray` with fixed cluster options.
-    ``settings`` are :class:`~vad.pipeline.Detector` keyword arguments."""
+def first_frame_at(time_s: float, fps: float) -> int:
+    """The index of the first frame whose time (``index / fps``, as the sampler computes it) is
+    at or after ``time_s``."""
+    i = max(0, math.ceil(time_s * fps) - 2)
+    while i / fps < time_s:
+        i += 1
+    return i
 
-    def __init__(
-        self,
-        settings: dict,
-        *,
-        address: str | None = None,
-        workers: int | None = None,
-        gpus_per_worker: float | None = None,
-        cpus_per_worker: float = 1.0,
-        ray_progress: bool = False,
-        encoder=None,
-    ):
-        self.settings = settings
-        self.options = {
-            "address": address,
-            "workers": workers,
-            "gpus_per_worker": gpus_per_worker,
-            "cpus_per_worker": cpus_per_worker,
-            "ray_progress": ray_progress,
-            "encoder": encoder,
-        }
 
-    def run(
-        self, paths: Sequence[str | Path], *, keep_embeddings: bool = False
-    ) -> Iterator[VideoOutcome]:
-        return iter_ray(paths, self.settings, return_embeddings=keep_embeddings, **self.options)
+def stitch(path: Path, segments: list[dict]) -> VideoEmbeddings:
+    """The :class:`VideoEmbeddings` of a video from its encoded segments (in order): what the
+    local engine's one pass over the whole video finds. Decoding that stops inside a segment
+    (the end of the file, or damage) ends the video there, as it ends a single pass."""
+    from vad.pipeline import assemble
+    from vad.video import finish_checks
+    from vad.worker import DecodedVideo
 
-    def close(self) -> None:
-        """Nothing to stop: :func:`iter_ray` shuts down a Ray it started when it ends."""
+    metas = [json.loads(str(s["meta"])) for s in segments]
+    video = DecodedVideo(
+        path, fps=metas[0]["fps"], reported_frames=metas[0]["reported_frames"],
+        warnings=list(metas[0]["warnings"]),
+    )  # fmt: skip
+    kept = []
+    for seg, meta in zip(segments, metas, strict=True):
+        kept.append(seg)
+        video.num_decoded = max(video.num_decoded, meta["num_decoded"])
+        end = float(seg["end_s"])
+        if end >= 0 and meta["num_decoded"] < first_frame_at(end, video.fps):
+            break  # the video ended inside this segment
+    if len(segments) > 1:  # a single segment was decoded whole, with these checks
+        finish_checks(path, video.num_decoded, video.reported_frames, video.warnings)
+
+    kept = [s for s in kept if len(s["indices"])]
+    if not kept:  # assemble says "no frames could be decoded"
+        return assemble(path, video, [], [], [])
+
+    def cat(key, dtype):
+        return np.concatenate([np.asarray(s[key], dtype) for s in kept])
+
+    return assemble(
+        path,
+        video,
+        cat("embeddings", np.float32),
+        cat("indices", np.int64),
+        cat("times", np.float64),
+    )
 
 
 # -- running the pipeline -----------------------------------------------------------------------
@@ -451,6 +465,7 @@ def iter_ray(
     workers: int | None = None,
     gpus_per_worker: float | None = None,
     cpus_per_worker: float = 1.0,
+    segment_s: float = SEGMENT_S,
     return_embeddings: bool = False,
     ray_progress: bool = False,
     encoder=None,
@@ -461,28 +476,30 @@ def iter_ray(
 
     Raises :class:`RayEngineError` when Ray is missing or unreachable, or the workers cannot run
     at all (e.g. cannot load the model); per-video problems are outcomes with an ``error``.
-    ``encoder``: a model already loaded on the driver, to validate the settings without
-    loading another copy.
+    ``encoder``: a model already loaded on the driver, to validate the settings and score
+    with, instead of loading another copy.
     """
     paths = [Path(p) for p in paths]
     if workers is not None and workers < 1:
         raise RayEngineError(f"--workers must be >= 1, got {workers}")
     if gpus_per_worker is not None and gpus_per_worker < 0:
         raise RayEngineError(f"--num-gpus-per-worker must be >= 0, got {gpus_per_worker}")
+    if not segment_s > 0:
+        raise RayEngineError(f"--segment-s must be a positive number of seconds, got {segment_s}")
     if not paths:
         return
     ray, started = connect(address)
     try:
         if gpus_per_worker is None:  # auto: a GPU per worker where the cluster has GPUs
             gpus_per_worker = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
-        plan = make_plan(settings, gpus_per_worker, encoder)
+        plan, scorer = make_plan(settings, gpus_per_worker, segment_s, encoder)
         if workers is None:
             workers = default_workers(ray, gpus_per_worker, cpus_per_worker)
         _warn_if_too_big(ray, workers, gpus_per_worker, cpus_per_worker)
-        yield from _run(
-            ray, paths, plan, workers, gpus_per_worker, cpus_per_worker, return_embeddings,
-            ray_progress,
-        )  # fmt: skip
+        with _data_context(ray_progress):
+            run = _Run(ray, paths, plan, scorer, return_embeddings)
+            yield from run.cached_and_failed()
+            yield from run.segments(workers, gpus_per_worker, cpus_per_worker)
     finally:
         if started:
             ray.shutdown()
@@ -503,69 +520,175 @@ def _warn_if_too_big(ray, workers: int, gpus: float, cpus: float) -> None:
         )  # fmt: skip
 
 
-def _run(ray, paths, plan, workers, gpus, cpus, return_embeddings, ray_progress):
-    from ray.data import ActorPoolStrategy, DataContext
+@contextlib.contextmanager
+def _data_context(ray_progress: bool):
+    """Ray Data set up for this job (restored afterwards): a video whose worker keeps dying is
+    dropped, not fatal; Ray's progress bars and logs only with ``ray_progress``."""
+    from ray.data import DataContext
 
     with warnings.catch_warnings():  # Ray's own deprecated fields, set by its constructor
         warnings.simplefilter("ignore", DeprecationWarning)
         ctx = DataContext.get_current()
-    saved = {
-        "max_errored_blocks": ctx.max_errored_blocks,
-        "enable_progress_bars": ctx.enable_progress_bars,
-        "print_on_execution_start": ctx.print_on_execution_start,
-        "enable_auto_log_stats": ctx.enable_auto_log_stats,
+    wanted = {
+        "max_errored_blocks": -1,
+        "enable_progress_bars": ray_progress,
+        "print_on_execution_start": ray_progress,
+        "enable_auto_log_stats": False,
     }
-    ctx.max_errored_blocks = -1  # a video whose worker keeps dying is dropped, not fatal
-    ctx.enable_progress_bars = ray_progress
-    ctx.print_on_execution_start = ray_progress
-    ctx.enable_auto_log_stats = False
+    saved = {k: getattr(ctx, k) for k in wanted}
     quiet = {"ray.data": logging.WARNING, "ray.data._internal.progress": logging.ERROR}
     saved_levels = {name: logging.getLogger(name).level for name in quiet}
+    for k, v in wanted.items():
+        setattr(ctx, k, v)
     if not ray_progress:  # our own per-video bar is the progress display
         for name, level in quiet.items():
             logging.getLogger(name).setLevel(level)
-    items = [{"index": i, "path": str(p)} for i, p in enumerate(paths)]
-    ds = ray.data.from_items(items, override_num_blocks=len(items))  # one video per block
-    with warnings.catch_warnings():
-        # Ray >= 2.60 deprecates **ray_remote_args but has no named retry limits yet
-        warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
-        ds = ds.map(
-            decode_video, fn_kwargs={"plan": plan}, num_cpus=1, **_retry_args(ds.map, "task")
-        )
-        ds = ds.map_batches(
-            ScoreActor,
-            fn_constructor_kwargs={"plan": plan},
-            batch_size=1,
-            batch_format="numpy",
-            compute=ActorPoolStrategy(size=workers),
-            num_cpus=cpus,
-            num_gpus=gpus,
-            **_retry_args(ds.map_batches, "actor"),
-        )
-    cache = EmbeddingCache(plan.cache_root) if plan.identity is not None else None
-    seen: set[int] = set()
     try:
-        for row in ds.iter_rows():
-            index = int(row["index"])
-            seen.add(index)
-            yield _outcome(row, paths[index], cache, return_embeddings)
-    except Exception as exc:
-        if _actor_init_failure(exc):
-            raise RayEngineError(
-                f"the Ray workers cannot load the model: {_actor_init_failure(exc)}"
-            ) from exc
-        raise RayEngineError(f"the Ray pipeline failed: {_describe_ray_error(exc)}") from exc
+        yield
     finally:
         for k, v in saved.items():
             setattr(ctx, k, v)
         for name, level in saved_levels.items():
             logging.getLogger(name).setLevel(level)
-    for i, p in enumerate(paths):
-        if i not in seen:
-            yield VideoOutcome(
-                i, p, error=f"{p}: a Ray worker died while processing it "
-                f"(tried {TASK_RETRIES + 1} times; see the Ray logs)",
+
+
+class _Run:
+    """The driver's side of one job: two Ray Data passes (plan; decode + encode) whose rows it
+    turns into outcomes, scoring each video once all its segments are in."""
+
+    def __init__(self, ray, paths: list[Path], plan: _Plan, scorer, return_embeddings: bool):
+        from vad.cache import EmbeddingCache
+
+        self.ray, self.paths, self.plan, self.scorer = ray, paths, plan, scorer
+        self.return_embeddings = return_embeddings
+        self.cache = EmbeddingCache(plan.cache_root) if plan.identity is not None else None
+        self.planned: dict[int, dict] = {}  # videos to decode: their plan row
+
+    def cached_and_failed(self) -> Iterator[VideoOutcome]:
+        """Pass 1: plan every video; outcomes for the cached and the failed ones."""
+        items = [{"index": i, "path": str(p)} for i, p in enumerate(self.paths)]
+        seen: set[int] = set()
+
+        def build(ds):
+            retry = _retry_args(ds.map, "task")
+            return ds.map(plan_video, fn_kwargs={"plan": self.plan}, num_cpus=1, **retry)
+
+        for row in self._rows(items, build):
+            index = int(row["index"])
+            seen.add(index)
+            meta = json.loads(str(row["meta"]))
+            if row["error"]:
+                yield self._failed(index, str(row["error"]), float(row["seconds"]))
+            elif meta.get("from_cache"):
+                emb = VideoEmbeddings(
+                    embeddings=np.asarray(row["embeddings"], np.float32),
+                    indices=np.asarray(row["indices"], np.int64),
+                    times=np.asarray(row["times"], np.float64),
+                    num_frames=meta["num_frames"], fps=meta["fps"],
+                    reported_frames=meta["reported_frames"], warnings=meta["warnings"],
+                    from_cache=True,
+                )  # fmt: skip
+                yield self._score(index, emb, float(row["seconds"]))
+            else:
+                self.planned[index] = {"key": meta.get("key"), "seconds": float(row["seconds"]),
+                                       "num_segments": int(row["num_segments"])}  # fmt: skip
+        yield from self._died(set(range(len(self.paths))) - seen)
+
+    def segments(self, workers: int, gpus: float, cpus: float) -> Iterator[VideoOutcome]:
+        """Pass 2: decode and encode every segment of the planned videos; an outcome for each
+        video once all its segments are in (or one of them failed)."""
+        from ray.data import ActorPoolStrategy
+
+        items = [
+            seg
+            for index, p in sorted(self.planned.items())
+            for seg in segment_items({"index": index, "path": str(self.paths[index]), **p},
+                                     self.plan.segment_s)
+        ]  # fmt: skip
+
+        def build(ds):
+            ds = ds.map(
+                decode_segment, fn_kwargs={"plan": self.plan}, num_cpus=1,
+                **_retry_args(ds.map, "task"),
             )  # fmt: skip
+            return ds.map_batches(
+                EncodeActor,
+                fn_constructor_kwargs={"plan": self.plan},
+                batch_size=1,
+                batch_format="numpy",
+                compute=ActorPoolStrategy(size=workers),
+                num_cpus=cpus,
+                num_gpus=gpus,
+                **_retry_args(ds.map_batches, "actor"),
+            )
+
+        parts: dict[int, dict[int, dict]] = {i: {} for i in self.planned}
+        for row in self._rows(items, build) if items else ():
+            index = int(row["index"])
+            if index not in parts:  # the video already failed
+                continue
+            if row["error"]:
+                del parts[index]
+                yield self._failed(index, str(row["error"]), float(row["seconds"]))
+                continue
+            parts[index][int(row["segment"])] = row
+            if len(parts[index]) == self.planned[index]["num_segments"]:
+                got = parts.pop(index)
+                yield self._finish(index, [got[j] for j in sorted(got)])
+        yield from self._died(set(parts))
+
+    def _finish(self, index: int, segments: list[dict]) -> VideoOutcome:
+        path = self.paths[index]
+        seconds = self.planned[index]["seconds"] + sum(float(s["seconds"]) for s in segments)
+        try:
+            emb = stitch(path, segments)
+        except Exception as exc:  # noqa: BLE001 - this video's problem (no frames decoded)
+            return self._failed(index, str(exc), seconds)
+        key = self.planned[index]["key"]
+        cacheable = all(json.loads(str(s["meta"])).get("cacheable") for s in segments)
+        if self.cache is not None and key and cacheable:
+            self.cache.put(key, emb)
+        return self._score(index, emb, seconds)
+
+    def _score(self, index: int, emb: VideoEmbeddings, seconds: float) -> VideoOutcome:
+        path = self.paths[index]
+        out = VideoOutcome(index, path, seconds=seconds, from_cache=emb.from_cache)
+        t0 = time.perf_counter()
+        try:
+            out.result = self.scorer.score_embeddings(emb, video=path)
+        except Exception as exc:  # noqa: BLE001 - reported for this video, the job goes on
+            out.error = f"{path}: scoring failed ({first_line(exc)})"
+            return out
+        out.score_seconds = time.perf_counter() - t0
+        out.seconds += out.score_seconds
+        out.embeddings = emb if self.return_embeddings else None
+        return out
+
+    def _failed(self, index: int, error: str, seconds: float) -> VideoOutcome:
+        return VideoOutcome(index, self.paths[index], error=error, seconds=seconds)
+
+    def _died(self, indices) -> Iterator[VideoOutcome]:
+        for i in sorted(indices):
+            yield self._failed(
+                i, f"{self.paths[i]}: a Ray worker died while processing it "
+                f"(tried {TASK_RETRIES + 1} times; see the Ray logs)", 0.0,
+            )  # fmt: skip
+
+    def _rows(self, items: list[dict], build) -> Iterator[dict]:
+        """The rows of ``build(dataset of items)``, one item per block, as they arrive."""
+        ds = self.ray.data.from_items(items, override_num_blocks=len(items))
+        with warnings.catch_warnings():
+            # Ray >= 2.60 deprecates **ray_remote_args but has no named retry limits yet
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
+            ds = build(ds)
+        try:
+            yield from ds.iter_rows()
+        except Exception as exc:
+            if _actor_init_failure(exc):
+                raise RayEngineError(
+                    f"the Ray workers cannot load the model: {_actor_init_failure(exc)}"
+                ) from exc
+            raise RayEngineError(f"the Ray pipeline failed: {_describe_ray_error(exc)}") from exc
 
 
 def _retry_args(method, kind: str) -> dict:
@@ -612,36 +735,3 @@ def _describe_ray_error(exc: BaseException) -> str:
             best = e
         todo += [getattr(e, "cause", None), e.__cause__, e.__context__]
     return first_line(best)
-
-
-def _outcome(row: dict, path: Path, cache, return_embeddings: bool) -> VideoOutcome:
-    index = int(row["index"])
-    seconds = float(row["seconds"])
-    if row["error"]:
-        return VideoOutcome(index, path, error=str(row["error"]), seconds=seconds)
-    score_seconds = float(row["score_seconds"])
-    result = json.loads(row["result"])
-    meta = json.loads(row["meta"])
-    emb = None
-    if return_embeddings or (cache is not None and meta.get("key") and not meta["from_cache"]):
-        emb = VideoEmbeddings(
-            embeddings=np.asarray(row["embeddings"], np.float32),
-            indices=np.asarray(row["indices"], np.int64),
-            times=np.asarray(row["times"], np.float64),
-            num_frames=meta["num_frames"],
-            fps=meta["fps"],
-            reported_frames=meta["reported_frames"],
-            warnings=list(meta["warnings"]),
-            from_cache=meta["from_cache"],
-        )
-        if cache is not None and meta.get("key") and not meta["from_cache"]:
-            cache.put(meta["key"], emb)
-    return VideoOutcome(
-        index,
-        path,
-        result=result,
-        embeddings=emb if return_embeddings else None,
-        seconds=seconds,
-        score_seconds=score_seconds,
-        from_cache=bool(meta["from_cache"]),
-    )

@@ -5,12 +5,16 @@ prompt bank -> smooth -> one score per decoded frame -> events.
 >>> result = det.score("clip.mp4")                                           # doctest: +SKIP
 >>> len(result["scores"]) == result["num_frames"]                            # doctest: +SKIP
 True
+
+The stage functions :func:`lookup_cache`, :func:`encode_pixels` and :func:`assemble` are the
+only copy of "cache, decode, encode": the Ray engine (:mod:`vad.engine_ray`) calls them too.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +70,59 @@ class _Rows:
         if self.data is None:
             return np.zeros(0, dtype=self.dtype)
         return self.data[: self.n].copy()
+
+
+def lookup_cache(
+    path: str | Path, cache_dir: str | Path, identity: dict | None, sample_fps: float | None
+) -> tuple[EmbeddingCache | None, str | None, VideoEmbeddings | None]:
+    """``(cache, key, hit)`` for ``path``: its embedding-cache entry under ``identity`` (see
+    :func:`~vad.cache.embedding_identity`), ``hit`` None when there is none yet. All None when
+    ``identity`` is None (no caching) or ``path`` is not a regular file (hashing a pipe or a
+    device would block)."""
+    if identity is None or not Path(path).is_file():
+        return None, None, None
+    cache = EmbeddingCache(cache_dir)
+    key = cache.key(path, identity, sample_fps)
+    return cache, key, cache.get(key)
+
+
+def encode_pixels(encoder, batches: Iterable[np.ndarray]) -> np.ndarray:
+    """Embeddings (N,D float32) of model-sized uint8 frame batches (n,3,h,w), batch by batch.
+    Each batch is queued before the last one's result is awaited, so a GPU never idles."""
+    submit = getattr(encoder, "submit_pixels", None)
+    collect = getattr(encoder, "collect", np.asarray)
+    if submit is None:  # an encoder without the uint8 entry point (test stand-ins)
+
+        def submit(pixels):
+            return encoder.encode_images(encoder.preprocess.normalize(pixels))
+
+    # Only the (N,D) embeddings accumulate; frames stream through.
+    embeddings = _Rows(np.float32)
+    pending = None
+    for pixels in batches:
+        submitted = submit(pixels)
+        if pending is not None:
+            embeddings.append(collect(pending))
+        pending = submitted
+    if pending is not None:
+        embeddings.append(collect(pending))
+    return embeddings.array()
+
+
+def assemble(path, video, embeddings, indices, times) -> VideoEmbeddings:
+    """A video's :class:`VideoEmbeddings` from its sampled frames' embeddings, indices and times
+    and what decoding found (``video``: a :class:`~vad.worker.DecodedVideo`)."""
+    if not len(embeddings):  # frames were counted but none of the sampled ones decoded
+        raise VideoError(f"{path}: no frames could be decoded")
+    return VideoEmbeddings(
+        embeddings=embeddings,
+        indices=indices,
+        times=times,
+        num_frames=video.num_decoded,
+        fps=video.fps,
+        reported_frames=video.reported_frames,
+        warnings=video.warnings,
+    )
 
 
 class Detector:
@@ -167,18 +224,12 @@ class Detector:
     def embed(self, path: str | Path) -> VideoEmbeddings:
         """Frame embeddings of ``path``, from the cache when this video was encoded before."""
         check_input_file(Path(path))  # a missing or empty file fails here, not in the hash
-        cache = key = None
-        if (
-            self.use_cache
-            and getattr(self.encoder, "cacheable", False)
-            and Path(path).is_file()  # not a pipe or device: hashing one would block
-        ):
-            cache = EmbeddingCache(self.cache_dir)
+        identity = None
+        if self.use_cache and getattr(self.encoder, "cacheable", False):
             identity = embedding_identity(self.encoder.identity(), self.backend)
-            key = cache.key(path, identity, self.sample_fps)
-            hit = cache.get(key)
-            if hit is not None:
-                return hit
+        cache, key, hit = lookup_cache(path, self.cache_dir, identity, self.sample_fps)
+        if hit is not None:
+            return hit
         emb = self._encode_video(path)
         if cache is not None:
             cache.put(key, emb)
@@ -198,37 +249,16 @@ class Detector:
         encoder = self.encoder
         decoder.preprocess = encoder.preprocess
         video, batches = decoder.stream(path)
-        submit = getattr(encoder, "submit_pixels", None)
-        collect = getattr(encoder, "collect", np.asarray)
-        if submit is None:  # an encoder without the uint8 entry point (test stand-ins)
+        indices, times = _Rows(np.int64), _Rows(np.float64)
 
-            def submit(pixels):
-                return encoder.encode_images(encoder.preprocess.normalize(pixels))
+        def pixels():
+            for batch in batches:
+                indices.append(batch.indices)
+                times.append(batch.times)
+                yield batch.pixels
 
-        # Only the (N,D) embeddings accumulate; frames stream through the bounded queue.
-        embeddings, indices, times = _Rows(np.float32), _Rows(np.int64), _Rows(np.float64)
-        pending = None
-        for batch in batches:
-            # queue this batch before waiting for the last one's result: a GPU never idles
-            submitted = submit(batch.pixels)
-            if pending is not None:
-                embeddings.append(collect(pending))
-            pending = submitted
-            indices.append(batch.indices)
-            times.append(batch.times)
-        if pending is not None:
-            embeddings.append(collect(pending))
-        if not len(embeddings):  # frames were counted but none of the sampled ones decoded
-            raise VideoError(f"{path}: no frames could be decoded")
-        return VideoEmbeddings(
-            embeddings=embeddings.array(),
-            indices=indices.array(),
-            times=times.array(),
-            num_frames=video.num_decoded,
-            fps=video.fps,
-            reported_frames=video.reported_frames,
-            warnings=video.warnings,
-        )
+        embeddings = encode_pixels(encoder, pixels())
+        return assemble(path, video, embeddings, indices.array(), times.array())
 
     def close(self) -> None:
         """Stop the decode worker process."""

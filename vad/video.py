@@ -10,6 +10,10 @@ their frame rate).
 >>> for batch in stream:                                              # doctest: +SKIP
 ...     batch.frames.shape, batch.indices, batch.times                # (N,H,W,3) uint8
 >>> stream.num_decoded                                                # doctest: +SKIP
+
+A sampler with a window (``start_s``/``end_s``) yields only the window's part of the samples the
+whole video would give, seeking to its start where the backend can (OpenCV): a long video can be
+decoded in segments, by several processes, with the same result.
 """
 
 from __future__ import annotations
@@ -127,8 +131,10 @@ class _Selector:
 class VideoStream:
     """Iterates over :class:`FrameBatch` of one video; ``num_decoded`` is final after iteration."""
 
-    def __init__(self, path: Path, info: VideoInfo, frames_iter, batch_size: int, sample_fps):
+    def __init__(self, path: Path, info: VideoInfo, frames_iter, batch_size: int, sample_fps,
+                 window: tuple[float, float | None] | None = None):  # fmt: skip
         self.path = path
+        self.window = window
         self.info = info
         self._frames_iter = frames_iter
         self._batch_size = batch_size
@@ -147,12 +153,17 @@ class VideoStream:
 
     def __iter__(self) -> Iterator[FrameBatch]:
         selector = _Selector(self._sample_fps)
+        start_s, end_s = self.window or (0.0, None)
         frames, indices, times = [], [], []
         for index, time_s, grab in self._frames_iter:
-            self.num_decoded = index + 1
+            if end_s is not None and time_s >= end_s:
+                break
+            if time_s >= start_s:
+                self.num_decoded = index + 1
             if self.on_progress is not None and index % PROGRESS_EVERY == 0:
                 self.on_progress(self.num_decoded)
-            if not selector.take(time_s):
+            # frames before the window only move the selector, as they would in the whole video
+            if not selector.take(time_s) or time_s < start_s:
                 continue
             frame = grab()
             if frame is None:  # a frame that grabs but does not decode: keep its slot, skip it
@@ -166,16 +177,20 @@ class VideoStream:
         if frames:
             yield _make_batch(frames, indices, times)
         self.finished = True
-        self._finish_checks()
+        if self.window is None:  # frame counts are facts of the whole video
+            self._finish_checks()
 
     def _finish_checks(self) -> None:
-        reported = self.info.reported_frames
-        if self.num_decoded == 0:
-            raise VideoError(f"{self.path}: no frames could be decoded")
-        if reported > 0 and abs(reported - self.num_decoded) > max(1, 0.01 * reported):
-            self.info.warnings.append(
-                f"decoded {self.num_decoded} frames but the header reports {reported}"
-            )
+        finish_checks(self.path, self.num_decoded, self.info.reported_frames, self.info.warnings)
+
+
+def finish_checks(path, num_decoded: int, reported: int, warnings: list[str]) -> None:
+    """What a whole video's decoded frame count says: none (:class:`VideoError`), or not the
+    header's count (a warning appended to ``warnings``)."""
+    if num_decoded == 0:
+        raise VideoError(f"{path}: no frames could be decoded")
+    if reported > 0 and abs(reported - num_decoded) > max(1, 0.01 * reported):
+        warnings.append(f"decoded {num_decoded} frames but the header reports {reported}")
 
 
 def _make_batch(frames, indices, times) -> FrameBatch:
@@ -201,6 +216,9 @@ class FrameSampler:
         ``"decord"``.
     resize_short : if set, sampled frames are resized at decode so their short side is at least
         this many pixels larger sizes are left alone (keeps later preprocessing cheap).
+    start_s, end_s : only the frames whose time is in ``[start_s, end_s)``: the samples the
+        whole video has there (``num_decoded`` counts up to the window's last frame, and the
+        whole-video checks are left to the caller). See :meth:`window`.
     """
 
     def __init__(
@@ -209,6 +227,8 @@ class FrameSampler:
         batch_size: int = 32,
         backend: str = "auto",
         resize_short: int | None = None,
+        start_s: float | None = None,
+        end_s: float | None = None,
     ):
         if backend not in BACKENDS:
             raise ValueError(f"unknown video backend {backend!r}; choose from {BACKENDS}")
@@ -220,6 +240,15 @@ class FrameSampler:
         self.batch_size = batch_size
         self.backend = backend
         self.resize_short = resize_short
+        self.start_s = start_s
+        self.end_s = end_s
+
+    def window(self, start_s: float, end_s: float | None) -> FrameSampler:
+        """This sampler, limited to the frames whose time is in ``[start_s, end_s)`` (``None``:
+        to the end)."""
+        return FrameSampler(
+            self.sample_fps, self.batch_size, self.backend, self.resize_short, start_s, end_s
+        )
 
     def open(self, path: str | Path) -> VideoStream:
         path = Path(path)
@@ -229,8 +258,9 @@ class FrameSampler:
         opened_without_frames = False
         for name in order:
             opener = _open_opencv if name == "opencv" else _open_decord
+            seek = {"start_s": self.start_s} if name == "opencv" and self.start_s else {}
             try:
-                info, frames_iter = opener(path, self.resize_short)
+                info, frames_iter = opener(path, self.resize_short, **seek)
             except _NoFrames:
                 opened_without_frames = True
                 continue
@@ -240,7 +270,10 @@ class FrameSampler:
                 log.debug("%s", exc)
                 failed.append(BACKEND_NAMES[name])
                 continue
-            return VideoStream(path, info, frames_iter, self.batch_size, self.sample_fps)
+            window = None
+            if self.start_s is not None or self.end_s is not None:
+                window = (self.start_s or 0.0, self.end_s)
+            return VideoStream(path, info, frames_iter, self.batch_size, self.sample_fps, window)
         if opened_without_frames:
             raise VideoError(
                 f"{path}: no frames could be decoded (a video header but no readable frames)"
@@ -269,7 +302,7 @@ def _resize_short_side(frame: np.ndarray, short: int | None) -> np.ndarray:
     return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
 
 
-def _open_opencv(path: Path, resize_short: int | None):
+def _open_opencv(path: Path, resize_short: int | None, start_s: float | None = None):
     import cv2
 
     cap = cv2.VideoCapture(str(path))
@@ -293,6 +326,12 @@ def _open_opencv(path: Path, resize_short: int | None):
         try:
             index = 0
             grabbed = True
+            # seek to a frame before start_s; the skipped frames' times still reach the sampler
+            first = max(0, math.floor((start_s or 0.0) * fps) - 1)
+            if first > 0 and cap.set(cv2.CAP_PROP_POS_FRAMES, first):
+                yield from ((i, i / fps, _skipped) for i in range(first))
+                index = first
+                grabbed = cap.grab()
             while grabbed:
 
                 def grab(cap=cap):
@@ -311,6 +350,10 @@ def _open_opencv(path: Path, resize_short: int | None):
             cap.release()
 
     return info, frames_iter()
+
+
+def _skipped() -> None:
+    return None
 
 
 def _open_decord(path: Path, resize_short: int | None):

@@ -1,0 +1,85 @@
+"""Peak memory of a whole run, every process of it together: the command and all its
+descendants (for ``--engine ray``: the driver, Ray's own servers and every worker and decode
+process), polled with psutil.
+
+    python scripts/peak_memory.py -- python -m vad score VIDEO --engine ray --out /tmp/o
+
+Prints one JSON line: the peak over the run of the summed RSS (pages shared between processes,
+such as the torch library and Ray's object store, counted once per process: an upper bound)
+and of the summed PSS (shared pages split between the processes mapping them: what the run
+really holds), the most processes seen at once, the wall time and the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import psutil
+
+
+def tree(root: psutil.Process) -> list[psutil.Process]:
+    try:
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def sample(procs: list[psutil.Process]) -> tuple[int, int]:
+    rss = pss = 0
+    for p in procs:
+        try:
+            info = p.memory_full_info()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)
+    return rss, pss
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--interval", type=float, default=0.25, help="seconds between polls")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="the run (after --)")
+    args = parser.parse_args()
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("give the command to measure after --")
+    peak = {"rss": 0, "pss": 0, "processes": 0}
+    done = threading.Event()
+    t0 = time.monotonic()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    root = psutil.Process(child.pid)
+
+    def poll() -> None:
+        while not done.is_set():
+            procs = tree(root)
+            rss, pss = sample(procs)
+            peak["rss"] = max(peak["rss"], rss)
+            peak["pss"] = max(peak["pss"], pss)
+            peak["processes"] = max(peak["processes"], len(procs))
+            done.wait(args.interval)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    status = child.wait()
+    done.set()
+    poller.join()
+    report = {
+        "command": " ".join(command),
+        "exit_status": status,
+        "wall_s": round(time.monotonic() - t0, 1),
+        "peak_rss_gb": round(peak["rss"] / 1e9, 3),
+        "peak_pss_gb": round(peak["pss"] / 1e9, 3),
+        "max_processes": peak["processes"],
+    }
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

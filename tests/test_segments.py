@@ -1,0 +1,83 @@
+"""Segments of a video (the Ray engine's unit of work): a sampler window yields exactly the
+whole video's samples in it, and stitching segments back gives the one-pass result."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vad.engine_ray import first_frame_at, stitch
+from vad.video import FrameSampler, VideoError
+
+
+def _decode(sampler: FrameSampler, path):
+    stream = sampler.open(path)
+    batches = list(stream)
+    frames = np.concatenate([b.frames for b in batches]) if batches else np.zeros((0,))
+    indices = np.concatenate([b.indices for b in batches]) if batches else np.zeros(0, int)
+    return frames, indices, stream.num_decoded
+
+
+@pytest.mark.parametrize(("name", "sample_fps", "segment_s"), [
+    ("vtest.avi", 2.0, 10.0), ("vtest.avi", 3.0, 7.3), ("Megamind.avi", 2.0, 2.5),
+])  # fmt: skip
+def test_windows_decoded_by_seeking_add_up_to_the_whole_video(
+    videos_dir, name, sample_fps, segment_s
+):
+    path = videos_dir / name
+    sampler = FrameSampler(sample_fps, batch_size=8, resize_short=32)
+    frames, indices, num_decoded = _decode(sampler, path)
+    parts, counts = [], []
+    start = 0.0
+    while True:
+        part = _decode(sampler.window(start, start + segment_s), path)
+        if part[2] == 0:  # past the end
+            break
+        parts.append(part)
+        counts.append(part[2])
+        start += segment_s
+    assert len(parts) == int(np.ceil(num_decoded / sampler.open(path).fps / segment_s))
+    np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), indices)
+    np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), frames)
+    assert counts[-1] == num_decoded and counts == sorted(counts)
+
+
+def test_first_frame_at_matches_the_samplers_times():
+    for fps in (10.0, 23.976, 29.97, 30.0):
+        for t in (0.0, 0.1, 7.3, 10.0, 60.0, 3599.9):
+            i = first_frame_at(t, fps)
+            assert i / fps >= t and (i == 0 or (i - 1) / fps < t)
+
+
+def _segment(j, n, start, end, indices, num_decoded, fps=10.0, reported=100):
+    meta = {"fps": fps, "reported_frames": reported, "num_decoded": num_decoded, "warnings": []}
+    k = len(indices)
+    return {
+        "index": 0, "segment": j, "num_segments": n, "start_s": start, "end_s": end,
+        "meta": json.dumps(meta), "embeddings": np.full((k, 4), j, np.float32),
+        "indices": np.asarray(indices, np.int64), "times": np.asarray(indices) / fps,
+    }  # fmt: skip
+
+
+def test_stitch_ends_the_video_where_decoding_stopped(tmp_path):
+    """A file whose decoding stops inside segment 2 of 4 (damage; the header said 100 frames):
+    what follows is dropped, as a single pass would never have reached it."""
+    segments = [
+        _segment(0, 4, 0.0, 2.5, [0, 5, 10, 15, 20], 25),
+        _segment(1, 4, 2.5, 5.0, [25, 30, 35], 38),  # ends at frame 38 of 25..49
+        _segment(2, 4, 5.0, 7.5, [50, 55, 60, 65, 70], 75),  # after a seek past the damage
+        _segment(3, 4, 7.5, -1.0, [75, 80], 82),
+    ]
+    emb = stitch(tmp_path / "v.avi", segments)
+    assert emb.num_frames == 38 and emb.indices.tolist() == [0, 5, 10, 15, 20, 25, 30, 35]
+    assert emb.embeddings[:, 0].tolist() == [0] * 5 + [1] * 3
+    assert emb.warnings == ["decoded 38 frames but the header reports 100"]
+    complete = _segment(1, 3, 2.5, 5.0, [25, 30, 35, 40, 45], 50)
+    whole = stitch(tmp_path / "v.avi", [segments[0], complete, _segment(2, 3, 5.0, -1.0, [50], 99)])
+    assert whole.num_frames == 99 and whole.warnings == [] and whole.indices[-1] == 50
+    with pytest.raises(VideoError, match="no frames could be decoded"):
+        stitch(
+            tmp_path / "v.avi", [_segment(0, 2, 0.0, 2.5, [], 0), _segment(1, 2, 2.5, -1, [], 0)]
+        )
