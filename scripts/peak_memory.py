@@ -29,7 +29,21 @@ def tree(root: psutil.Process) -> list[psutil.Process]:
         return []
 
 
-def sample(procs: list[psutil.Process]) -> tuple[int, int]:
+def name(p: psutil.Process) -> str:
+    """A short label: Ray names its workers in the process title (``ray::MapWorker(...)``)."""
+    try:
+        cmd = p.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return "?"
+    if not cmd:
+        return p.name()
+    first = cmd[0].rsplit("/", 1)[-1]
+    if first.startswith("python"):
+        return " ".join(cmd[1:3])[:60]
+    return first[:60]
+
+
+def sample(procs: list[psutil.Process], each: dict[str, int]) -> tuple[int, int]:
     rss = pss = 0
     for p in procs:
         try:
@@ -38,18 +52,22 @@ def sample(procs: list[psutil.Process]) -> tuple[int, int]:
             continue
         rss += info.rss
         pss += getattr(info, "pss", info.rss)
+        label = f"{p.pid} {name(p)}"
+        each[label] = max(each.get(label, 0), getattr(info, "pss", info.rss))
     return rss, pss
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--interval", type=float, default=0.25, help="seconds between polls")
+    parser.add_argument("--each", action="store_true", help="also each process's peak PSS")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the run (after --)")
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the command to measure after --")
     peak = {"rss": 0, "pss": 0, "processes": 0}
+    each: dict[str, int] = {}
     done = threading.Event()
     t0 = time.monotonic()
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
@@ -58,7 +76,7 @@ def main() -> int:
     def poll() -> None:
         while not done.is_set():
             procs = tree(root)
-            rss, pss = sample(procs)
+            rss, pss = sample(procs, each)
             peak["rss"] = max(peak["rss"], rss)
             peak["pss"] = max(peak["pss"], pss)
             peak["processes"] = max(peak["processes"], len(procs))
@@ -77,6 +95,10 @@ def main() -> int:
         "peak_pss_gb": round(peak["pss"] / 1e9, 3),
         "max_processes": peak["processes"],
     }
+    if args.each:
+        report["each_peak_pss_mb"] = {
+            k: round(v / 1e6) for k, v in sorted(each.items(), key=lambda kv: -kv[1])
+        }
     print(json.dumps(report))
     return 0
 

@@ -252,3 +252,20 @@ def test_ray_segments_of_a_long_video_equal_the_local_engine(
         np.testing.assert_allclose(za["embeddings"], zb["embeddings"], atol=1e-5)
         np.testing.assert_array_equal(za["indices"], zb["indices"])
         assert json.loads(str(za["meta"])) == json.loads(str(zb["meta"]))
+
+
+def test_actors_leave_a_cpu_for_decoding():
+    """``--workers 2`` on a 2-CPU machine: actors reserving a CPU each would leave none for the
+    decode tasks and the job would wait forever; they get half a CPU each instead."""
+    from vad.engine_ray import _fit
+
+    class Cluster:
+        def __init__(self, cpus):
+            self.cpus = cpus
+
+        def cluster_resources(self):
+            return {"CPU": self.cpus}
+
+    assert _fit(Cluster(2), workers=2, gpus=0.0, cpus=1.0) == 0.5
+    assert _fit(Cluster(2), workers=1, gpus=0.0, cpus=1.0) == 1.0
+    assert _fit(Cluster(16), workers=4, gpus=1.0, cpus=1.0) == 1.0

@@ -1,3 +1,5 @@
+"""``python -m vad``: the command line (:mod:`vad.cli`)."""
+
 import sys
 
 from vad.cli import main

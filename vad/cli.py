@@ -1,4 +1,6 @@
-"""Command line: ``vad score``, ``vad prompts``, ``vad models``.
+"""Command line: ``vad score``, ``vad eval``, ``vad prompts``, ``vad models``. It parses options,
+builds the detector and chooses the engine (:mod:`vad.engine`, :mod:`vad.engine_ray`), then hands
+over to the runners (:mod:`vad.score_run`, :mod:`vad.evaluation_run`); nothing imports it.
 
 Exit status: 0 when every input was scored, 1 when any input failed (each named once on
 stderr), 2 for usage errors (bad option, bad config or prompt bank, missing weights).

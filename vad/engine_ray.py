@@ -32,6 +32,7 @@ import inspect
 import json
 import logging
 import math
+import pickle
 import re
 import time
 import warnings
@@ -105,6 +106,23 @@ class RayEngine:
         """Nothing to stop: :func:`iter_ray` shuts down a Ray it started when it ends."""
 
 
+class _Unpickled:
+    """The encoder's ``Preprocess``, unpickled only where frames are resized (the decode worker
+    process): the Ray task that relays them then never imports torch (~0.3 GB a process)."""
+
+    def __init__(self, preprocess):
+        self.blob = pickle.dumps(preprocess)
+        self._real = None
+
+    def __getstate__(self) -> dict:
+        return {"blob": self.blob, "_real": None}
+
+    def resize_crop(self, frames):
+        if self._real is None:
+            self._real = pickle.loads(self.blob)  # our own bytes, made by the driver
+        return self._real.resize_crop(frames)
+
+
 # -- driver-side plan ----------------------------------------------------------------------------
 
 
@@ -115,7 +133,7 @@ class _Plan:
     settings: dict  # Detector keyword arguments for the actors
     identity: dict | None  # the actors' encoder identity (cache keys); None = no caching
     cache_root: str
-    preprocess: object  # the encoder's Preprocess: resize/crop in the CPU tasks
+    preprocess: _Unpickled  # the encoder's Preprocess: resize/crop in the decode workers
     sampler: object  # FrameSampler
     segment_s: float = SEGMENT_S
     decode_timeout_s: float = 60.0
@@ -144,8 +162,16 @@ def make_plan(settings: dict, gpus_per_worker: float, segment_s: float, encoder=
     # the driver decodes nothing: no decode worker
     driver = {"device": "cpu", "precision": "fp32", "isolate_decoding": False}
     scorer = Detector(**{**settings, **driver, "cache_dir": cache_root}, encoder=encoder)
+    own_model = encoder is None
     encoder = scorer.encoder  # loads the model: WeightsUnavailable is a usage error
     scorer.text_embeddings()  # the prompt bank, encoded once here
+    if own_model and getattr(encoder, "model", None) is not None:
+        # The driver never encodes an image, and a text only for a free-text context: free
+        # what it will not use (the actors hold the model).
+        if scorer.context.strip().lower() in ("auto", "none"):
+            encoder.model = None
+        elif hasattr(encoder.model, "visual"):
+            encoder.model.visual = torch.nn.Identity()
     # the actors' encoder runs on `device`, where the precision may differ from the driver's
     precision = resolve_precision(settings.get("precision") or "auto", torch.device(device))
     identity = None
@@ -155,7 +181,7 @@ def make_plan(settings: dict, gpus_per_worker: float, segment_s: float, encoder=
         settings={**settings, "device": device, "cache_dir": str(cache_root)},
         identity=identity,
         cache_root=str(cache_root),
-        preprocess=encoder.preprocess,
+        preprocess=_Unpickled(encoder.preprocess),
         sampler=scorer.sampler,
         segment_s=segment_s,
         decode_timeout_s=scorer.decode_timeout_s,
@@ -264,8 +290,8 @@ _DECODERS: dict = {}
 def _decoder(plan: _Plan):
     from vad.worker import DecodeWorker
 
-    key = (id(type(plan.sampler)), repr(vars(plan.sampler)), plan.preprocess,
-           plan.decode_timeout_s, plan.isolate_decoding)  # fmt: skip
+    key = (repr(vars(plan.sampler)), plan.preprocess.blob, plan.decode_timeout_s,
+           plan.isolate_decoding)  # fmt: skip
     if key not in _DECODERS:
         for old in _DECODERS.values():
             old.close()
@@ -333,11 +359,11 @@ class EncodeActor:
             )  # fmt: skip
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        rows = [
-            self._encode_row({k: v[i] for k, v in batch.items()})
-            for i in range(len(batch["index"]))
-        ]
-        return {k: _column([r[k] for r in rows]) for k in rows[0]}
+        """A batch of one segment (``batch_size=1``) in, the same with its embeddings out."""
+        out = self._encode_row({k: v[0] for k, v in batch.items()})
+        return {
+            k: v[None] if isinstance(v, np.ndarray) else np.asarray([v]) for k, v in out.items()
+        }
 
     def _encode_row(self, row: dict) -> dict:
         from vad.pipeline import encode_pixels
@@ -362,16 +388,6 @@ class EncodeActor:
             times=np.asarray(row["times"], np.float64),
             seconds=float(row["seconds"]) + time.perf_counter() - t0,
         )  # fmt: skip
-
-
-def _column(values: list) -> np.ndarray:
-    if isinstance(values[0], np.ndarray):
-        if len(values) == 1:
-            return values[0][None]
-        out = np.empty(len(values), dtype=object)
-        out[:] = values
-        return out
-    return np.asarray(values)
 
 
 # -- stage 4: stitch a video's segments back together (the driver) -------------------------------
@@ -435,7 +451,9 @@ def connect(address: str | None):
     if ray.is_initialized():
         return ray, False
     kwargs: dict = {"logging_level": logging.WARNING, "configure_logging": True}
-    if address and address != "local":
+    if not address or address == "local":  # a Ray of our own: no dashboard (~0.2 GB)
+        kwargs["include_dashboard"] = False
+    else:
         import vad
 
         # ship this vad's code so every worker runs the same version as the driver
@@ -495,7 +513,7 @@ def iter_ray(
         plan, scorer = make_plan(settings, gpus_per_worker, segment_s, encoder)
         if workers is None:
             workers = default_workers(ray, gpus_per_worker, cpus_per_worker)
-        _warn_if_too_big(ray, workers, gpus_per_worker, cpus_per_worker)
+        cpus_per_worker = _fit(ray, workers, gpus_per_worker, cpus_per_worker)
         with _data_context(ray_progress):
             run = _Run(ray, paths, plan, scorer, return_embeddings)
             yield from run.cached_and_failed()
@@ -505,7 +523,9 @@ def iter_ray(
             ray.shutdown()
 
 
-def _warn_if_too_big(ray, workers: int, gpus: float, cpus: float) -> None:
+def _fit(ray, workers: int, gpus: float, cpus: float) -> float:
+    """CPUs to reserve per actor: ``cpus``, or less where the actors would otherwise take every
+    CPU of the cluster and no decode task could ever start (the job would wait forever)."""
     res = ray.cluster_resources()
     if gpus > 0 and workers * gpus > res.get("GPU", 0):
         log.warning(
@@ -513,11 +533,13 @@ def _warn_if_too_big(ray, workers: int, gpus: float, cpus: float) -> None:
             "workers wait until GPUs join",
             workers, gpus, workers * gpus, res.get("GPU", 0),
         )  # fmt: skip
-    if workers * cpus >= res.get("CPU", 0) and res.get("CPU", 0) > 0:
-        log.warning(
-            "%d workers x %g CPUs take all %g CPUs of the cluster: decoding may starve",
-            workers, cpus, res.get("CPU", 0),
-        )  # fmt: skip
+    total = res.get("CPU", 0)
+    if total >= 1 and workers * cpus > total - 1:
+        fitted = (total - 1) / workers
+        log.info("%d workers on %g CPUs: %.2g CPUs each, one left for decoding", workers, total,
+                 fitted)  # fmt: skip
+        return fitted
+    return cpus
 
 
 @contextlib.contextmanager
