@@ -7,7 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vad.datasets import DATASETS, VideoAnnotation, load_annotations, split_present
+from vad.datasets import (
+    DATASETS,
+    PROTOCOLS,
+    AnnotationWarnings,
+    VideoAnnotation,
+    get_protocol,
+    limit_balanced,
+    load_annotations,
+    split_present,
+)
 from vad.datasets.base import intervals_from_mask
 from vad.datasets.xd_violence import xd_class_from_name
 
@@ -56,11 +65,15 @@ def test_invalid_interval_rejected():
         VideoAnnotation("a.mp4", Path("a.mp4"), "Abuse", [(5, 3)])
 
 
-def test_mask_truncated_and_padded():
+def test_mask_truncated_and_padded_with_last_label_or_zeros():
     mask = np.array([0, 1, 1, 0, 1], dtype=np.uint8)
     ann = VideoAnnotation("s.mp4", Path("s.mp4"), "Anomalous", [], mask)
     assert ann.frame_labels(3).tolist() == [0, 1, 1]
-    assert ann.frame_labels(7).tolist() == [0, 1, 1, 0, 1, 0, 0]
+    assert ann.frame_labels(7).tolist() == [0, 1, 1, 0, 1, 1, 1]  # RTFM: repeat the last label
+    zero = get_protocol("vad", mask_pad="zero")
+    assert ann.frame_labels(7, zero).tolist() == [0, 1, 1, 0, 1, 0, 0]
+    ends_normal = VideoAnnotation("t.mp4", Path("t.mp4"), "Anomalous", [], mask[:4])
+    assert ends_normal.frame_labels(6).tolist() == [0, 1, 1, 0, 0, 0]
 
 
 def test_intervals_from_mask():
@@ -327,7 +340,7 @@ def test_shanghaitech_mask_shorter_and_longer_than_decoded(sht):
     a = by_name(load_annotations("shanghaitech", *sht))
     ann = a["01_0014.avi"]
     assert ann.frame_labels(4).tolist() == [0, 0, 1, 1]  # mask longer: truncated
-    assert ann.frame_labels(9).tolist() == [0, 0, 1, 1, 1, 0, 0, 0, 0]  # shorter: zero-padded
+    assert ann.frame_labels(9).tolist() == [0, 0, 1, 1, 1, 0, 0, 0, 0]  # shorter: padded, last 0
 
 
 @pytest.mark.parametrize(
@@ -452,3 +465,216 @@ def test_csv_normal_label_with_interval(tmp_path):
     ann = write(tmp_path / "x.csv", "video,start_frame,end_frame,label\na.mp4,1,2,Normal\n")
     with pytest.raises(ValueError, match=r"x.csv:2.*Normal but has intervals"):
         load_annotations("csv", ann, tmp_path)
+
+
+# --- protocols -----------------------------------------------------------------------------
+
+# One 32-frame video annotated "3 5" and "14 20", worked out by hand for every protocol.
+PROTOCOL_CASES = {
+    # 0-based, end included, all 32 frames
+    "vad": (32, [3, 4, 5, 14, 15, 16, 17, 18, 19, 20]),
+    # 1-based, end included: frame k of the file is decoded frame k-1
+    "sultani": (32, [2, 3, 4, 13, 14, 15, 16, 17, 18, 19]),
+    # gt[3:5] and gt[14:20]; 32 frames are two whole 16-frame snippets
+    "vadclip": (32, [3, 4, 14, 15, 16, 17, 18, 19]),
+    # gt[s:e], last frame dropped (31 left), cut to whole snippets: 16 frames
+    "xdviodet": (16, [3, 4, 14, 15]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROTOCOL_CASES))
+def test_protocol_hand_computed(name):
+    ann = VideoAnnotation("a.mp4", Path("a.mp4"), "Abuse", [(3, 5), (14, 20)])
+    length, ones = PROTOCOL_CASES[name]
+    labels = ann.frame_labels(32, PROTOCOLS[name])
+    assert len(labels) == length
+    assert np.flatnonzero(labels).tolist() == ones
+
+
+def test_protocol_snippet_cut_and_last_frame():
+    # 40 decoded frames: vadclip keeps 2 snippets (32), xdviodet (40-1) // 16 * 16 = 32;
+    # 33 frames: both 32; 32 frames: xdviodet drops one, so only one snippet is left
+    assert [PROTOCOLS["vadclip"].kept_frames(n) for n in (40, 33, 32, 15)] == [32, 32, 32, 0]
+    assert [PROTOCOLS["xdviodet"].kept_frames(n) for n in (40, 33, 32, 15)] == [32, 32, 16, 0]
+    assert [PROTOCOLS["sultani"].kept_frames(n) for n in (40, 33, 32, 15)] == [40, 33, 32, 15]
+
+
+def test_interval_past_end_depends_on_the_protocol():
+    ann = VideoAnnotation("a.mp4", Path("a.mp4"), "Abuse", [(3, 5), (30, 32)])
+    assert ann.intervals_past_end(32, PROTOCOLS["vad"]) == [(30, 32)]  # frame 32 does not exist
+    assert ann.intervals_past_end(32, PROTOCOLS["vadclip"]) == []  # gt[30:32] fits
+    assert ann.intervals_past_end(32, PROTOCOLS["sultani"]) == []  # 1-based 32 = frame 31
+    assert ann.intervals_past_end(40) == []
+
+
+def test_unknown_protocol_and_mask_pad():
+    with pytest.raises(ValueError, match="known: vad, sultani, vadclip, xdviodet"):
+        get_protocol("lavad")
+    with pytest.raises(ValueError, match="last, zero"):
+        get_protocol("vad", mask_pad="edge")
+
+
+# --- matching by stem ----------------------------------------------------------------------
+
+
+def test_ucf_names_without_suffix_match_by_stem(tmp_path):
+    """VadCLIP's copy of the annotation file lists 'Abuse028_x264' without '.mp4'."""
+    videos = tmp_path / "videos"
+    touch(videos / "Abuse" / "Abuse028_x264.mp4")
+    touch(videos / "Normal_Videos_003_x264.avi")
+    text = (
+        "Abuse028_x264  Abuse  165  240  -1  -1  \n"
+        "Normal_Videos_003_x264.mp4  Normal  -1  -1  -1  -1  \n"  # listed .mp4, on disk .avi
+        "Arson011_x264  Arson  150  420  680  1267  \n"
+    )
+    anns = load_annotations("ucf-crime", write(tmp_path / "ann.txt", text), videos)
+    assert [a.path for a in anns[:2]] == [
+        videos / "Abuse" / "Abuse028_x264.mp4",
+        videos / "Normal_Videos_003_x264.avi",
+    ]
+    assert [a.name for a in anns[:2]] == ["Abuse028_x264.mp4", "Normal_Videos_003_x264.avi"]
+    _, missing = split_present(anns)
+    assert [m.name for m in missing] == ["Arson011_x264"]
+
+
+def test_ucf_same_video_with_and_without_suffix_is_a_duplicate(tmp_path):
+    text = "Abuse028_x264  Abuse  1  2  -1  -1\nAbuse028_x264.mp4  Abuse  1  2  -1  -1\n"
+    ann = write(tmp_path / "ann.txt", text)
+    with pytest.raises(ValueError, match=f"{ann}:2.*already listed on line 1"):
+        load_annotations("ucf-crime", ann, tmp_path)
+
+
+def test_ucf_stem_matching_two_suffixes_is_ambiguous(tmp_path):
+    touch(tmp_path / "v" / "Abuse028_x264.mp4")
+    touch(tmp_path / "v" / "Abuse028_x264.avi")
+    ann = write(tmp_path / "ann.txt", "Abuse028_x264  Abuse  1  2  -1  -1\n")
+    with pytest.raises(ValueError, match=f"{ann}:1.*several videos"):
+        load_annotations("ucf-crime", ann, tmp_path / "v")
+
+
+def test_xd_matches_any_video_suffix(tmp_path):
+    videos = tmp_path / "videos"
+    touch(videos / "v=abc__#1_label_B1-0-0.mkv")
+    touch(videos / "Movie.2001__#00-01_label_A.avi")  # a normal video, not .mp4
+    ann = write(tmp_path / "annotations.txt", "v=abc__#1_label_B1-0-0.mp4 3 9\n")
+    a = by_name(load_annotations("xd-violence", ann, videos))
+    assert a["v=abc__#1_label_B1-0-0.mkv"].intervals == [(3, 9)]
+    assert a["Movie.2001__#00-01_label_A.avi"].label == "Normal"
+
+
+def test_csv_name_with_other_suffix_matches_by_stem(tmp_path):
+    videos = tmp_path / "videos"
+    touch(videos / "fight.mkv")
+    touch(videos / "street" / "theft.avi")
+    text = "video,start_frame,end_frame\nfight.mp4,1,2\nstreet/theft,3,4\n"
+    anns = load_annotations("csv", write(tmp_path / "a.csv", text), videos)
+    assert [a.path for a in anns] == [videos / "fight.mkv", videos / "street" / "theft.avi"]
+
+
+# --- suspicious lines, --strict, encodings -------------------------------------------------
+
+SUSPICIOUS_UCF = """\
+Abuse028_x264.mp4  Abuse  165  240  -1  -1
+Kidnapping001_x264.mp4  Kidnapping  10  20  -1  -1
+Normal_Videos_003_x264.mp4  normal  -1  -1  -1  -1
+Arson011_x264.mp4  Arson  -1  -1  -1  -1
+"""
+
+
+def test_suspicious_ucf_lines_warn_one_line_each(tmp_path):
+    ann = write(tmp_path / "ann.txt", SUSPICIOUS_UCF)
+    warnings = AnnotationWarnings()
+    a = by_name(load_annotations("ucf-crime", ann, tmp_path, warnings))
+    assert len(warnings.lines) == 3
+    kidnap, normal, arson = warnings.lines
+    assert kidnap.startswith(f"{ann}:2: ") and "unknown class 'Kidnapping'" in kidnap
+    assert normal.startswith(f"{ann}:3: ") and "'normal'" in normal
+    assert arson.startswith(f"{ann}:4: ") and "no interval" in arson
+    # 'normal' is read as Normal: it must not become an anomalous class of its own
+    assert a["Normal_Videos_003_x264.mp4"].label == "Normal"
+    assert not a["Normal_Videos_003_x264.mp4"].is_anomalous
+    assert a["Kidnapping001_x264.mp4"].label == "Kidnapping"
+
+
+@pytest.mark.parametrize("line", [2, 3, 4])
+def test_strict_makes_the_first_suspicious_line_an_error(tmp_path, line):
+    lines = SUSPICIOUS_UCF.splitlines(keepends=True)
+    ann = write(tmp_path / "ann.txt", lines[0] + lines[line - 1])
+    with pytest.raises(ValueError, match=f"{ann}:2: .*--strict"):
+        load_annotations("ucf-crime", ann, tmp_path, AnnotationWarnings(strict=True))
+
+
+def test_xd_and_csv_suspicious_lines(tmp_path):
+    xd = write(tmp_path / "annotations.txt", "v=a__#1_label_B2-0-0\n")
+    warnings = AnnotationWarnings()
+    load_annotations("xd-violence", xd, tmp_path, warnings)
+    assert warnings.lines == [
+        f"{xd}:1: violent video 'v=a__#1_label_B2-0-0' (Shooting) has no interval"
+    ]
+    text = "video,start_frame,end_frame,label\na.mp4,,,NORMAL\nb.mp4,,,Riot\n"
+    csv_file = write(tmp_path / "a.csv", text)
+    warnings = AnnotationWarnings()
+    a = by_name(load_annotations("csv", csv_file, tmp_path, warnings))
+    assert a["a.mp4"].label == "Normal" and a["b.mp4"].label == "Riot"
+    assert [w.split(": ")[0] for w in warnings.lines] == [f"{csv_file}:2", f"{csv_file}:3"]
+
+
+@pytest.mark.parametrize(
+    ("dataset", "good"),
+    [
+        ("ucf-crime", "Abuse028_x264.mp4  Abuse  1  2  -1  -1\n"),
+        ("xd-violence", "v=a__#1_label_B1-0-0 1 2\n"),
+        ("csv", "video,start_frame,end_frame\na.mp4,1,2\n"),
+    ],
+)
+def test_non_utf8_annotation_file_names_file_and_line(tmp_path, dataset, good):
+    ann = tmp_path / "ann.txt"
+    ann.write_bytes(good.encode() + "Caf\xe9_001.mp4  Abuse  1  2  -1  -1\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="not UTF-8") as err:
+        load_annotations(dataset, ann, tmp_path)
+    assert f"{ann}:{good.count(chr(10)) + 1}:" in str(err.value)
+
+
+# --- --limit keeps both kinds --------------------------------------------------------------
+
+
+def test_limit_keeps_normal_and_anomalous_in_proportion(tmp_path):
+    """XD-Violence lists its violent videos first; the first N lines would all be violent."""
+    anns = [VideoAnnotation(f"v{i}_label_B1", tmp_path / "x", "Fighting") for i in range(5)]
+    anns += [VideoAnnotation(f"n{i}_label_A", tmp_path / "x", "Normal") for i in range(3)]
+    picked = limit_balanced(anns, 4)
+    assert [a.name for a in picked] == ["v0_label_B1", "v1_label_B1", "v2_label_B1", "n0_label_A"]
+    picked = limit_balanced(anns, 2)  # 2 * 3/8 rounds to 1 normal, and at least one anyway
+    assert [a.is_anomalous for a in picked] == [True, False]
+    assert [a.name for a in limit_balanced(anns, 1)] == ["v0_label_B1"]
+    assert limit_balanced(anns, 100) == anns
+    only_violent = anns[:5]
+    assert len(limit_balanced(only_violent, 3)) == 3
+
+
+# --- ShanghaiTech test list ----------------------------------------------------------------
+
+
+def test_shanghaitech_test_list_defines_the_test_set(sht, tmp_path):
+    masks, videos = sht
+    touch(videos / "05_003.avi")  # an original training video: in the 199 list, no mask
+    listed = write(
+        tmp_path / "shanghai-test.list",
+        "/data/SH_Test_ten_crop_i3d/01_0014_i3d.npy\n# a comment\n05_003\n01_0015.mp4\n",
+    )
+    anns = load_annotations("shanghaitech", masks, videos, test_list=listed)
+    assert [a.name for a in anns] == ["01_0014.avi", "05_003.avi", "01_0015.mp4"]
+    assert [a.label for a in anns] == ["Anomalous", "Normal", "Normal"]
+    assert anns[1].frame_labels(5).tolist() == [0] * 5
+
+
+def test_test_list_restricts_other_datasets_and_names_bad_lines(ucf, tmp_path):
+    listed = write(tmp_path / "test.list", "Abuse028_x264\nArson011_x264.mp4\n")
+    anns = load_annotations("ucf-crime", *ucf, test_list=listed)
+    assert [a.name for a in anns] == ["Abuse028_x264.mp4", "Arson011_x264.mp4"]
+    write(listed, "Abuse028_x264\nNope001_x264\n")
+    with pytest.raises(ValueError, match=f"{listed}:2: 'Nope001_x264' has no annotation"):
+        load_annotations("ucf-crime", *ucf, test_list=listed)
+    write(listed, "Abuse028_x264\nAbuse028_x264.mp4\n")
+    with pytest.raises(ValueError, match=f"{listed}:2: .*already listed on line 1"):
+        load_annotations("ucf-crime", *ucf, test_list=listed)

@@ -1,11 +1,18 @@
 """ShanghaiTech Campus test annotations: one frame-level 0/1 mask per test video.
 
 ``annotations`` is a folder of ``<stem>.npy`` files (the dataset's ``test_frame_mask``), each a
-1-D array with one 0/1 value per frame. The masks define the test set; each is matched to the
-video ``<stem>.mp4|.avi|.mkv|.mov`` directly inside ``videos_dir`` (frame folders are not
-supported). Other videos in ``videos_dir`` are ignored. A video whose mask has any anomalous frame
-is labelled ``"Anomalous"``, otherwise ``"Normal"``. Masks shorter or longer than the decoded video
-are zero-padded or truncated by :meth:`VideoAnnotation.frame_labels`.
+1-D array with one 0/1 value per frame. Without a list, the masks define the test set (the
+original 107-video split); each is matched by stem to a video (any video suffix) directly inside
+``videos_dir`` (frame folders are not supported). Other videos in ``videos_dir`` are ignored.
+
+With ``test_list`` (the weakly supervised 199-video split of Zhong et al. used by RTFM and its
+successors, e.g. RTFM's ``list/shanghai-i3d-test-10crop.list``), the listed videos are the test
+set, in list order; a listed video without a mask (those come from the original training split)
+is normal, as in RTFM's ``list/make_gt_sh.py``.
+
+A video whose mask has any anomalous frame is labelled ``"Anomalous"``, otherwise ``"Normal"``.
+Masks longer than the decoded video are truncated; shorter ones are padded with their last label
+(RTFM's convention) or zeros (``--mask-pad zero``), see :meth:`VideoAnnotation.frame_labels`.
 """
 
 from __future__ import annotations
@@ -16,10 +23,13 @@ import numpy as np
 
 from vad.datasets.base import (
     NORMAL_LABEL,
+    AnnotationWarnings,
     VideoAnnotation,
     check_videos_dir,
     intervals_from_mask,
     list_videos,
+    read_video_list,
+    video_stem,
 )
 
 
@@ -40,11 +50,17 @@ def _load_mask(path: Path) -> np.ndarray:
     return mask.astype(np.uint8)
 
 
-def read_shanghaitech(annotations: str | Path, videos_dir: str | Path) -> list[VideoAnnotation]:
-    """Read ShanghaiTech frame masks, sorted by video stem.
+def read_shanghaitech(
+    annotations: str | Path,
+    videos_dir: str | Path,
+    warnings: AnnotationWarnings | None = None,
+    test_list: str | Path | None = None,
+) -> list[VideoAnnotation]:
+    """Read ShanghaiTech frame masks, sorted by video stem (or in ``test_list`` order).
 
     Raises ``FileNotFoundError`` if a folder is missing and ``ValueError`` naming the file for an
-    unreadable or malformed mask, an empty mask folder or ambiguous videos.
+    unreadable or malformed mask, an empty mask folder, a bad list file or ambiguous videos.
+    ``warnings`` is accepted for a uniform reader signature; masks have nothing to warn about.
     """
     masks_dir = Path(annotations)
     if not masks_dir.exists():
@@ -52,24 +68,28 @@ def read_shanghaitech(annotations: str | Path, videos_dir: str | Path) -> list[V
     if not masks_dir.is_dir():
         raise ValueError(f"{masks_dir}: expected a folder of <video>.npy frame masks, got a file")
     videos_dir = check_videos_dir(videos_dir)
-    mask_files = sorted(p for p in masks_dir.glob("*.npy") if p.is_file())
+    mask_files = {p.stem: p for p in sorted(masks_dir.glob("*.npy")) if p.is_file()}
     if not mask_files:
         raise ValueError(f"{masks_dir}: no .npy frame masks found")
 
     by_stem: dict[str, Path] = {}
     for video in list_videos(videos_dir):
-        if video.stem in by_stem:
+        stem = video_stem(video.name)
+        if stem in by_stem:
             raise ValueError(
-                f"{videos_dir}: ambiguous videos for {video.stem!r}: "
-                f"{by_stem[video.stem].name} and {video.name}"
+                f"{videos_dir}: ambiguous videos for {stem!r}: "
+                f"{by_stem[stem].name} and {video.name}"
             )
-        by_stem[video.stem] = video
+        by_stem[stem] = video
 
+    stems = list(mask_files) if test_list is None else [s for s, _ in read_video_list(test_list)]
     result: list[VideoAnnotation] = []
-    for mask_file in mask_files:
-        mask = _load_mask(mask_file)
-        stem = mask_file.stem
+    for stem in stems:
         video = by_stem.get(stem, videos_dir / f"{stem}.mp4")
+        if stem not in mask_files:  # listed, no mask: from the original training split
+            result.append(VideoAnnotation(video.name, video, NORMAL_LABEL, []))
+            continue
+        mask = _load_mask(mask_files[stem])
         label = "Anomalous" if mask.any() else NORMAL_LABEL
         result.append(VideoAnnotation(video.name, video, label, intervals_from_mask(mask), mask))
     return result

@@ -5,13 +5,16 @@ Each non-blank line is a video name followed by any number of ``start end`` fram
     v=abc123__#1_label_B1-0-0 0 52 120 300
     A.Beautiful.Mind.2001__#00-25-20_00-29-20_label_B2-G-0.mp4 10 80
 
-Names may lack the ``.mp4`` suffix (it is added) and contain ``#``, ``=``, dots and dashes, but no
-whitespace. Frame numbers are read as **0-based with an inclusive end**, like every reader here.
+Names may lack the ``.mp4`` suffix and contain ``#``, ``=``, dots and dashes, but no
+whitespace; videos are matched by stem, so any video suffix on disk works. Frame numbers are
+read under the default protocol as **0-based with an inclusive end**, like every reader here
+(``--protocol xdviodet`` reproduces the official code's end-exclusive ``gt[s:e]``).
 
-Only violent videos are listed. Normal test videos are found by listing ``videos_dir/*.mp4``: any
-video absent from the file must carry the normal code ``label_A`` in its name; one with a violent
-code but no line in the file is an inconsistency (e.g. training videos mixed into the test
-folder) and raises ``ValueError``.
+Only violent videos are listed. Normal test videos are found by listing the videos directly in
+``videos_dir``: any video absent from the file must carry the normal code ``label_A`` in its
+name; one with a violent code but no line in the file is an inconsistency (e.g. training videos
+mixed into the test folder) and raises ``ValueError``. A listed video without any interval is
+accepted with a warning (an error under ``strict``).
 
 The class comes from the ``label_XX`` code in the name: A=Normal, B1=Fighting, B2=Shooting,
 B4=Riot, B5=Abuse, B6=Car accident, G=Explosion. Multi-label codes such as ``B1-B2-0`` use the first
@@ -25,12 +28,17 @@ from pathlib import Path
 
 from vad.datasets.base import (
     NORMAL_LABEL,
+    AnnotationWarnings,
     VideoAnnotation,
     check_annotation_file,
     check_interval,
     check_videos_dir,
+    find_by_stem,
+    index_by_stem,
     list_videos,
     parse_int,
+    read_text_lines,
+    video_stem,
 )
 
 XD_CLASSES: dict[str, str] = {
@@ -69,55 +77,55 @@ def xd_class_from_name(name: str) -> str | None:
     return XD_CLASSES[code]
 
 
-def _file_name(name: str) -> str:
-    # Path.suffix is useless here: names like "A.Beautiful.Mind.2001__#..." contain dots.
-    return name if name.lower().endswith(".mp4") else f"{name}.mp4"
-
-
-def read_xd_violence(annotations: str | Path, videos_dir: str | Path) -> list[VideoAnnotation]:
+def read_xd_violence(
+    annotations: str | Path, videos_dir: str | Path, warnings: AnnotationWarnings | None = None
+) -> list[VideoAnnotation]:
     """Read XD-Violence test annotations: listed videos in file order, then normal videos by name.
 
     Raises ``FileNotFoundError`` if the file or ``videos_dir`` is missing, and ``ValueError``
-    naming the file (and line) for malformed lines, duplicates and inconsistent labels.
+    naming the file (and line) for malformed lines, non-UTF-8 text, duplicates and inconsistent
+    labels. Suspicious lines go to ``warnings``.
     """
+    warnings = warnings if warnings is not None else AnnotationWarnings()
     path = check_annotation_file(annotations)
     videos_dir = check_videos_dir(videos_dir)
+    on_disk = list_videos(videos_dir)
+    by_stem = index_by_stem(on_disk)
     result: list[VideoAnnotation] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8-sig") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            where = f"{path}:{lineno}"
-            name = _file_name(fields[0])
-            if name in seen:
-                raise ValueError(f"{where}: video {name!r} already listed on line {seen[name]}")
-            seen[name] = lineno
-            numbers = [parse_int(tok, where, "frame number") for tok in fields[1:]]
-            if len(numbers) % 2:
-                raise ValueError(
-                    f"{where}: expected start/end frame pairs after the name, "
-                    f"got an odd count ({len(numbers)})"
-                )
-            intervals = [
-                check_interval(s, e, where)
-                for s, e in zip(numbers[0::2], numbers[1::2], strict=True)
-            ]
-            try:
-                label = xd_class_from_name(name)
-            except ValueError as exc:
-                raise ValueError(f"{where}: {exc}") from None
-            if label is None:
-                label = "Anomalous"
-            elif label == NORMAL_LABEL and intervals:
-                raise ValueError(
-                    f"{where}: video {name!r} is labelled A (normal) but has intervals"
-                )
-            result.append(VideoAnnotation(name, videos_dir / name, label, intervals))
+    for lineno, line in enumerate(read_text_lines(path), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        where = f"{path}:{lineno}"
+        stem = video_stem(fields[0])
+        if stem in seen:
+            raise ValueError(f"{where}: video {stem!r} already listed on line {seen[stem]}")
+        seen[stem] = lineno
+        numbers = [parse_int(tok, where, "frame number") for tok in fields[1:]]
+        if len(numbers) % 2:
+            raise ValueError(
+                f"{where}: expected start/end frame pairs after the name, "
+                f"got an odd count ({len(numbers)})"
+            )
+        intervals = [
+            check_interval(s, e, where) for s, e in zip(numbers[0::2], numbers[1::2], strict=True)
+        ]
+        try:
+            label = xd_class_from_name(stem)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        if label is None:
+            label = "Anomalous"
+        elif label == NORMAL_LABEL and intervals:
+            raise ValueError(f"{where}: video {stem!r} is labelled A (normal) but has intervals")
+        if label != NORMAL_LABEL and not intervals:
+            warnings.warn(where, f"violent video {stem!r} ({label}) has no interval")
+        video = find_by_stem(fields[0], by_stem, where) or videos_dir / f"{stem}.mp4"
+        result.append(VideoAnnotation(video.name, video, label, intervals))
 
-    for video in list_videos(videos_dir, suffixes=(".mp4",)):
-        if video.name in seen:
+    for video in on_disk:
+        if video_stem(video.name) in seen:
             continue
         try:
             label = xd_class_from_name(video.name)
