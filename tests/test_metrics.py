@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from vad.evaluate import compute_metrics, format_table, frame_ap, frame_auc
+from vad.evaluate import compute_metrics, format_table, frame_ap, frame_ap_trapz, frame_auc
 
 
 @pytest.fixture
@@ -45,6 +45,32 @@ def test_frame_auc_and_ap_match_sklearn():
     assert frame_auc(y, s) == pytest.approx(roc_auc_score(y, s))
     assert frame_ap(y, s) == pytest.approx(average_precision_score(y, s))
     assert isinstance(frame_auc(y, s), float)
+
+
+def test_ap_trapz_hand_computed_and_differs_from_step_ap():
+    # ranked: 0.9 (1), 0.8 (0), 0.7 (0), 0.6 (1), 0.1 (0); PR points (recall, precision):
+    # (0, 1), (0.5, 1), (0.5, 1/2), (0.5, 1/3), (1, 1/2), (1, 2/5)
+    y = np.array([1, 0, 0, 1, 0])
+    s = np.array([0.9, 0.8, 0.7, 0.6, 0.1])
+    trapezoid = 0.5 * (1 + 1) / 2 + 0.5 * (1 / 3 + 1 / 2) / 2  # 0.5 + 0.2083
+    step = 0.5 * 1 + 0.5 * (1 / 2)  # average_precision_score: sum of dR * P
+    assert frame_ap_trapz(y, s) == pytest.approx(trapezoid)
+    assert frame_ap(y, s) == pytest.approx(step)
+    assert frame_ap_trapz(y, s) != pytest.approx(frame_ap(y, s))
+    assert math.isnan(frame_ap_trapz(np.zeros(3, np.uint8), np.array([0.1, 0.2, 0.3])))
+
+
+def test_compute_metrics_reports_both_ap_definitions(per_video):
+    m = compute_metrics(per_video)
+    y, s = concat(per_video)
+    assert m["ap_trapz"] == pytest.approx(frame_ap_trapz(y, s))
+    assert m["ap"] == pytest.approx(average_precision_score(y, s))
+    fighting = [v for v in per_video if v[1] in ("Fighting", "Normal")]
+    assert m["per_class"]["Fighting"]["ap_trapz"] == pytest.approx(
+        frame_ap_trapz(*concat(fighting))
+    )
+    table = format_table(m)
+    assert f"{m['ap_trapz']:.4f}" in table and "ap_trapz" in table
 
 
 def test_single_class_is_nan_without_error():

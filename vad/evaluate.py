@@ -3,6 +3,11 @@
 The standard protocol (UCF-Crime, XD-Violence, ShanghaiTech) concatenates the frames of all test
 videos and computes one ROC-AUC / AP over them ("micro" averaging); :func:`compute_metrics` does
 that and adds the usual breakdowns.
+
+Two definitions of "AP" are in use and both are reported: ``ap`` is scikit-learn's
+``average_precision_score`` (step-wise sum, VadCLIP), ``ap_trapz`` the trapezoid area under the
+precision-recall curve, ``auc(recall, precision)`` (the official XD-Violence code, RTFM, LAVAD).
+The trapezoid interpolates linearly between operating points and is usually the higher one.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score
 
 from vad.datasets.base import NORMAL_LABEL
 
@@ -63,6 +68,24 @@ def frame_ap(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(average_precision_score(labels, scores))
 
 
+def frame_ap_trapz(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Trapezoid area under the precision-recall curve, ``auc(recall, precision)``: the "AP" of
+    the official XD-Violence code, RTFM and LAVAD. NaN if there is no positive frame.
+
+    Example (the curve's points are (recall, precision) = (0, 1), (0.5, 1), (0.5, 0.5),
+    (1, 2/3), (1, 0.5); trapezoids: 0.5 * 1 + 0 + 0.5 * (0.5 + 2/3) / 2 + 0 = 0.7917, where the
+    step-wise AP is 0.5 * 1 + 0.5 * 2/3 = 0.8333):
+
+        >>> round(frame_ap_trapz(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])), 4)
+        0.7917
+    """
+    labels, scores = _check_pair(labels, scores, "frame_ap_trapz")
+    if not labels.any():
+        return math.nan
+    precision, recall, _ = precision_recall_curve(labels, scores)
+    return float(auc(recall, precision))
+
+
 def _none_if_nan(value: float) -> float | None:
     return None if math.isnan(value) else float(value)
 
@@ -73,9 +96,12 @@ def compute_metrics(per_video: Sequence[PerVideo], threshold: float = 0.5) -> di
     ``per_video`` holds ``(name, label, frame_labels, frame_scores)`` per video; a video is normal
     when its label is ``"Normal"``. Returned keys (JSON-serialisable, undefined values are None):
 
-    - ``auc``, ``ap``: over all frames concatenated (the standard micro protocol);
+    - ``auc``, ``ap``, ``ap_trapz``: over all frames concatenated (the standard micro protocol);
+      ``ap`` is the step-wise average precision, ``ap_trapz`` the trapezoid area
+      (:func:`frame_ap_trapz`);
     - ``auc_anomalous_only``: over the frames of anomalous videos only;
-    - ``per_class``: ``{class: {"auc", "ap", "num_videos"}}``, each anomalous class evaluated on
+    - ``per_class``: ``{class: {"auc", "ap", "ap_trapz", "num_videos"}}``, each anomalous class
+      evaluated on
       its videos' frames plus the frames of all normal videos;
     - ``false_alarm_rate``: fraction of normal-video frames with score >= ``threshold``;
     - ``threshold``, ``num_frames``, ``num_videos``, ``num_anomalous_videos``.
@@ -125,6 +151,7 @@ def compute_metrics(per_video: Sequence[PerVideo], threshold: float = 0.5) -> di
         per_class[cls] = {
             "auc": _none_if_nan(frame_auc(y, s)),
             "ap": _none_if_nan(frame_ap(y, s)),
+            "ap_trapz": _none_if_nan(frame_ap_trapz(y, s)),
             "num_videos": len(by_class[cls]),
         }
 
@@ -132,6 +159,7 @@ def compute_metrics(per_video: Sequence[PerVideo], threshold: float = 0.5) -> di
     return {
         "auc": _none_if_nan(frame_auc(all_labels, all_scores)),
         "ap": _none_if_nan(frame_ap(all_labels, all_scores)),
+        "ap_trapz": _none_if_nan(frame_ap_trapz(all_labels, all_scores)),
         "auc_anomalous_only": _none_if_nan(frame_auc(anom_labels, anom_scores)),
         "per_class": per_class,
         "false_alarm_rate": _none_if_nan(false_alarm),
@@ -152,7 +180,8 @@ def format_table(metrics: dict) -> str:
     far_name = "false_alarm_rate" if threshold is None else f"false_alarm_rate (>= {threshold:g})"
     rows = [
         ("auc", _fmt(metrics.get("auc"))),
-        ("ap", _fmt(metrics.get("ap"))),
+        ("ap (average_precision_score)", _fmt(metrics.get("ap"))),
+        ("ap_trapz (auc(recall, precision))", _fmt(metrics.get("ap_trapz"))),
         ("auc_anomalous_only", _fmt(metrics.get("auc_anomalous_only"))),
         (far_name, _fmt(metrics.get("false_alarm_rate"))),
         ("videos", str(metrics.get("num_videos", "n/a"))),
@@ -165,11 +194,11 @@ def format_table(metrics: dict) -> str:
     per_class = metrics.get("per_class") or {}
     if per_class:
         cw = max(len("class"), *(len(c) for c in per_class))
-        lines += ["", f"{'class':<{cw}}  {'videos':>6}  {'auc':>6}  {'ap':>6}"]
-        lines.append(f"{'-' * cw}  {'-' * 6}  {'-' * 6}  {'-' * 6}")
+        lines += ["", f"{'class':<{cw}}  {'videos':>6}  {'auc':>6}  {'ap':>6}  {'ap_trapz':>8}"]
+        lines.append(f"{'-' * cw}  {'-' * 6}  {'-' * 6}  {'-' * 6}  {'-' * 8}")
         for cls, m in per_class.items():
             lines.append(
                 f"{cls:<{cw}}  {m.get('num_videos', 0):>6}  {_fmt(m.get('auc')):>6}  "
-                f"{_fmt(m.get('ap')):>6}"
+                f"{_fmt(m.get('ap')):>6}  {_fmt(m.get('ap_trapz')):>8}"
             )
     return "\n".join(lines)
