@@ -1,16 +1,19 @@
 """The ``vad eval`` report: PNG figures drawn with matplotlib's Agg renderer, and one
 ``report.html`` that shows them with the metrics - ROC and PR curves, score distributions,
 per-video score timelines with the ground truth shaded, and the top events with the descriptions
-that fired. The page needs nothing but its ``figures/`` folder (no scripts, no network); every
-piece of text that comes from data (video names, descriptions, settings) is HTML-escaped.
+that fired. The page needs nothing but its ``figures/`` folder (no scripts, no network); with
+``single_file=True`` the figures are embedded in the page as base64 PNG ``data:`` URIs instead,
+so ``report.html`` alone can be mailed. Every piece of text that comes from data (video names,
+descriptions, settings) is HTML-escaped.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -77,6 +80,11 @@ def pr_points(labels: np.ndarray, scores: np.ndarray):
     return thin(recall, precision)
 
 
+def embed_png(path: Path) -> str:
+    """The PNG at ``path`` as a base64 ``data:`` URI (for a single-file report)."""
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
 def _figure(width: float, height: float):
     from matplotlib.figure import Figure
 
@@ -115,6 +123,8 @@ def plot_curves(videos: Sequence[ReportVideo], folder: Path, dpi: int = 100) -> 
     ``scores.png``, the score distributions of normal and anomalous frames."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
+    from vad.evaluate import frame_ap_trapz
+
     labels = np.concatenate([v.labels for v in videos])
     scores = np.concatenate([v.scores for v in videos])
     classes = _class_sets(videos)
@@ -148,14 +158,15 @@ def plot_curves(videos: Sequence[ReportVideo], folder: Path, dpi: int = 100) -> 
             ax.plot(*pts, lw=1, alpha=0.7, label=f"{cls} ({ap:.3f})", drawstyle="steps-post")
     pts = pr_points(labels, scores)
     if pts is not None:
-        ap = average_precision_score(labels, scores)
-        ax.plot(*pts, lw=2.5, color="black", label=f"all ({ap:.3f})", drawstyle="steps-post")
+        ap, trapz = average_precision_score(labels, scores), frame_ap_trapz(labels, scores)
+        name = f"all (AP {ap:.3f}, trapezoid {trapz:.3f})"
+        ax.plot(*pts, lw=2.5, color="black", label=name, drawstyle="steps-post")
         rate = float(labels.mean())
         ax.axhline(rate, color="0.7", lw=1, ls="--", label=f"chance ({rate:.3f})")
     else:
         ax.text(0.5, 0.5, "undefined: no anomalous frame", ha="center")
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01))
-    ax.set_title("precision-recall, frame level (AP)")
+    ax.set_title("precision-recall, frame level (AP: step-wise; trapezoid: auc)")
     ax.legend(fontsize=7, loc="upper right")
     out["pr"] = _save(fig, folder / "pr.png", dpi)
 
@@ -243,8 +254,9 @@ def _fmt(value, pct: bool = False) -> str:
     return f"{100 * value:.2f}" if pct else f"{value:.4f}"
 
 
-def _img(src: str, alt: str) -> str:
-    return f'<img src="{_e(quote(src))}" alt="{_e(alt)}" loading="lazy">'
+def _img(url: str, alt: str) -> str:
+    """An image; ``url`` is already a URL (a quoted relative path or a ``data:`` URI)."""
+    return f'<img src="{_e(url)}" alt="{_e(alt)}" loading="lazy">'
 
 
 CSS = """
@@ -277,11 +289,13 @@ class Report:
         max_timelines: int = 100,
         max_events: int = 20,
         dpi: int = 100,
+        single_file: bool = False,
     ):
         self.title = title
         self.max_timelines = max_timelines
         self.max_events = max_events
         self.dpi = dpi
+        self.single_file = single_file
 
     def write(
         self,
@@ -290,13 +304,30 @@ class Report:
         metrics: dict,
         ablation: Sequence[dict] | None = None,
     ) -> Path:
-        """Draw the figures and write ``<out_dir>/report.html``; returns its path."""
+        """Draw the figures and write ``<out_dir>/report.html``; returns its path. With
+        ``single_file`` the figures are drawn in a temporary folder and embedded in the page."""
         from vad.outputs import atomic_write_text
 
         if not videos:
             raise ValueError("report: no scored videos to show")
         out_dir = Path(out_dir)
-        figures = out_dir / "figures"
+        if self.single_file:
+            with tempfile.TemporaryDirectory(prefix="vad-report-") as tmp:
+                page = self._page(Path(tmp), videos, metrics, ablation, embed_png)
+        else:
+            base = out_dir.resolve()
+            page = self._page(
+                out_dir / "figures",
+                videos,
+                metrics,
+                ablation,
+                lambda p: quote(Path(p).resolve().relative_to(base).as_posix()),
+            )
+        path = out_dir / "report.html"
+        atomic_write_text(path, page)
+        return path
+
+    def _page(self, figures: Path, videos, metrics: dict, ablation, url: Callable[[Path], str]):
         threshold = float(metrics.get("threshold", 0.5))
         curves = plot_curves(videos, figures, self.dpi)
         shown = choose_timelines(videos, self.max_timelines)
@@ -305,11 +336,8 @@ class Report:
             for v in shown
         ]
         events = top_events(videos, self.max_events)
-        page = self.render(out_dir, metrics, curves, timelines, events, ablation)
-        page += self._hidden_note(len(videos) - len(shown)) + "</body>\n</html>\n"
-        path = out_dir / "report.html"
-        atomic_write_text(path, page)
-        return path
+        page = self.render(url, metrics, curves, timelines, events, ablation)
+        return page + self._hidden_note(len(videos) - len(shown)) + "</body>\n</html>\n"
 
     @staticmethod
     def _hidden_note(hidden: int) -> str:
@@ -320,8 +348,9 @@ class Report:
             "<code>scores/</code>.</p>\n"
         )
 
-    def render(self, out_dir, metrics, curves, timelines, events, ablation) -> str:
-        rel = lambda p: Path(p).relative_to(out_dir).as_posix()  # noqa: E731
+    def render(self, url, metrics, curves, timelines, events, ablation) -> str:
+        """The page up to the closing tags; ``url(path)`` turns a figure's path into its URL."""
+        rel = url
         settings = metrics.get("settings", {})
         parts = [
             "<!DOCTYPE html>",
@@ -334,6 +363,7 @@ class Report:
             self._summary(metrics),
             self._settings(settings, metrics),
             self._problems(metrics),
+            self._annotation_notes(metrics),
             "<h2>Curves</h2>",
             '<div class="figs">',
             _img(rel(curves["roc"]), "ROC curve"),
@@ -354,13 +384,15 @@ class Report:
     def _summary(self, m: dict) -> str:
         rows = [
             ("AUC (frame level)", _fmt(m.get("auc"))),
-            ("AP (frame level)", _fmt(m.get("ap"))),
+            ("AP (frame level, average_precision_score)", _fmt(m.get("ap"))),
+            ("AP (frame level, trapezoid auc(recall, precision))", _fmt(m.get("ap_trapz"))),
             ("AUC, anomalous videos only", _fmt(m.get("auc_anomalous_only"))),
             (f"false-alarm rate (score &ge; {_e(m.get('threshold'))})",
              _fmt(m.get("false_alarm_rate"))),
             ("videos scored (anomalous)",
              f"{m.get('num_videos', 0)} ({m.get('num_anomalous_videos', 0)})"),
             ("frames", str(m.get("num_frames", 0))),
+            ("ground-truth protocol", (m.get("protocol") or {}).get("name", "vad")),
         ]  # fmt: skip
         body = "".join(f'<tr><th>{k}</th><td class="n">{_e(v)}</td></tr>' for k, v in rows)
         out = f"<h2>Result</h2><table>{body}</table>"
@@ -375,6 +407,7 @@ class Report:
 
     def _settings(self, settings: dict, m: dict) -> str:
         keys = [("dataset", m.get("dataset")), ("annotations", m.get("annotations"))]
+        keys += [(f"protocol: {k}", v) for k, v in (m.get("protocol") or {}).items()]
         keys += [(k, v) for k, v in settings.items()]
         cache = m.get("cache")
         if cache:
@@ -403,12 +436,14 @@ class Report:
             return ""
         rows = "".join(
             f'<tr><td>{_e(c)}</td><td class="n">{v.get("num_videos", 0)}</td>'
-            f'<td class="n">{_fmt(v.get("auc"))}</td><td class="n">{_fmt(v.get("ap"))}</td></tr>'
+            f'<td class="n">{_fmt(v.get("auc"))}</td><td class="n">{_fmt(v.get("ap"))}</td>'
+            f'<td class="n">{_fmt(v.get("ap_trapz"))}</td></tr>'
             for c, v in per_class.items()
         )
         return (
             "<h2>Per class</h2><p class=muted>Each class's videos plus all normal videos.</p>"
-            f"<table><tr><th>class</th><th>videos</th><th>AUC</th><th>AP</th></tr>{rows}</table>"
+            "<table><tr><th>class</th><th>videos</th><th>AUC</th><th>AP</th><th>AP (trapezoid)</th>"
+            f"</tr>{rows}</table>"
         )
 
     def _ablation(self, rows: Sequence[dict] | None) -> str:
@@ -419,13 +454,34 @@ class Report:
             f"<td>{_e(r['smoothing'])}</td><td class=n>{r['window_s']:g}</td>"
             f"<td>{_e(r['prompts'])}</td><td>{_e(_recipe(r))}</td>"
             f"<td class=n>{_fmt(r['auc'], True)}</td>"
-            f"<td class=n>{_fmt(r['ap'], True)}</td></tr>"
+            f"<td class=n>{_fmt(r['ap'], True)}</td>"
+            f"<td class=n>{_fmt(r.get('ap_trapz'), True)}</td></tr>"
             for r in rows
         )
         return (
             "<h2>Ablation</h2><p class=muted>Same embeddings, re-scored; percent; "
             "* = this run.</p><table><tr><th>context</th><th>smoothing</th><th>window (s)</th>"
-            f"<th>prompts</th><th>scoring</th><th>AUC</th><th>AP</th></tr>{body}</table>"
+            "<th>prompts</th><th>scoring</th><th>AUC</th><th>AP</th><th>AP (trapezoid)</th>"
+            f"</tr>{body}</table>"
+        )
+
+    def _annotation_notes(self, m: dict) -> str:
+        """Suspicious annotation lines and intervals past the decoded end, if any."""
+        warnings = m.get("annotation_warnings") or []
+        past = m.get("intervals_past_end") or {}
+        items = [f"<li>{_e(w)}</li>" for w in warnings]
+        items += [
+            f"<li>{_e(v['name'])}: {v['intervals_past_end']} annotated interval(s) end after "
+            f"the last decoded frame ({v['num_frames']} frames); clipped</li>"
+            for v in m.get("videos", [])
+            if v.get("intervals_past_end")
+        ]
+        if not items:
+            return ""
+        return (
+            f'<h2 class="warn">Annotation notes ({len(warnings)} warnings, '
+            f"{past.get('videos', 0)} videos with intervals past the end)</h2>"
+            f"<ul>{''.join(items)}</ul>"
         )
 
     def _events(self, events: Sequence[dict]) -> str:
