@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score
 
 from vad.cli import main
 from vad.pipeline import Detector
@@ -121,8 +121,8 @@ def recompute_from_score_files(annotations: Path, scores_dir: Path) -> tuple[flo
 
 def test_auc_equals_recomputation_from_own_score_files(first_run, ucf_set):
     metrics = read_json(first_run / "metrics.json")
-    auc, ap, frames = recompute_from_score_files(ucf_set / "annotations.txt", first_run / "scores")
-    assert metrics["auc"] == pytest.approx(auc, abs=1e-12)
+    roc, ap, frames = recompute_from_score_files(ucf_set / "annotations.txt", first_run / "scores")
+    assert metrics["auc"] == pytest.approx(roc, abs=1e-12)
     assert metrics["ap"] == pytest.approx(ap, abs=1e-12)
     assert metrics["num_frames"] == frames == sum(DECODED.values())
     assert metrics["num_videos"] == 3
@@ -132,6 +132,118 @@ def test_auc_equals_recomputation_from_own_score_files(first_run, ucf_set):
     # 300..400 and 700..794: the second interval is clipped at the decoded length
     assert abuse["anomalous_frames"] == 101 + 95
     assert abuse["annotation_past_end"] is True
+    assert abuse["intervals_past_end"] == 1
+    assert metrics["intervals_past_end"] == {"videos": 1, "intervals": 1}
+    assert metrics["protocol"]["name"] == "vad"
+    assert metrics["annotation_warnings"] == []
+
+
+def protocol_ground_truth(protocol: str, n: int, pairs: list[tuple[int, int]]) -> np.ndarray:
+    """Each paper's ground truth for one video of n decoded frames, written out here."""
+    y = np.zeros(n, dtype=int)
+    for s, e in pairs:
+        if protocol == "vad":
+            y[s : e + 1] = 1
+        elif protocol == "sultani":  # MATLAB GT(max(s,1):min(e,n)) = 1
+            y[max(s, 1) - 1 : min(e, n)] = 1
+        else:  # vadclip, xdviodet: gt[s:e] = 1
+            y[s:e] = 1
+    if protocol == "vadclip":
+        y = y[: n // 16 * 16]
+    if protocol == "xdviodet":
+        y = y[:-1]
+        y = y[: len(y) - len(y) % 16]
+    return y
+
+
+@pytest.mark.parametrize("protocol", ["vad", "sultani", "vadclip", "xdviodet"])
+def test_protocol_metrics_equal_recomputation(
+    first_run, ucf_set, tiny_model, eval_cache, tmp_path, protocol
+):
+    out = tmp_path / protocol
+    args = eval_args(ucf_set, out, tiny_model, eval_cache, "--no-report")
+    assert main([*args, "--protocol", protocol]) == 0
+    metrics = read_json(out / "metrics.json")
+    assert metrics["protocol"]["name"] == protocol
+    labels, scores = [], []
+    for line in ANNOTATIONS.splitlines():
+        name, _cls, *nums = line.split()
+        stem = re.sub(r"[^A-Za-z0-9._#=+-]+", "_", Path(name).stem).strip("._")
+        s = np.asarray(read_json(out / "scores" / f"{stem}.json")["scores"], dtype=float)
+        numbers = list(map(int, nums))
+        pairs = [(a, b) for a, b in zip(numbers[0::2], numbers[1::2], strict=True) if a >= 0]
+        y = protocol_ground_truth(protocol, len(s), pairs)
+        labels.append(y)
+        scores.append(s[: len(y)])
+    y, s = np.concatenate(labels), np.concatenate(scores)
+    precision, recall, _ = precision_recall_curve(y, s)
+    assert metrics["num_frames"] == len(y)
+    assert metrics["auc"] == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    assert metrics["ap"] == pytest.approx(average_precision_score(y, s), abs=1e-12)
+    assert metrics["ap_trapz"] == pytest.approx(auc(recall, precision), abs=1e-12)
+    cut = {"vad": 795 + 270 + 270, "sultani": 1335, "vadclip": 784 + 256 + 256}
+    cut["xdviodet"] = 784 + 256 + 256  # (795-1)//16*16, (270-1)//16*16
+    assert metrics["num_frames"] == cut[protocol]
+
+
+def test_names_without_suffix_warnings_and_past_end_lines(
+    first_run, ucf_set, tiny_model, eval_cache, tmp_path, capsys
+):
+    """A VadCLIP-style copy (no '.avi'), 'normal' in lower case: same metrics, one warning."""
+    copy = tmp_path / "Temporal_Anomaly_Annotation.txt"
+    text = ANNOTATIONS.replace(".avi", "").replace("Normal  -1", "normal  -1")
+    copy.write_text(text)
+    args = eval_args(ucf_set, tmp_path / "out", tiny_model, eval_cache, "--no-report")
+    args[args.index("--annotations") + 1] = str(copy)
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    metrics = read_json(tmp_path / "out" / "metrics.json")
+    assert metrics["missing"] == [] and metrics["num_videos"] == 3
+    assert metrics["auc"] == read_json(first_run / "metrics.json")["auc"]
+    assert set(metrics["per_class"]) == {"Abuse", "Arson"}  # 'normal' is not a class
+    warning = [line for line in err.splitlines() if "'normal'" in line]
+    assert warning == [f"vad: warning: {copy}:2: class 'normal' read as 'Normal' (check its case)"]
+    assert metrics["annotation_warnings"] == [warning[0].removeprefix("vad: warning: ")]
+    past = [line for line in err.splitlines() if "after the last decoded frame" in line]
+    assert len(past) == 1 and ABUSE in past[0] and "(700, 2000)" in past[0]
+    args.append("--strict")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{copy}:2: class 'normal'" in err and "--strict" in err
+
+
+def test_limit_keeps_normal_and_anomalous(ucf_set, tiny_model, eval_cache, tmp_path):
+    anomalous_first = tmp_path / "ann.txt"
+    lines = ANNOTATIONS.splitlines(keepends=True)
+    anomalous_first.write_text(lines[0] + lines[2] + lines[1])  # Abuse, Arson, Normal
+    args = eval_args(ucf_set, tmp_path / "out", tiny_model, eval_cache, "--no-report")
+    args[args.index("--annotations") + 1] = str(anomalous_first)
+    assert main([*args, "--limit", "2"]) == 0
+    metrics = read_json(tmp_path / "out" / "metrics.json")
+    assert [v["name"] for v in metrics["videos"]] == [ABUSE, NORMAL]
+    assert metrics["false_alarm_rate"] is not None
+
+
+def test_single_file_report_embeds_its_figures(
+    first_run, ucf_set, tiny_model, eval_cache, tmp_path
+):
+    import base64
+
+    out = tmp_path / "mail"
+    args = eval_args(ucf_set, out, tiny_model, eval_cache, "--report-single-file")
+    assert main(args) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "report.html", "scores"]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    sources = re.findall(r'<img src="([^"]+)"', page)
+    assert len(sources) == 3 + 3  # roc, pr, scores + one timeline per video
+    for src in sources:
+        assert src.startswith("data:image/png;base64,")
+        png = tmp_path / "figure.png"
+        png.write_bytes(base64.b64decode(src.removeprefix("data:image/png;base64,")))
+        width, height = png_size(png)
+        assert width >= 400 and height >= 150
+    metrics = read_json(out / "metrics.json")
+    assert f"{metrics['ap_trapz']:.4f}" in page and f"{metrics['ap']:.4f}" in page
 
 
 def test_score_files_are_what_vad_score_writes(

@@ -226,7 +226,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """``vad eval``: score a labelled test set; metrics.json, scores/, report.html."""
     import json
 
-    from vad.datasets import load_annotations
+    from vad.datasets import AnnotationWarnings, get_protocol, limit_balanced, load_annotations
     from vad.evaluate import format_table
     from vad.evaluation_run import (
         Evaluator,
@@ -234,6 +234,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         ablation_markdown,
         default_ablation_grid,
         metrics_document,
+        past_end_lines,
         run_ablation,
     )
     from vad.outputs import atomic_write_text
@@ -243,14 +244,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     check_engine_options(args)
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be at least 1, got {args.limit}")
+    protocol = get_protocol(args.protocol, args.mask_pad)
+    warnings = AnnotationWarnings(strict=args.strict)
     try:
-        annotations = load_annotations(args.dataset, args.annotations, args.videos)
+        annotations = load_annotations(
+            args.dataset, args.annotations, args.videos, warnings, test_list=args.test_list
+        )
     except (OSError, ValueError) as exc:
         raise UsageError(str(exc)) from exc
+    for line in warnings.lines:
+        print(f"vad: warning: {line}", file=sys.stderr)
     if not annotations:
         raise UsageError(f"{args.annotations}: lists no videos")
     if args.limit is not None:
-        annotations = annotations[: args.limit]
+        annotations = limit_balanced(annotations, args.limit)
     detector = build_detector(settings)
     recipe_axes = (args.ablate_heads, args.ablate_anchors, args.ablate_refines)
     axes = (args.ablate_contexts, args.ablate_windows, args.ablate_prompts, *recipe_axes)
@@ -275,16 +282,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     engine = build_engine(args, settings, detector, encoder=detector.encoder)
     try:
-        run = Evaluator(engine, keep_embeddings=ablate).run(annotations, out_dir / "scores")
+        evaluator = Evaluator(engine, keep_embeddings=ablate, protocol=protocol)
+        run = evaluator.run(annotations, out_dir / "scores")
     finally:  # stop the decode worker, where there is one; nothing below decodes
         engine.close()
         getattr(detector, "close", lambda: None)()
+    for line in past_end_lines(run):
+        print(line, file=sys.stderr)
     effective = {k: getattr(detector, k) for k in DETECTOR_KEYS}
     about = {
         "dataset": args.dataset,
         "annotations": str(args.annotations),
         "videos_dir": str(args.videos),
         "settings": {**effective, "prompts": detector.bank.name, "use_cache": detector.use_cache},
+        "test_list": None if args.test_list is None else str(args.test_list),
+        "annotation_warnings": warnings.lines,
     }
     metrics = metrics_document(run, run.metrics(detector.event_threshold), about)
     atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
@@ -303,7 +315,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         atomic_write_text(out_dir / "ablation.md", table)
         atomic_write_text(out_dir / "ablation.json", json.dumps(rows, indent=1) + "\n")
     if not args.no_report:
-        write_eval_report(run, metrics, out_dir, rows)
+        write_eval_report(run, metrics, out_dir, rows, single_file=args.report_single_file)
     print(format_table(metrics))
     if rows is not None:
         print("\n" + table, end="")
@@ -320,7 +332,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def write_eval_report(run, metrics: dict, out_dir: Path, ablation=None) -> Path:
+def write_eval_report(
+    run, metrics: dict, out_dir: Path, ablation=None, single_file: bool = False
+) -> Path:
     from vad.report import Report, ReportVideo
 
     videos = [
@@ -329,7 +343,7 @@ def write_eval_report(run, metrics: dict, out_dir: Path, ablation=None) -> Path:
             label=v.annotation.label,
             stem=v.stem,
             labels=v.labels,
-            scores=v.scores,
+            scores=v.eval_scores,
             fps=v.result["fps"],
             events=v.result["events"],
             scene=v.result["context"].get("scene"),
@@ -337,11 +351,36 @@ def write_eval_report(run, metrics: dict, out_dir: Path, ablation=None) -> Path:
         for v in run.scored
     ]
     title = f"vad eval: {metrics['dataset']} ({Path(metrics['annotations']).name})"
-    return Report(title=title).write(out_dir, videos, metrics, ablation)
+    return Report(title=title, single_file=single_file).write(out_dir, videos, metrics, ablation)
+
+
+EVAL_EPILOG = """\
+--dataset csv (custom datasets): a UTF-8 file with a header row, then one row per anomalous
+interval (a video with several intervals has several rows):
+
+  video,start_frame,end_frame,label
+  fight01.mp4,10,50,Fighting
+  fight01.mp4,90,120,Fighting
+  street/robbery.mp4,0,30,Robbery
+  calm_day.mp4,,,Normal
+
+video: path relative to --videos, matched by stem when it does not exist as written.
+Frames: 0-based, end included (under --protocol vad). Empty (or -1) start and end: a
+video without an interval. label (optional column): without it, a video with intervals
+is "Anomalous", one without "Normal". Videos directly in --videos without a row are
+normal. Every format matches videos by stem, with or without a suffix.
+
+Protocols (--protocol): vad = 0-based, end included, every decoded frame; sultani =
+1-based, end included (original UCF-Crime scorer); vadclip = gt[s:e], whole 16-frame
+snippets; xdviodet = gt[s:e], last frame dropped, whole 16-frame snippets (official
+XD-Violence code). metrics.json reports both AP definitions: ap (average_precision_score)
+and ap_trapz (auc(recall, precision)). See docs/evaluation.md.
+"""
 
 
 def add_eval_parser(sub) -> None:
-    from vad.datasets import DATASETS
+    from vad.datasets import DATASETS, PROTOCOLS
+    from vad.datasets.protocol import MASK_PADS
 
     ev = sub.add_parser(
         "eval",
@@ -349,13 +388,50 @@ def add_eval_parser(sub) -> None:
         description="Score every video of a labelled test set and compute frame-level AUC and "
         "AP. Writes OUT/metrics.json, OUT/scores/<video>.json (the `vad score` schema) and "
         "OUT/report.html. Exit status 1 when a listed video is missing or fails to decode.",
+        epilog=EVAL_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ev.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="annotation format")
     ev.add_argument("--annotations", required=True, metavar="FILE", help="annotation file")
     ev.add_argument("--videos", required=True, metavar="DIR", help="folder holding the videos")
     ev.add_argument("--out", default="vad-eval", help="output folder (default: vad-eval)")
-    ev.add_argument("--limit", type=int, metavar="N", help="only the first N listed videos")
+    ev.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="only N videos, normal and anomalous in the file's proportion (>= 1 of each)",
+    )
     ev.add_argument("--no-report", action="store_true", help="skip report.html and its figures")
+    ev.add_argument(
+        "--report-single-file",
+        action="store_true",
+        help="one self-contained report.html (figures embedded), no figures/ folder",
+    )
+    ev.add_argument(
+        "--protocol",
+        choices=list(PROTOCOLS),
+        default="vad",
+        help="ground-truth convention (default: vad; see below)",
+    )
+    ev.add_argument(
+        "--mask-pad",
+        choices=MASK_PADS,
+        default="last",
+        help="ShanghaiTech masks shorter than the video: repeat the last label (default, "
+        "as RTFM) or zeros",
+    )
+    ev.add_argument(
+        "--test-list",
+        metavar="FILE",
+        help="only the listed videos (one name or path a line), in list order; for "
+        "shanghaitech the test set itself, e.g. the 199-video weakly supervised split",
+    )
+    ev.add_argument(
+        "--strict",
+        action="store_true",
+        help="suspicious annotation lines (unknown class, 'normal' in another case, anomalous "
+        "without interval) are errors, not warnings",
+    )
     ab = ev.add_argument_group("ablation (one encoding pass, OUT/ablation.md)")
     ab.add_argument(
         "--ablate",

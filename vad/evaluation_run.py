@@ -27,6 +27,7 @@ import numpy as np
 
 from vad.cache import VideoEmbeddings
 from vad.datasets.base import VideoAnnotation, split_present
+from vad.datasets.protocol import VAD, Protocol
 from vad.evaluate import PerVideo, compute_metrics, frame_auc
 from vad.naming import output_stems
 from vad.outputs import write_result
@@ -40,12 +41,14 @@ DATASET_BANKS = {"ucf-crime": "ucf-crime", "xd-violence": "xd-violence"}
 
 @dataclass
 class ScoredVideo:
-    """One evaluated video: its annotation, output stem and ``vad score`` result."""
+    """One evaluated video: its annotation, output stem, ``vad score`` result and the
+    ground-truth protocol it is evaluated under."""
 
     annotation: VideoAnnotation
     stem: str
     result: dict
     from_cache: bool = False
+    protocol: Protocol = VAD
 
     @property
     def scores(self) -> np.ndarray:
@@ -54,11 +57,17 @@ class ScoredVideo:
 
     @property
     def labels(self) -> np.ndarray:
-        """Ground truth at the decoded length (annotations past the end are clipped)."""
-        return self.annotation.frame_labels(int(self.result["num_frames"]))
+        """Ground truth of the evaluated frames (the protocol's, at the decoded length;
+        annotations past the end are clipped)."""
+        return self.annotation.frame_labels(int(self.result["num_frames"]), self.protocol)
+
+    @property
+    def eval_scores(self) -> np.ndarray:
+        """The scores of the frames the protocol evaluates (all of them under ``vad``)."""
+        return self.scores[: self.protocol.kept_frames(int(self.result["num_frames"]))]
 
     def as_per_video(self) -> PerVideo:
-        return (self.annotation.name, self.annotation.label, self.labels, self.scores)
+        return (self.annotation.name, self.annotation.label, self.labels, self.eval_scores)
 
 
 @dataclass
@@ -70,6 +79,13 @@ class EvalRun:
     failed: list[tuple[VideoAnnotation, str]]
     embeddings: dict[str, VideoEmbeddings] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    protocol: Protocol = VAD
+
+    def use_protocol(self, protocol: Protocol) -> None:
+        """Evaluate every scored video under ``protocol`` (the same for both engines)."""
+        self.protocol = protocol
+        for v in self.scored:
+            v.protocol = protocol
 
     @property
     def num_listed(self) -> int:
@@ -92,6 +108,7 @@ def empty_metrics(threshold: float) -> dict:
     return {
         "auc": None,
         "ap": None,
+        "ap_trapz": None,
         "auc_anomalous_only": None,
         "per_class": {},
         "false_alarm_rate": None,
@@ -116,6 +133,7 @@ class Evaluator:
         re-runs cheap).
     keep_embeddings : keep every video's embeddings in :attr:`EvalRun.embeddings` (for
         :func:`run_ablation`).
+    protocol : the ground-truth convention of the run (:mod:`vad.datasets.protocol`).
     progress : show a progress bar on stderr (only when stderr is a terminal).
     echo : where per-video problems go, one line each (default: stderr).
     """
@@ -126,6 +144,7 @@ class Evaluator:
         keep_embeddings: bool = False,
         progress: bool = True,
         echo: Callable[[str], None] | None = None,
+        protocol: Protocol = VAD,
     ):
         if not hasattr(engine, "run"):  # a Detector
             from vad.engine import LocalEngine
@@ -133,6 +152,7 @@ class Evaluator:
             engine = LocalEngine(engine)
         self.engine = engine
         self.keep_embeddings = keep_embeddings
+        self.protocol = protocol
         self.progress = progress
         self.echo = echo or _stderr
 
@@ -184,6 +204,7 @@ class Evaluator:
             bar.close()
         run.scored = [scored[i] for i in sorted(scored)]
         run.failed = [(present[i], failed[i]) for i in sorted(failed)]
+        run.use_protocol(self.protocol)
         run.seconds = {
             "embed": round(embed_s, 3),
             "score": round(score_s, 3),
@@ -200,21 +221,20 @@ def video_summaries(run: EvalRun) -> list[dict]:
     """One JSON-ready line per scored video: frames, ground truth, score range, own AUC."""
     out = []
     for v in run.scored:
-        labels, scores = v.labels, v.scores
-        # the last frame annotated anomalous, by interval or mask
-        annotated_end = max((e for _, e in v.annotation.intervals), default=-1)
-        if v.annotation.mask is not None and v.annotation.mask.any():
-            annotated_end = max(annotated_end, int(np.flatnonzero(v.annotation.mask)[-1]))
+        labels, scores = v.labels, v.eval_scores
+        past_end = v.annotation.intervals_past_end(len(v.scores), v.protocol)
         auc = frame_auc(labels, scores) if len(scores) else float("nan")
         out.append(
             {
                 "name": v.annotation.name,
                 "stem": v.stem,
                 "label": v.annotation.label,
-                "num_frames": int(len(scores)),
+                "num_frames": int(len(v.scores)),
+                "evaluated_frames": int(len(scores)),
                 "anomalous_frames": int(labels.sum()),
-                "annotation_past_end": bool(annotated_end >= len(scores)),
-                "max_score": round(float(scores.max()), 6) if len(scores) else None,
+                "annotation_past_end": bool(past_end),
+                "intervals_past_end": len(past_end),
+                "max_score": round(float(v.scores.max()), 6) if len(v.scores) else None,
                 "auc": None if np.isnan(auc) else round(float(auc), 6),
                 "from_cache": v.from_cache,
             }
@@ -222,16 +242,39 @@ def video_summaries(run: EvalRun) -> list[dict]:
     return out
 
 
+def past_end_lines(run: EvalRun) -> list[str]:
+    """One line per scored video with annotated intervals (or mask runs) ending after its last
+    decoded frame."""
+    lines = []
+    for v in run.scored:
+        n = len(v.scores)
+        past = v.annotation.intervals_past_end(n, v.protocol)
+        if past:
+            spans = ", ".join(f"({s}, {e})" for s, e in past)
+            lines.append(
+                f"vad: warning: {v.annotation.name}: {len(past)} annotated interval(s) end after "
+                f"the last decoded frame ({n} frames): {spans}; clipped"
+            )
+    return lines
+
+
 def metrics_document(run: EvalRun, metrics: dict, about: dict) -> dict:
     """The content of ``metrics.json``: ``about`` (dataset, annotations, settings), then the
-    metrics, what was missing or failed, per-video lines, cache use and timings."""
+    metrics, the protocol, what was missing or failed, intervals past the end, per-video lines,
+    cache use and timings."""
+    videos = video_summaries(run)
     return {
         **about,
         **metrics,
+        "protocol": run.protocol.describe(),
+        "intervals_past_end": {
+            "videos": sum(v["intervals_past_end"] > 0 for v in videos),
+            "intervals": sum(v["intervals_past_end"] for v in videos),
+        },
         "num_listed": run.num_listed,
         "missing": [{"name": a.name, "path": str(a.path)} for a in run.missing],
         "failed": [{"name": a.name, "path": str(a.path), "error": e} for a, e in run.failed],
-        "videos": video_summaries(run),
+        "videos": videos,
         "cache": {"hits": run.cache_hits, "misses": len(run.scored) - run.cache_hits},
         "seconds": run.seconds,
     }
@@ -335,9 +378,9 @@ def run_ablation(
         per_video = []
         for v in run.scored:
             result = det.score_embeddings(run.embeddings[v.stem], video=v.annotation.path)
-            per_video.append(
-                (v.annotation.name, v.annotation.label, v.labels, np.asarray(result["scores"]))
-            )
+            labels = v.labels  # the protocol's frames: the first len(labels) scores
+            scores = np.asarray(result["scores"])[: len(labels)]
+            per_video.append((v.annotation.name, v.annotation.label, labels, scores))
         m = compute_metrics(per_video, det.event_threshold)
         rows.append(
             {
@@ -350,6 +393,7 @@ def run_ablation(
                 "refine": det.refine,
                 "auc": m["auc"],
                 "ap": m["ap"],
+                "ap_trapz": m["ap_trapz"],
                 "auc_anomalous_only": m["auc_anomalous_only"],
                 "false_alarm_rate": m["false_alarm_rate"],
                 "this_run": _is_run_config(detector, config),
@@ -402,8 +446,8 @@ def ablation_markdown(rows: Sequence[dict], title: str = "Ablation") -> str:
         "`*` marks the settings of this run.",
         "",
         "| context | smoothing | window (s) | prompts | head | anchor | refine | AUC | AP "
-        "| AUC (anomalous videos) | false alarms |",
-        "|---|---|---:|---|---|---|---|---:|---:|---:|---:|",
+        "| AP (trapezoid) | AUC (anomalous videos) | false alarms |",
+        "|---|---|---:|---|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         mark = " *" if r.get("this_run") else ""
@@ -412,7 +456,8 @@ def ablation_markdown(rows: Sequence[dict], title: str = "Ablation") -> str:
         lines.append(
             f"| {context}{mark} | {r['smoothing']} | {r['window_s']:g} | {prompts} "
             f"| {r.get('head', '')} | {_anchor(r.get('anchor'))} | {r.get('refine', '')} "
-            f"| {_pct(r['auc'])} | {_pct(r['ap'])} | {_pct(r['auc_anomalous_only'])} "
+            f"| {_pct(r['auc'])} | {_pct(r['ap'])} | {_pct(r.get('ap_trapz'))} "
+            f"| {_pct(r['auc_anomalous_only'])} "
             f"| {_pct(r['false_alarm_rate'])} |"
         )
     return "\n".join(lines) + "\n"
