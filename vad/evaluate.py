@@ -7,7 +7,7 @@ that and adds the usual breakdowns.
 Two definitions of "AP" are in use and both are reported: ``ap`` is scikit-learn's
 ``average_precision_score`` (step-wise sum, VadCLIP), ``ap_trapz`` the trapezoid area under the
 precision-recall curve, ``auc(recall, precision)`` (the official XD-Violence code, RTFM, LAVAD).
-The trapezoid interpolates linearly between operating points and is usually the higher one.
+The trapezoid interpolates linearly between the curve's points; neither is systematically larger.
 """
 
 from __future__ import annotations
