@@ -447,3 +447,47 @@ def test_unknown_dataset_is_a_usage_error(ucf_set, tiny_model, tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(args)
     assert exc.value.code == 2
+
+
+def test_shanghaitech_mask_padding_and_test_list(ucf_set, tiny_model, eval_cache, tmp_path):
+    """A mask shorter than the video is padded with its last label (RTFM) or zeros; the test
+    list decides which videos are evaluated and in which order."""
+    videos, masks = tmp_path / "videos", tmp_path / "test_frame_mask"
+    videos.mkdir()
+    masks.mkdir()
+    (videos / "01_0014.avi").symlink_to(ucf_set / "videos" / "Abuse" / ABUSE)  # 795 frames
+    (videos / "05_003.avi").symlink_to(
+        ucf_set / "videos" / "Testing_Normal_Videos_Anomaly" / NORMAL
+    )
+    mask = np.zeros(700, dtype=np.uint8)
+    mask[600:] = 1  # anomalous up to the mask's end, 95 frames short of the video's
+    np.save(masks / "01_0014.npy", mask)
+    np.save(masks / "01_0099.npy", np.zeros(10, dtype=np.uint8))  # not in the list
+    listed = tmp_path / "shanghai-i3d-test-10crop.list"
+    listed.write_text("/features/05_003_i3d.npy\n/features/01_0014_i3d.npy\n")
+    anomalous = {}
+    for pad in ("last", "zero"):
+        out = tmp_path / pad
+        args = eval_args(ucf_set, out, tiny_model, eval_cache, "--no-report", "--mask-pad", pad)
+        args[args.index("--dataset") + 1] = "shanghaitech"
+        args[args.index("--annotations") + 1] = str(masks)
+        args[args.index("--videos") + 1] = str(videos)
+        assert main([*args, "--test-list", str(listed)]) == 0
+        metrics = read_json(out / "metrics.json")
+        assert [v["name"] for v in metrics["videos"]] == ["05_003.avi", "01_0014.avi"]
+        assert [v["label"] for v in metrics["videos"]] == ["Normal", "Anomalous"]
+        assert metrics["protocol"]["mask_pad"] == pad and metrics["test_list"] == str(listed)
+        anomalous[pad] = metrics["videos"][1]["anomalous_frames"]
+    assert anomalous == {"last": 100 + 95, "zero": 100}
+
+
+def test_eval_help_documents_the_csv_format_and_protocols(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["eval", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "video,start_frame,end_frame,label" in out and "fight01.mp4,10,50,Fighting" in out
+    for flag in ("--protocol", "--mask-pad", "--test-list", "--strict", "--report-single-file"):
+        assert flag in out
+    for name in ("sultani", "vadclip", "xdviodet", "ap_trapz"):
+        assert name in out
