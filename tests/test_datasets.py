@@ -678,3 +678,11 @@ def test_test_list_restricts_other_datasets_and_names_bad_lines(ucf, tmp_path):
     write(listed, "Abuse028_x264\nAbuse028_x264.mp4\n")
     with pytest.raises(ValueError, match=f"{listed}:2: .*already listed on line 1"):
         load_annotations("ucf-crime", *ucf, test_list=listed)
+
+
+def test_ucf_exact_name_wins_over_a_shallower_stem_match(tmp_path):
+    touch(tmp_path / "v" / "Abuse028_x264.avi")
+    touch(tmp_path / "v" / "Abuse" / "Abuse028_x264.mp4")
+    ann = write(tmp_path / "ann.txt", "Abuse028_x264.mp4  Abuse  1  2  -1  -1\n")
+    (a,) = load_annotations("ucf-crime", ann, tmp_path / "v")
+    assert a.path == tmp_path / "v" / "Abuse" / "Abuse028_x264.mp4"

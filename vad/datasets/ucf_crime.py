@@ -65,15 +65,20 @@ UCF_CLASSES = (
 """The class names of UCF-Crime's test annotation file."""
 
 
-def _index_videos(videos_dir: Path) -> dict[str, list[Path]]:
-    """Map stem -> videos below ``videos_dir`` with that stem, shallowest first."""
+def _index_videos(videos_dir: Path) -> tuple[dict[str, Path], dict[str, list[Path]]]:
+    """Map file name -> the shallowest video of that name below ``videos_dir``, and stem -> the
+    videos of that stem at the shallowest level where the stem occurs."""
     found = (p for p in videos_dir.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)
     ordered = sorted(found, key=lambda p: (len(p.relative_to(videos_dir).parts), str(p)))
-    index = index_by_stem(p for p in ordered if p.is_file())
-    for stem, paths in index.items():  # only the shallowest level competes
+    ordered = [p for p in ordered if p.is_file()]
+    by_name: dict[str, Path] = {}
+    for p in ordered:
+        by_name.setdefault(p.name, p)
+    by_stem = index_by_stem(ordered)
+    for stem, paths in by_stem.items():  # only the shallowest level competes
         depth = len(paths[0].relative_to(videos_dir).parts)
-        index[stem] = [p for p in paths if len(p.relative_to(videos_dir).parts) == depth]
-    return index
+        by_stem[stem] = [p for p in paths if len(p.relative_to(videos_dir).parts) == depth]
+    return by_name, by_stem
 
 
 def read_ucf_crime(
@@ -88,7 +93,7 @@ def read_ucf_crime(
     warnings = warnings if warnings is not None else AnnotationWarnings()
     path = check_annotation_file(annotations)
     videos_dir = check_videos_dir(videos_dir)
-    index = _index_videos(videos_dir)
+    by_name, by_stem = _index_videos(videos_dir)
     result: list[VideoAnnotation] = []
     seen: dict[str, int] = {}
     for lineno, line in enumerate(read_text_lines(path), start=1):
@@ -116,7 +121,7 @@ def read_ucf_crime(
             raise ValueError(f"{where}: video {name!r} is labelled Normal but has intervals")
         if label != NORMAL_LABEL and not intervals:
             warnings.warn(where, f"anomalous video {name!r} ({label}) has no interval")
-        video_path = find_by_stem(name, index, where)
+        video_path = by_name.get(name) or find_by_stem(name, by_stem, where)
         if video_path is None:
             video_path = videos_dir / name
         result.append(VideoAnnotation(video_path.name, video_path, label, intervals))
