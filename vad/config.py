@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from vad.yamlio import read_text, safe_load
+
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 # key -> accepted types; the keys are Detector's parameters
@@ -50,11 +52,12 @@ def load_config(name: str | Path) -> dict:
     """Read and validate a preset; returns Detector keyword arguments."""
     path = resolve_config_path(name)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(read_text(path))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from exc
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: invalid YAML ({problem[:150]})") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):

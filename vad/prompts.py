@@ -31,6 +31,8 @@ from pathlib import Path
 
 import yaml
 
+from vad.yamlio import read_text, safe_load
+
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 TOP_KEYS = {
     "version",
@@ -111,11 +113,11 @@ class PromptBank:
         """Load and validate a bank. ``path`` is a file or the name of a bank in ``prompts/``."""
         path = resolve_bank_path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_text(path)  # names the file when not UTF-8
         except OSError as exc:
             raise PromptBankError(f"{path}: cannot read prompt bank ({exc.strerror})") from exc
         try:
-            data = yaml.safe_load(text)
+            data = safe_load(text)  # refuses alias bombs, deep nesting
         except yaml.YAMLError as exc:
             raise PromptBankError(f"{path}: invalid YAML ({_yaml_problem(exc)})") from exc
         return cls.from_dict(data, source=str(path))
