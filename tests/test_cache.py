@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vad.cache import EmbeddingCache, default_cache_dir
+from vad.cache import EmbeddingCache, VideoEmbeddings, default_cache_dir
 from vad.cli import main
 from vad.pipeline import Detector
 from vad.video import FrameSampler
@@ -248,3 +248,45 @@ def test_default_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("VAD_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "xdg" / "vad"
+
+
+def test_a_video_that_changes_while_decoded_is_not_cached(
+    encoder, bank, cache_dir, clip, monkeypatch
+):
+    """The file is cut short after its key is taken and before it is decoded, then restored
+    with its old mtime: the short result must not be served for the restored file."""
+    full = clip.read_bytes()
+    st = clip.stat()
+    decode = Detector._encode_video
+
+    def truncate_then_decode(self, path):
+        with open(path, "r+b") as f:
+            f.truncate(len(full) // 4)
+        return decode(self, path)
+
+    monkeypatch.setattr(Detector, "_encode_video", truncate_then_decode)
+    short = make(encoder, bank, cache_dir).embed(clip)
+    assert short.num_frames < 270
+    assert entries(cache_dir) == []  # changed while decoded: nothing cached
+    monkeypatch.setattr(Detector, "_encode_video", decode)
+    clip.write_bytes(full)
+    os.utime(clip, ns=(st.st_atime_ns, st.st_mtime_ns))  # even the old mtime
+    again = make(encoder, bank, cache_dir).embed(clip)
+    assert not again.from_cache and again.num_frames == 270
+    assert len(entries(cache_dir)) == 1
+    assert make(encoder, bank, cache_dir).embed(clip).from_cache  # an unchanged file is cached
+
+
+def test_still_valid_sees_a_rewrite_with_the_same_size_and_mtime(tmp_path):
+    path = tmp_path / "v.bin"
+    path.write_bytes(b"a" * 100)
+    cache = EmbeddingCache(tmp_path / "cache")
+    key = cache.key(path, {"model": "m"}, 2.0)
+    assert cache.still_valid(key)
+    st = path.stat()
+    path.write_bytes(b"b" * 100)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert not cache.still_valid(key)
+    emb = VideoEmbeddings(np.ones((1, 4), np.float32), np.arange(1), np.zeros(1), 1, 1.0)
+    cache.put(key, emb)
+    assert cache.get(key) is None

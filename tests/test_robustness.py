@@ -693,3 +693,19 @@ def test_cache_files_are_never_unpickled(tmp_path):
     with pytest.raises(ValueError, match="allow_pickle"):
         TextEmbeddings.load(text)
     assert not marker.exists()
+
+
+def test_outputs_get_ordinary_permissions(tmp_path):
+    """Result files get the mode any new file gets (0644 under umask 022), not mkstemp's 0600;
+    folders likewise (0755)."""
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "out" / "nested"
+        write_result(RESULT, out, "v")
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+    finally:
+        os.umask(old)
+    for name in ("v.json", "v.csv"):
+        assert (out / name).stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o644
+    assert out.stat().st_mode & 0o777 == 0o755

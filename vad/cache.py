@@ -45,15 +45,23 @@ class VideoEmbeddings:
     from_cache: bool = False
 
 
-_HASHES: dict[tuple[str, int, int], str] = {}
+_HASHES: dict[tuple, str] = {}
 
 
-def content_hash(path: str | Path, chunk: int = 1 << 20) -> str:
-    """BLAKE2b of the file's bytes (memoised per path, size and mtime within a process)."""
+def file_signature(path: str | Path) -> tuple:
+    """What changes whenever the file's content does: its identity, size, and modification and
+    change times (``touch`` can reset the mtime of a rewritten file, not its ctime)."""
+    st = Path(path).stat()
+    return (str(Path(path).resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+            st.st_ctime_ns)  # fmt: skip
+
+
+def content_hash(path: str | Path, chunk: int = 1 << 20, fresh: bool = False) -> str:
+    """BLAKE2b of the file's bytes (memoised per :func:`file_signature` within a process;
+    ``fresh`` reads the file again whatever the memo says)."""
     path = Path(path)
-    st = path.stat()
-    memo = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if memo not in _HASHES:
+    memo = file_signature(path)
+    if fresh or memo not in _HASHES:
         h = hashlib.blake2b(digest_size=20)
         with open(path, "rb") as f:
             while block := f.read(chunk):
@@ -69,6 +77,9 @@ def embedding_identity(encoder_identity: dict, backend: str) -> dict:
     return {**encoder_identity, "backend": backend}
 
 
+_KEYED: dict[str, tuple[Path, str]] = {}  # key -> (video, its content hash when keyed)
+
+
 class EmbeddingCache:
     """Frame-embedding cache under ``root`` (``None`` = the user cache dir)."""
 
@@ -76,9 +87,33 @@ class EmbeddingCache:
         self.root = Path(root).expanduser() if root else default_cache_dir()
 
     def key(self, video: str | Path, identity: dict, sample_fps: float | None) -> str:
+        """The entry's key. The video's content hash is kept with the key (in this process), so
+        :meth:`still_valid` and :meth:`put` can tell whether the file changed while decoded."""
+        digest = content_hash(video)
         fps = None if sample_fps is None else float(sample_fps)  # 2 and 2.0 are one key
-        parts = {"v": CACHE_VERSION, "video": content_hash(video), "fps": fps, **identity}
-        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+        parts = {"v": CACHE_VERSION, "video": digest, "fps": fps, **identity}
+        key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+        _KEYED[key] = (Path(video), digest)
+        return key
+
+    @staticmethod
+    def still_valid(key: str) -> bool:
+        """False when the video ``key`` was made from has changed since (truncated, rewritten,
+        replaced, removed): what was decoded is then not the content the key names, and caching
+        it would serve the wrong frames to the next run on the restored file. True for a key
+        made in another process (the process that decoded checks). Reads the file: call it
+        once, after decoding."""
+        if key not in _KEYED:
+            return True
+        path, digest = _KEYED[key]
+        try:  # hashing reads the file again: a few percent of the time decoding it took
+            now = content_hash(path, fresh=True)
+        except OSError:
+            now = None
+        if now == digest:
+            return True
+        log.warning("%s changed while it was decoded: its embeddings are not cached", path)
+        return False
 
     def path(self, key: str) -> Path:
         return self.root / "embeddings" / key[:2] / f"{key}.npz"
@@ -110,6 +145,10 @@ class EmbeddingCache:
             return None
 
     def put(self, key: str, emb: VideoEmbeddings) -> None:
+        """Store ``emb`` under ``key``, unless the video changed since the key was made."""
+        if not self.still_valid(key):
+            return
+        _KEYED.pop(key, None)
         path = self.path(key)
         meta = {
             "num_frames": emb.num_frames,
