@@ -4,7 +4,10 @@ broken input costs one video, not the batch."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,3 +73,62 @@ def test_abandoning_a_video_midway_does_not_leak_into_the_next(vtest, videos_dir
         video, got = decode_all(worker, videos_dir / "Megamind.avi")
         assert video.num_decoded == 270
         assert np.concatenate([b.indices for b in got]).max() < 270
+
+
+def test_wire_format_round_trip():
+    from vad.worker import decode_message, encode_message
+
+    pixels = np.arange(2 * 3 * 4 * 5, dtype=np.uint8).reshape(2, 3, 4, 5)
+    parts = encode_message(7, ("batch", pixels, np.array([3, 9]), np.array([0.25, 1.5])))
+    job, kind, got, idx, times = decode_message(parts[1], parts[3])
+    assert (job, kind) == (7, "batch")
+    np.testing.assert_array_equal(got, pixels)
+    assert idx.tolist() == [3, 9] and times.tolist() == [0.25, 1.5]
+    parts = encode_message(2, ("done", 795, ["a warning"]))
+    assert decode_message(parts[1], parts[3]) == (2, "done", 795, ["a warning"])
+
+
+def test_a_worker_that_dies_costs_one_video(vtest):
+    with DecodeWorker(FrameSampler(sample_fps=0.5), PRE) as worker:
+        decode_all(worker, vtest)
+        worker._proc.kill()  # a decoder segfault, an OOM kill
+        with pytest.raises(VideoError, match=r"vtest\.avi: the decoder crashed"):
+            decode_all(worker, vtest)
+        video, _ = decode_all(worker, vtest)
+        assert video.num_decoded == 795
+
+
+def readme_python_example() -> str:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("Python:\n\n```python\n", 1)[1].split("```", 1)[0]
+    assert "Detector(" in block and "__main__" not in block
+    return block
+
+
+def test_readme_example_runs_as_a_plain_script_without_a_main_guard(tmp_path, vtest, tiny_model):
+    """The README's example pasted into a file as it is (only the weights and the clip swapped
+    for what this machine has), empty cache: the user's code runs once, and scores."""
+    script = readme_python_example()
+    script = script.replace('model="ViT-B-16", pretrained="openai"', f'model="{tiny_model}"')
+    script = script.replace('"clip.mp4"', repr(str(vtest)))
+    runs = tmp_path / "runs.txt"
+    counted = f"open({str(runs)!r}, 'a').write('run\\n')\n" + script
+    counted += "print(len(result['scores']), len(again['scores']), emb.num_frames)\n"
+    (tmp_path / "example.py").write_text(counted)
+    env = {**os.environ, "VAD_CACHE_DIR": str(tmp_path / "empty-cache")}
+    proc = subprocess.run(
+        [sys.executable, "example.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout.split() == ["795", "795", "795"]
+    assert runs.read_text() == "run\n"  # the user's module was not re-imported by a worker
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_worker_is_its_own_program_not_a_multiprocessing_child(vtest):
+    with DecodeWorker(FrameSampler(sample_fps=0.5), PRE) as worker:
+        decode_all(worker, vtest)
+        cmdline = Path(f"/proc/{worker._proc.pid}/cmdline").read_bytes().split(b"\0")
+    assert cmdline[1:3] == [b"-m", b"vad.worker"]

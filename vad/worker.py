@@ -1,22 +1,37 @@
 """Decoding in an isolated worker process, overlapped with encoding.
 
 The worker decodes, samples, resizes and crops frames to the model's input size (uint8), and
-hands them over through a bounded queue, so:
+streams them to the parent through a pipe, so:
 
 - decoding runs in parallel with the encoder (another process: no GIL contention);
-- memory stays bounded by ``depth`` batches, whatever the video's length;
+- memory stays bounded: the worker blocks when the pipe is full, whatever the video's length;
 - a native decoder that hangs or crashes (decord deadlocks on over-reported lengths; corrupt
   files can stall FFmpeg) costs one video, not the batch: when the worker makes no progress for
   ``timeout_s`` seconds it is killed, the video is reported, and a fresh worker takes the next.
+
+The worker is its own program, ``python -m vad.worker``, not a ``multiprocessing`` child: a
+``spawn`` child re-imports the parent's ``__main__`` module, so a user's script without an
+``if __name__ == "__main__":`` guard would run again in every worker.
+
+Protocol. Parent to worker (stdin): one task per frame - a 4-byte big-endian length and a pickle
+of ``(job, path, sampler, preprocess)``, or length 0 to stop (the parent's own objects, sent to
+its own child). Worker to parent (stdout): frames of a 4-byte length, a JSON header, and for a
+batch the raw uint8 pixels (the header gives their shape), then indices (int64) and times
+(float64). Nothing the worker sends is unpickled.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import multiprocessing as mp
 import os
+import pickle
 import queue
+import select
 import signal
+import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +44,7 @@ from vad.video import FrameSampler, VideoError
 
 POLL_S = 0.5
 BOOT_TIMEOUT_S = 120.0  # a fresh worker imports torch and OpenCV before its first frame
+_LEN = struct.Struct(">I")
 
 
 @dataclass
@@ -67,6 +83,87 @@ def _produce(path, sampler: FrameSampler, preprocess, emit) -> None:
         emit(("error", f"{path}: decoding failed ({first})"))
 
 
+# -- the wire format -----------------------------------------------------------------------------
+
+
+def encode_message(job: int, msg: tuple) -> list[bytes]:
+    """``(job, kind, *rest)`` as frames for the pipe (see the module docstring)."""
+    kind, *rest = msg
+    if kind == "batch":
+        pixels, indices, times = (np.ascontiguousarray(a) for a in rest)
+        pixels = pixels.astype(np.uint8, copy=False)
+        header = {"job": job, "kind": kind, "shape": list(pixels.shape), "n": len(indices)}
+        body = [pixels.tobytes(), indices.astype("<i8").tobytes(), times.astype("<f8").tobytes()]
+    else:
+        header = {"job": job, "kind": kind, "args": list(rest)}
+        body = []
+    head = json.dumps(header).encode()
+    payload = b"".join(body)
+    return [_LEN.pack(len(head)), head, _LEN.pack(len(payload)), payload]
+
+
+def decode_message(head: bytes, payload: bytes) -> tuple:
+    """The inverse of :func:`encode_message`: ``(job, kind, *rest)``."""
+    header = json.loads(head)
+    job, kind = int(header["job"]), str(header["kind"])
+    if kind != "batch":
+        return (job, kind, *header["args"])
+    shape, n = tuple(int(x) for x in header["shape"]), int(header["n"])
+    size = int(np.prod(shape))
+    if len(payload) != size + 16 * n:
+        raise ValueError("batch payload size does not match its header")
+    pixels = np.frombuffer(payload, np.uint8, size).reshape(shape)
+    indices = np.frombuffer(payload, "<i8", n, offset=size).astype(np.int64)
+    times = np.frombuffer(payload, "<f8", n, offset=size + 8 * n).astype(np.float64)
+    return (job, kind, pixels, indices, times)
+
+
+class _Reader:
+    """Reads length-prefixed frames from a pipe without blocking past a deadline."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.buf = bytearray()
+
+    def _frame(self, start: int) -> tuple[bytes, int] | None:
+        if len(self.buf) < start + 4:
+            return None
+        (size,) = _LEN.unpack_from(self.buf, start)
+        end = start + 4 + size
+        if len(self.buf) < end:
+            return None
+        return bytes(self.buf[start + 4 : end]), end
+
+    def _complete(self):
+        first = self._frame(0)
+        if first is None:
+            return None
+        second = self._frame(first[1])
+        if second is None:
+            return None
+        del self.buf[: second[1]]
+        return decode_message(first[0], second[0])
+
+    def read(self, timeout: float):
+        """The next message, or ``None`` when none is complete within ``timeout`` seconds
+        (while bytes keep arriving it waits on: a large batch is progress). Raises
+        :class:`EOFError` when the worker closed its end."""
+        while True:
+            msg = self._complete()
+            if msg is not None:
+                return msg
+            ready, _, _ = select.select([self.fd], [], [], timeout)
+            if not ready:
+                return None
+            chunk = os.read(self.fd, 1 << 20)
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
+
+
+# -- the worker program --------------------------------------------------------------------------
+
+
 def _quiet_native_stderr() -> None:
     """Send this process's fd 2 to /dev/null: FFmpeg and decord print a line per damaged
     macroblock, which would bury the one line vad prints per failed video."""
@@ -77,7 +174,7 @@ def _quiet_native_stderr() -> None:
 
 def _exit_with_parent(parent: int) -> None:
     """End this worker when the process that started it is gone (killed, crashed): a worker
-    blocked on a full queue or a hung decoder would otherwise outlive it."""
+    blocked on a full pipe or a hung decoder would otherwise outlive it."""
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -87,8 +184,15 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="vad-decode-watchdog").start()
 
 
-def _serve(tasks, results, quiet: bool = True, parent: int | None = None) -> None:
-    """Worker process main loop: one task (job id, path, sampler, preprocess) at a time."""
+def _read_exact(f, n: int) -> bytes | None:
+    data = f.read(n)
+    return data if data is not None and len(data) == n else None
+
+
+def serve(
+    tasks_in, results_fd: int, quiet: bool = True, parent: int | None = None, depth: int = 2
+) -> None:
+    """Worker main loop: one task (job id, path, sampler, preprocess) at a time."""
     # Ctrl-C reaches the whole process group; the parent decides and stops this worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if parent is not None:
@@ -100,15 +204,55 @@ def _serve(tasks, results, quiet: bool = True, parent: int | None = None) -> Non
 
     torch.set_num_threads(1)  # the encoder owns the cores; decoding fills the gaps
     cv2.setNumThreads(1)
-    results.put((0, "ready"))  # job ids start at 1
+
+    # A sender thread writes to the pipe, so decoding runs up to ``depth`` batches ahead of
+    # the parent's reading while memory stays bounded.
+    outbox: queue.Queue = queue.Queue(maxsize=max(1, depth))
+
+    def sender() -> None:
+        try:
+            while True:
+                for part in outbox.get():
+                    view = memoryview(part)
+                    while view:
+                        view = view[os.write(results_fd, view) :]
+        except OSError:  # the parent is gone or gave up on this video (EPIPE)
+            os._exit(0)
+
+    threading.Thread(target=sender, daemon=True, name="vad-decode-sender").start()
+
+    def send(job: int, msg: tuple) -> None:
+        outbox.put(encode_message(job, msg))
+
+    send(0, ("ready",))  # job ids start at 1
     while True:
-        task = tasks.get()
-        if task is None:
-            # Nothing is left to send (the parent has read this job's last message): skip the
+        head = _read_exact(tasks_in, 4)
+        size = _LEN.unpack(head)[0] if head else 0
+        if size == 0:
+            # The parent has read this job's last message, so nothing is left to send: skip the
             # interpreter's teardown, about a second with torch imported, which close() waits for.
             os._exit(0)
-        job, path, sampler, preprocess = task
-        _produce(path, sampler, preprocess, lambda msg, job=job: results.put((job, *msg)))
+        job, path, sampler, preprocess = pickle.loads(_read_exact(tasks_in, size) or b"")
+        _produce(path, sampler, preprocess, lambda msg, job=job: send(job, msg))
+
+
+def worker_main(argv: list[str] | None = None) -> None:
+    """``python -m vad.worker PARENT_PID DEPTH [--verbose]``: serve tasks from stdin."""
+    argv = sys.argv[1:] if argv is None else argv
+    parent, depth = int(argv[0]), int(argv[1])
+    # The protocol owns fd 1: anything a library prints goes to stderr instead.
+    results_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    serve(sys.stdin.buffer, results_fd, "--verbose" not in argv, parent, depth)
+
+
+def _worker_env() -> dict:
+    """The worker imports the same ``vad`` as this process, installed or not."""
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    return env
 
 
 class DecodeWorker:
@@ -131,8 +275,8 @@ class DecodeWorker:
         self.timeout_s = timeout_s
         self.depth = depth
         self.isolate = isolate
-        self._proc = None
-        self._tasks = self._results = None
+        self._proc: subprocess.Popen | None = None
+        self._reader: _Reader | None = None
         self._job = 0
         self._ready = False  # the worker process has booted (its imports are done)
 
@@ -140,21 +284,26 @@ class DecodeWorker:
 
     def start(self) -> None:
         """Start the worker process now (it imports while the model loads)."""
-        if not self.isolate or (self._proc is not None and self._proc.is_alive()):
+        if not self.isolate or (self._proc is not None and self._proc.poll() is None):
             return
-        ctx = mp.get_context("spawn")  # fork is unsafe with torch / OpenMP threads
         self._ready = False
-        self._tasks = ctx.Queue()
-        self._results = ctx.Queue(maxsize=self.depth)
         # native decoder chatter only with --verbose (the vad logger at DEBUG)
-        quiet = not logging.getLogger("vad").isEnabledFor(logging.DEBUG)
-        self._proc = ctx.Process(
-            target=_serve,
-            args=(self._tasks, self._results, quiet, os.getpid()),
-            daemon=True,
-            name="vad-decode",
+        verbose = logging.getLogger("vad").isEnabledFor(logging.DEBUG)
+        self._proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vad.worker",
+                str(os.getpid()),
+                str(self.depth),
+                *(["--verbose"] if verbose else []),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=_worker_env(),
+            close_fds=True,
         )
-        self._proc.start()
+        self._reader = _Reader(self._proc.stdout.fileno())
 
     def close(self) -> None:
         """Stop the worker process (a new one starts on the next video)."""
@@ -162,16 +311,22 @@ class DecodeWorker:
         if proc is None:
             return
         try:
-            self._tasks.put(None)
-            proc.join(timeout=1.0)
-        except (OSError, ValueError):
+            proc.stdin.write(_LEN.pack(0))
+            proc.stdin.close()
+            proc.wait(timeout=1.0)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
             pass
-        if proc.is_alive():
+        if proc.poll() is None:
             proc.kill()
-            proc.join(timeout=5.0)
-        for q in (self._tasks, self._results):
-            q.cancel_join_thread()
-            q.close()
+            try:
+                proc.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                pass
+        for f in (proc.stdin, proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
 
     def __enter__(self) -> DecodeWorker:
         self.start()
@@ -222,18 +377,23 @@ class DecodeWorker:
         self.start()
         self._job += 1
         job = self._job
-        self._tasks.put((job, str(path), self.sampler, self.preprocess))
+        task = pickle.dumps((job, str(path), self.sampler, self.preprocess))
+        try:
+            self._proc.stdin.write(_LEN.pack(len(task)) + task)
+            self._proc.stdin.flush()
+        except OSError:  # the worker died before its task arrived: the loop below reports it
+            pass
         last = time.monotonic()
         while True:
             try:
-                msg = self._results.get(timeout=POLL_S)
-            except queue.Empty:
-                if not self._proc.is_alive():
-                    code = self._proc.exitcode
-                    self.close()
-                    raise VideoError(
-                        f"{path}: the decoder crashed on this file (exit code {code})"
-                    ) from None
+                msg = self._reader.read(POLL_S)
+            except (EOFError, OSError, ValueError):
+                msg, code = None, self._proc.wait()
+                self.close()
+                raise VideoError(
+                    f"{path}: the decoder crashed on this file (exit code {code})"
+                ) from None
+            if msg is None:
                 # the time limit is for decoding: a worker still booting gets longer
                 limit = self.timeout_s if self._ready else max(self.timeout_s, BOOT_TIMEOUT_S)
                 if time.monotonic() - last > limit:
@@ -281,3 +441,7 @@ class DecodeWorker:
         finally:
             stop.set()
             thread.join(timeout=5)
+
+
+if __name__ == "__main__":
+    worker_main()
