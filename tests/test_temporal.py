@@ -68,3 +68,32 @@ def test_events_merge_close_spans_and_drop_short_ones():
     s[25:35] = 0.8  # 0.5 s gap from the first -> merged
     s[60:62] = 0.9  # 0.2 s -> dropped
     assert find_events(s, fps, threshold=0.5, min_duration_s=0.5, merge_gap_s=1.0) == [(10, 34)]
+
+
+def test_irregular_sample_times_smooth_over_seconds_not_samples():
+    """Samples at 0.1 s spacing for 5 s, then at 1 s spacing: a 1 s mean window covers about
+    11 samples in the dense part and 1 in the sparse part."""
+    times = np.concatenate([np.arange(0, 5, 0.1), np.arange(5, 15, 1.0)])
+    scores = np.zeros(len(times))
+    scores[::2] = 1.0
+    out = smooth(scores, times, window_s=1.0, method="mean")
+    dense, sparse = times < 4.5, times > 5.5
+    assert np.all(np.abs(out[dense][5:] - 0.5) < 0.1)  # averaged over ~11 neighbours
+    np.testing.assert_allclose(out[sparse], scores[sparse])  # alone in its window
+    spike = np.zeros(len(times))
+    spike[-5] = 1.0
+    g = smooth(spike, times, window_s=1.0, method="gaussian")
+    i = len(times) - 5  # neighbours 1 s away get exp(-1/2) of the spike's weight
+    assert g[i - 1] / g[i] == pytest.approx(np.exp(-0.5) / 1.0, rel=1e-6)
+
+
+def test_frame_scores_and_events_follow_real_timestamps():
+    # 60 fps for 1 s, 15 fps for 1 s, 60 fps for 1 s: a variable frame rate
+    t = np.concatenate([np.arange(60) / 60, 1 + np.arange(15) / 15, 2 + np.arange(60) / 60])
+    out = to_frame_scores(np.array([0.0, 3.0]), np.array([0.0, 1.0]), len(t), 45.0, t)
+    np.testing.assert_allclose(out, t / 3.0)
+    above = (t >= 1.0) & (t < 1.6)  # 0.6 s, 9 frames at 15 fps
+    s = np.where(above, 0.9, 0.0)
+    assert find_events(s, 45.0, 0.5, min_duration_s=0.5, frame_times=t) == [(60, 68)]
+    # in frames at the average 45 fps those 9 frames would be 0.2 s and dropped
+    assert find_events(s, 45.0, 0.5, min_duration_s=0.5) == []

@@ -113,3 +113,82 @@ def test_bad_parameters():
         FrameSampler(backend="gstreamer")
     with pytest.raises(ValueError, match="batch_size"):
         FrameSampler(batch_size=0)
+
+
+def write_vfr_video(path, parts=((60, 60), (15, 15), (60, 60)), size=(64, 48)) -> np.ndarray:
+    """An MP4 whose frame rate changes: ``(fps, frames)`` parts (default: thirds of a second at
+    60, 15 and 60 fps), frame ``n`` filled with grey level ``2n``. Returns the frame times."""
+    import fractions
+
+    import av
+
+    tb = fractions.Fraction(1, 600)
+    times = []
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=60)
+        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
+        stream.codec_context.time_base = stream.time_base = tb
+        pts = 0
+        for fps, count in parts:
+            for _ in range(count):
+                img = np.full((size[1], size[0], 3), (2 * len(times)) % 256, np.uint8)
+                frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+                frame.pts, frame.time_base = pts, tb
+                container.mux(stream.encode(frame))
+                times.append(pts / 600)
+                pts += 600 // fps
+        container.mux(stream.encode())
+    return np.asarray(times)
+
+
+@pytest.mark.parametrize("backend", ["pyav", "opencv"])
+def test_variable_frame_rate_is_sampled_at_real_times(tmp_path, backend):
+    path = tmp_path / "vfr.mp4"
+    true_times = write_vfr_video(path)
+    stream = FrameSampler(sample_fps=2.0, backend=backend).open(path)
+    indices, times, batches = collect(stream)
+    assert stream.num_decoded == 135
+    targets = np.arange(0, 3.0, 0.5)
+    assert len(times) == len(targets)
+    # each sample is the first frame at or after its target: within one frame (1/15 s here)
+    assert np.all(times >= targets - 1e-6) and np.all(times - targets < 1 / 15 + 1e-6)
+    np.testing.assert_allclose(times, true_times[indices], atol=1e-3)
+    np.testing.assert_allclose(stream.frame_times, true_times, atol=1e-3)
+    grey = np.concatenate([b.frames[:, 24, 32, 0] for b in batches]).astype(int)
+    assert np.all(np.abs(grey - 2 * indices) <= 5)  # those frames' pixels (a lossy codec)
+
+
+def test_constant_rate_needs_no_per_frame_times(vtest):
+    stream = FrameSampler(sample_fps=2.0).open(vtest)
+    collect(stream)
+    assert stream.frame_times is None and stream.info.backend == "pyav"
+
+
+def test_avi_with_b_frames_gets_presentation_times_not_decode_order(videos_dir):
+    # FFmpeg hands out an AVI's decode-order stamps (1, 2, 3, 5, 4, ...): sorted back
+    stream = FrameSampler(sample_fps=None, backend="pyav").open(videos_dir / "Megamind.avi")
+    indices, times, _ = collect(stream)
+    assert np.all(np.diff(times) > 0)
+    np.testing.assert_allclose(times, indices / stream.fps, atol=1e-3)
+
+
+def test_scores_of_a_variable_frame_rate_file_carry_its_real_times(tmp_path, tiny_model):
+    import csv
+    import json
+
+    from vad.cli import main
+
+    path = tmp_path / "vfr.mp4"
+    true_times = write_vfr_video(path)
+    out = tmp_path / "out"
+    rc = main(["score", str(path), "--model", tiny_model, "--out", str(out), "--sample-fps", "2",
+               "--cache-dir", str(tmp_path / "cache")])  # fmt: skip
+    assert rc == 0
+    result = json.loads((out / "vfr.json").read_text())
+    with open(out / "vfr.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == result["num_frames"] == 135
+    np.testing.assert_allclose([float(r["time_s"]) for r in rows], true_times, atol=1e-3)
+    samples = result["samples"]
+    np.testing.assert_allclose(samples["times"], true_times[samples["frames"]], atol=1e-3)
+    assert np.all(np.abs(np.array(samples["times"]) - np.arange(0, 3, 0.5)) < 1 / 15 + 1e-6)

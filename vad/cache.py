@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: PyAV first for backend auto; per-frame timestamps
 
 
 def default_cache_dir() -> Path:
@@ -43,6 +43,7 @@ class VideoEmbeddings:
     reported_frames: int = 0
     warnings: list[str] = field(default_factory=list)
     from_cache: bool = False
+    frame_times: np.ndarray | None = None  # every decoded frame's time (s) when not i / fps
 
 
 _HASHES: dict[tuple, str] = {}
@@ -134,9 +135,16 @@ class EmbeddingCache:
                     reported_frames=int(meta.get("reported_frames", 0)),
                     warnings=list(meta.get("warnings", [])),
                     from_cache=True,
+                    frame_times=z["frame_times"] if "frame_times" in z.files else None,
                 )
             n = len(emb.embeddings)
-            if emb.embeddings.ndim != 2 or len(emb.indices) != n or len(emb.times) != n:
+            ft = emb.frame_times
+            if (
+                emb.embeddings.ndim != 2
+                or len(emb.indices) != n
+                or len(emb.times) != n
+                or (ft is not None and len(ft) != emb.num_frames)
+            ):
                 raise ValueError("inconsistent array shapes")
             return emb
         # a truncated or foreign file: BadZipFile / EOFError from the zip reader
@@ -159,12 +167,14 @@ class EmbeddingCache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+            extra = {} if emb.frame_times is None else {"frame_times": emb.frame_times}
             np.savez(
                 tmp,
                 embeddings=emb.embeddings.astype(np.float32),
                 indices=emb.indices,
                 times=emb.times,
                 meta=np.array(json.dumps(meta)),
+                **extra,
             )
             tmp.replace(path)
         except OSError as exc:

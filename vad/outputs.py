@@ -48,8 +48,10 @@ def result_csv(result: dict) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["frame", "time_s", "score"])
     fps = result["fps"]
+    times = result.get("frame_times")  # a variable frame rate's presentation timestamps
     for i, s in enumerate(result["scores"]):
-        writer.writerow([i, f"{i / fps:.6f}", repr(float(s))])
+        t = times[i] if times is not None else i / fps
+        writer.writerow([i, f"{t:.6f}", repr(float(s))])
     return buf.getvalue()
 
 

@@ -31,6 +31,7 @@ from vad.scoring import (
 )
 from vad.temporal import find_events, to_frame_scores
 from vad.video import FrameSampler, VideoError, check_input_file
+from vad.video import frame_times as frame_times_of
 from vad.worker import DecodeWorker
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ def assemble(path, video, embeddings, indices, times) -> VideoEmbeddings:
         fps=video.fps,
         reported_frames=video.reported_frames,
         warnings=video.warnings,
+        frame_times=getattr(video, "frame_times", None),  # a variable frame rate's timestamps
     )
 
 
@@ -313,7 +315,10 @@ class Detector:
             self.context_window_s,
         )
         raw, smoothed = to_probabilities(values, emb.times, scoring, self.window_s, self.smoothing)
-        frame_scores = np.clip(to_frame_scores(emb.times, smoothed, emb.num_frames, emb.fps), 0, 1)
+        frame_times = getattr(emb, "frame_times", None)  # a variable frame rate's timestamps
+        frame_scores = np.clip(
+            to_frame_scores(emb.times, smoothed, emb.num_frames, emb.fps, frame_times), 0, 1
+        )
         frame_scores = np.round(frame_scores, SCORE_DECIMALS)
         top_idx, top_sim = top_anomalous_descriptions(emb.embeddings, text, context.posterior)
         classes = [text.class_names[c] if c >= 0 else None for c in text.classes.tolist()]
@@ -338,15 +343,21 @@ class Detector:
             "events": events,
             "samples": {
                 "frames": emb.indices.tolist(),
+                "times": np.round(emb.times, SCORE_DECIMALS).tolist(),
                 "scores": np.round(raw, SCORE_DECIMALS).tolist(),
             },
             "warnings": warnings,
+            # every frame's timestamp, only where they are not frame / fps (variable rate)
+            **({} if frame_times is None else {"frame_times": np.round(frame_times, 6).tolist()}),
         }
 
     def _events(self, frame_scores, emb, top_idx, top_sim, labels, classes=None) -> list[dict]:
         out = []
         fps = emb.fps
-        for start, end in find_events(frame_scores, fps, self.event_threshold):
+        ft = getattr(emb, "frame_times", None)
+        t = frame_times_of(emb.num_frames, fps, ft)
+        period = float(np.median(np.diff(t))) if len(t) > 1 else 1.0 / fps
+        for start, end in find_events(frame_scores, fps, self.event_threshold, frame_times=ft):
             peak = start + int(np.argmax(frame_scores[start : end + 1]))
             inside = (emb.indices >= start) & (emb.indices <= end)
             if not inside.any():  # a short span between samples: use the nearest sample
@@ -362,9 +373,9 @@ class Detector:
                 {
                     "start_frame": start,
                     "end_frame": end,
-                    "start_s": round(start / fps, 3),
-                    "end_s": round((end + 1) / fps, 3),
-                    "peak_s": round(peak / fps, 3),
+                    "start_s": round(float(t[start]), 3),
+                    "end_s": round(float(t[end + 1] if end + 1 < len(t) else t[end] + period), 3),
+                    "peak_s": round(float(t[peak]), 3),
                     "peak_score": float(frame_scores[peak]),
                     "descriptions": [
                         {

@@ -44,7 +44,10 @@ def smooth(
     scores = np.asarray(scores, dtype=np.float64)
     if method == "none" or window_s <= 0 or len(scores) < 2:
         return scores.copy()
-    rate = sample_rate(np.asarray(times, dtype=np.float64))
+    times = np.asarray(times, dtype=np.float64)
+    if len(times) == len(scores) and _irregular(times):
+        return _smooth_by_time(scores, times, window_s, method)
+    rate = sample_rate(times)
     if method == "gaussian":
         sigma = window_s * rate
         return ndimage.gaussian_filter1d(scores, sigma=sigma, mode="nearest", truncate=4.0)
@@ -56,19 +59,56 @@ def smooth(
     return ndimage.median_filter(scores, size=size, mode="nearest")
 
 
-def to_frame_scores(
-    times: np.ndarray, scores: np.ndarray, num_frames: int, fps: float
+def _irregular(times: np.ndarray) -> bool:
+    """Sample spacing that varies by more than a quarter of the typical spacing (a variable
+    frame rate, a gap in the recording): windows in samples would not be windows in seconds."""
+    if len(times) < 3:
+        return False
+    steps = np.diff(times)
+    typical = float(np.median(steps))
+    return typical > 0 and bool(np.any(np.abs(steps - typical) > 0.25 * typical))
+
+
+def _smooth_by_time(
+    scores: np.ndarray, times: np.ndarray, window_s: float, method: str
 ) -> np.ndarray:
-    """Linear interpolation of sampled scores to every decoded frame ``i`` at time ``i / fps``;
-    frames before the first or after the last sample take the nearest sample's score."""
+    """:func:`smooth` on irregular sample times: each sample's window is measured in seconds
+    around its own time (Gaussian weights by time difference, cut at 4 sigma)."""
+    half = 4.0 * window_s if method == "gaussian" else window_s / 2.0
+    lo = np.searchsorted(times, times - half - 1e-9, side="left")
+    hi = np.searchsorted(times, times + half + 1e-9, side="right")
+    out = np.empty_like(scores)
+    for i, (a, b) in enumerate(zip(lo, hi, strict=True)):
+        window = scores[a:b]
+        if method == "gaussian":
+            w = np.exp(-0.5 * ((times[a:b] - times[i]) / window_s) ** 2)
+            out[i] = float(np.dot(w, window) / w.sum())
+        elif method == "mean":
+            out[i] = float(window.mean())
+        else:
+            out[i] = float(np.median(window))
+    return out
+
+
+def to_frame_scores(
+    times: np.ndarray,
+    scores: np.ndarray,
+    num_frames: int,
+    fps: float,
+    frame_times: np.ndarray | None = None,
+) -> np.ndarray:
+    """Linear interpolation of sampled scores to every decoded frame ``i`` at its timestamp
+    ``frame_times[i]`` (variable frame rate), or ``i / fps`` when not given; frames before the
+    first or after the last sample take the nearest sample's score."""
     if num_frames <= 0:
         return np.zeros(0, dtype=np.float64)
     times = np.asarray(times, dtype=np.float64)
     scores = np.asarray(scores, dtype=np.float64)
     if len(times) == 0:
         raise ValueError("no sampled scores to interpolate")
-    frame_times = np.arange(num_frames, dtype=np.float64) / fps
-    return np.interp(frame_times, times, scores)
+    if frame_times is None or len(frame_times) != num_frames:
+        frame_times = np.arange(num_frames, dtype=np.float64) / fps
+    return np.interp(np.asarray(frame_times, dtype=np.float64), times, scores)
 
 
 def find_events(
@@ -77,9 +117,12 @@ def find_events(
     threshold: float = 0.5,
     min_duration_s: float = 0.5,
     merge_gap_s: float = 1.0,
+    frame_times: np.ndarray | None = None,
 ) -> list[tuple[int, int]]:
     """Spans of frames (start, end inclusive) whose score stays at or above ``threshold``;
-    spans closer than ``merge_gap_s`` merge, spans shorter than ``min_duration_s`` drop."""
+    spans closer than ``merge_gap_s`` merge, spans shorter than ``min_duration_s`` drop.
+    Durations are measured on ``frame_times`` (s) when given (a variable frame rate), else
+    in frames at ``fps``."""
     above = np.asarray(frame_scores) >= threshold
     if not above.any():
         return []
@@ -87,11 +130,28 @@ def find_events(
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1) - 1
     spans: list[list[int]] = []
-    gap = merge_gap_s * fps
+    if frame_times is not None and len(frame_times) == len(above):
+        t = np.asarray(frame_times, dtype=np.float64)
+        period = float(np.median(np.diff(t))) if len(t) > 1 else 1.0 / fps
+        end_t = np.append(t[1:], t[-1] + period)  # when each frame stops showing
+
+        def gap_s(prev_end: int, start: int) -> float:
+            return float(t[start] - end_t[prev_end])
+
+        def length_s(start: int, end: int) -> float:
+            return float(end_t[end] - t[start])
+    else:
+
+        def gap_s(prev_end: int, start: int) -> float:
+            return (start - prev_end - 1) / fps
+
+        def length_s(start: int, end: int) -> float:
+            return (end - start + 1) / fps
+
+    eps = 1e-9
     for s, e in zip(starts, ends, strict=True):
-        if spans and s - spans[-1][1] - 1 <= gap:
+        if spans and gap_s(spans[-1][1], s) <= merge_gap_s + eps:
             spans[-1][1] = int(e)
         else:
             spans.append([int(s), int(e)])
-    min_len = min_duration_s * fps
-    return [(s, e) for s, e in spans if e - s + 1 >= min_len]
+    return [(s, e) for s, e in spans if length_s(s, e) >= min_duration_s - eps]

@@ -18,6 +18,7 @@ decoded in segments, by several processes, with the same result.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import stat
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-BACKENDS = ("auto", "opencv", "decord")
+BACKENDS = ("auto", "pyav", "opencv", "decord")
 VIDEO_EXTENSIONS = tuple(
     ".mp4 .avi .mkv .mov .m4v .mpg .mpeg .wmv .flv .webm .ts .3gp .asf .m2ts .mts .h264 .h265 "
     ".hevc".split()
@@ -49,7 +50,7 @@ class _Unavailable(VideoError):
     """The backend is not installed."""
 
 
-BACKEND_NAMES = {"opencv": "OpenCV", "decord": "decord"}
+BACKEND_NAMES = {"pyav": "PyAV", "opencv": "OpenCV", "decord": "decord"}
 
 
 def check_input_file(path: Path) -> None:
@@ -140,6 +141,7 @@ class VideoStream:
         self._batch_size = batch_size
         self._sample_fps = sample_fps
         self.num_decoded = 0
+        self._times: list[float] = []  # every decoded frame's timestamp
         self.finished = False
         self.on_progress = None  # called with the decoded count every PROGRESS_EVERY frames
 
@@ -158,6 +160,7 @@ class VideoStream:
         for index, time_s, grab in self._frames_iter:
             if end_s is not None and time_s >= end_s:
                 break
+            self._times.append(time_s)  # frame ``index``'s time, also before the window
             if time_s >= start_s:
                 self.num_decoded = index + 1
             if self.on_progress is not None and index % PROGRESS_EVERY == 0:
@@ -180,6 +183,13 @@ class VideoStream:
         if self.window is None:  # frame counts are facts of the whole video
             self._finish_checks()
 
+    @property
+    def frame_times(self) -> np.ndarray | None:
+        """Every decoded frame's timestamp (s), or ``None`` when they are ``index / fps`` (a
+        constant frame rate): see :func:`irregular_times`."""
+        times = np.asarray(self._times[: self.num_decoded], dtype=np.float64)
+        return irregular_times(times, self.fps)
+
     def _finish_checks(self) -> None:
         finish_checks(self.path, self.num_decoded, self.info.reported_frames, self.info.warnings)
 
@@ -191,6 +201,26 @@ def finish_checks(path, num_decoded: int, reported: int, warnings: list[str]) ->
         raise VideoError(f"{path}: no frames could be decoded")
     if reported > 0 and abs(reported - num_decoded) > max(1, 0.01 * reported):
         warnings.append(f"decoded {num_decoded} frames but the header reports {reported}")
+
+
+TIME_TOLERANCE_S = 1e-4
+
+
+def irregular_times(times: np.ndarray, fps: float) -> np.ndarray | None:
+    """``times`` when they differ from ``index / fps`` (a variable frame rate, dropped frames),
+    else ``None``: constant-rate videos need no per-frame list."""
+    times = np.asarray(times, dtype=np.float64)
+    if len(times) == 0 or np.allclose(times, np.arange(len(times)) / fps, rtol=0,
+                                      atol=TIME_TOLERANCE_S):  # fmt: skip
+        return None
+    return times
+
+
+def frame_times(num_frames: int, fps: float, times: np.ndarray | None = None) -> np.ndarray:
+    """Timestamps (s) of frames ``0 .. num_frames-1``: ``times`` when given, else ``i / fps``."""
+    if times is not None and len(times) == num_frames:
+        return np.asarray(times, dtype=np.float64)
+    return np.arange(num_frames, dtype=np.float64) / fps
 
 
 def _make_batch(frames, indices, times) -> FrameBatch:
@@ -212,8 +242,11 @@ class FrameSampler:
     ----------
     sample_fps : frames per second to sample; ``None`` or 0 keeps every decoded frame.
     batch_size : number of sampled frames per yielded batch.
-    backend : ``"auto"`` (OpenCV, then decord when OpenCV cannot decode), ``"opencv"`` or
-        ``"decord"``.
+    backend : ``"auto"`` (PyAV, then OpenCV, then decord, each when the one before cannot
+        open the file), ``"pyav"``, ``"opencv"`` or ``"decord"``. PyAV gives each frame's
+        presentation timestamp exactly, so variable-frame-rate files (many IP cameras and
+        phones) are sampled at their real times; OpenCV gives the timestamps its FFmpeg reports;
+        decord assumes a constant rate.
     resize_short : if set, sampled frames are resized at decode so their short side is at least
         this many pixels larger sizes are left alone (keeps later preprocessing cheap).
     start_s, end_s : only the frames whose time is in ``[start_s, end_s)``: the samples the
@@ -253,11 +286,11 @@ class FrameSampler:
     def open(self, path: str | Path) -> VideoStream:
         path = Path(path)
         check_input_file(path)
-        order = ["opencv", "decord"] if self.backend == "auto" else [self.backend]
+        order = ["pyav", "opencv", "decord"] if self.backend == "auto" else [self.backend]
         failed: list[str] = []  # backends that cannot open the file at all
         opened_without_frames = False
         for name in order:
-            opener = _open_opencv if name == "opencv" else _open_decord
+            opener = _OPENERS[name]
             seek = {"start_s": self.start_s} if name == "opencv" and self.start_s else {}
             try:
                 info, frames_iter = opener(path, self.resize_short, **seek)
@@ -279,7 +312,7 @@ class FrameSampler:
                 f"{path}: no frames could be decoded (a video header but no readable frames)"
             )
         if not failed:
-            raise VideoError(f"{path}: cannot decode: decord is not installed")
+            raise VideoError(f"{path}: cannot decode: {BACKEND_NAMES[order[-1]]} is not installed")
         raise VideoError(
             f"{path}: cannot decode: not a video ({' and '.join(failed)} cannot open it)"
         )
@@ -320,19 +353,33 @@ def _open_opencv(path: Path, resize_short: int | None, start_s: float | None = N
     if not cap.grab():
         cap.release()
         raise _NoFrames(f"{path}: no frames could be decoded")
+    base_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+    base_ms = base_ms if math.isfinite(base_ms) else None
     info = VideoInfo(str(path), fps, max(reported, 0), width, height, "opencv", warnings)
 
     def frames_iter():
         try:
             index = 0
             grabbed = True
+            # times count from the first frame's timestamp, read at open (before any seek)
+            first_ms, last = base_ms, None
             # seek to a frame before start_s; the skipped frames' times still reach the sampler
             first = max(0, math.floor((start_s or 0.0) * fps) - 1)
             if first > 0 and cap.set(cv2.CAP_PROP_POS_FRAMES, first):
                 yield from ((i, i / fps, _skipped) for i in range(first))
                 index = first
+                last = (first - 1) / fps
                 grabbed = cap.grab()
             while grabbed:
+                # the timestamp FFmpeg reports for the grabbed frame, counted from the first
+                # frame's (AVI files start one frame late); where it is missing or does not
+                # advance, one frame period after the last
+                ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+                first_ms = ms if first_ms is None else first_ms
+                t = (ms - first_ms) / 1000.0 if math.isfinite(ms) else math.nan
+                if last is not None and not t > last:
+                    t = last + 1.0 / fps
+                last = t = t if math.isfinite(t) else index / fps
 
                 def grab(cap=cap):
                     ok, frame = cap.retrieve()
@@ -341,9 +388,7 @@ def _open_opencv(path: Path, resize_short: int | None, start_s: float | None = N
                     frame = _resize_short_side(frame, resize_short)
                     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
-                # Times from the frame index and the stream rate: container timestamps are
-                # missing or off-by-one-frame for many AVI/MPEG-4 files.
-                yield index, index / fps, grab
+                yield index, t, grab
                 index += 1
                 grabbed = cap.grab()
         finally:
@@ -399,9 +444,119 @@ def _open_decord(path: Path, resize_short: int | None):
     return info, frames_iter()
 
 
+def _open_pyav(path: Path, resize_short: int | None):
+    """PyAV (FFmpeg): each frame's time is its presentation timestamp, counted from the first
+    frame's, so variable-frame-rate files are sampled at their real times."""
+    try:
+        import av
+    except ImportError as exc:
+        raise _Unavailable(f"{path}: PyAV is not installed") from exc
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except Exception as exc:  # noqa: BLE001 - av.error.* for anything FFmpeg cannot open
+        raise VideoError(f"{path}: PyAV cannot open it ({_first_line(exc)})") from exc
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{path}: PyAV cannot open it (no video stream)")
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    fps = float(rate) if rate else 0.0
+    warnings: list[str] = []
+    if not _valid_fps(fps):
+        warnings.append(f"header frame rate {fps!r} is invalid; assuming {FALLBACK_FPS} fps")
+        fps = FALLBACK_FPS
+    frames = _pyav_frames(container, stream)
+    try:
+        first = next(frames)
+    except StopIteration:
+        container.close()
+        raise _NoFrames(f"{path}: no frames could be decoded") from None
+    except Exception as exc:  # noqa: BLE001 - the demuxer fails on the first packet
+        container.close()
+        raise VideoError(f"{path}: PyAV cannot open it ({_first_line(exc)})") from exc
+    info = VideoInfo(str(path), fps, max(int(stream.frames or 0), 0), first.width, first.height,
+                     "pyav", warnings)  # fmt: skip
+    time_base = float(stream.time_base) if stream.time_base else 0.0
+
+    def frames_iter():
+        try:
+            last = -1.0 / fps
+            for index, (frame, pts) in enumerate(_presentation_times(_chain(first, frames))):
+                if pts is not None and time_base:
+                    t = (pts - start_pts[0]) * time_base if start_pts else 0.0
+                    start_pts[:] = start_pts or [pts]
+                else:  # no timestamp: one frame after the last one
+                    t = last + 1.0 / fps
+                # a damaged file can repeat or step back a timestamp: keep times increasing
+                t = max(t, last + 1e-6) if index else max(t, 0.0)
+                last = t
+
+                def grab(frame=frame):
+                    rgb = frame.to_ndarray(format="rgb24")
+                    return _resize_short_side(rgb, resize_short)
+
+                yield index, t, grab
+        finally:
+            container.close()
+
+    start_pts: list[int] = []
+    return info, frames_iter()
+
+
+REORDER_DEPTH = 16  # frames: more than any codec's B-frame reordering
+
+
+def _presentation_times(frames):
+    """``(frame, pts)`` with the k-th frame (decoders output frames in presentation order) given
+    the k-th smallest timestamp among the frames around it. Containers without presentation
+    timestamps (AVI) hand FFmpeg decode-order stamps, so the frames of a file with B-frames come
+    out as 1, 2, 3, 5, 4, 6, ...; sorting within the reordering depth restores 1, 2, 3, 4, 5, 6.
+    Where the timestamps are already in order (MP4, MKV), this changes nothing."""
+    pending: list = []
+    stamps: list[int] = []
+    for frame in frames:
+        pending.append(frame)
+        if frame.pts is not None:
+            heapq.heappush(stamps, frame.pts)
+        if len(pending) > REORDER_DEPTH:
+            out = pending.pop(0)
+            yield out, (heapq.heappop(stamps) if out.pts is not None and stamps else None)
+    for out in pending:
+        yield out, (heapq.heappop(stamps) if out.pts is not None and stamps else None)
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+
+MAX_BAD_PACKETS = 1000  # consecutive packets that fail to decode before giving up on the rest
+
+
+def _pyav_frames(container, stream):
+    """Decoded frames in presentation order; a packet that does not decode (a damaged part) is
+    skipped, as OpenCV skips it, and decoding goes on with the next."""
+    import av
+
+    bad = 0
+    for packet in container.demux(stream):
+        try:
+            decoded = packet.decode()
+        except av.error.FFmpegError:
+            bad += 1
+            if bad > MAX_BAD_PACKETS:
+                return
+            continue
+        bad = 0
+        yield from decoded
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
+
+
+_OPENERS = {"pyav": _open_pyav, "opencv": _open_opencv, "decord": _open_decord}
 
 
 def probe_num_frames(path: str | Path) -> int:

@@ -65,6 +65,7 @@ class DecodedVideo:
     reported_frames: int = 0
     num_decoded: int = 0
     warnings: list[str] = field(default_factory=list)
+    frame_times: np.ndarray | None = None  # per decoded frame, when not index / fps
 
 
 def _produce(path, sampler: FrameSampler, preprocess, emit) -> None:
@@ -75,7 +76,9 @@ def _produce(path, sampler: FrameSampler, preprocess, emit) -> None:
         stream.on_progress = lambda n: emit(("progress", n))
         for b in stream:
             emit(("batch", preprocess.resize_crop(b.frames).numpy(), b.indices, b.times))
-        emit(("done", stream.num_decoded, list(stream.warnings)))
+        times = stream.frame_times  # None for a constant frame rate
+        emit(("done", stream.num_decoded, list(stream.warnings),
+              None if times is None else times.tolist()))  # fmt: skip
     except VideoError as exc:
         emit(("error", str(exc)))
     except Exception as exc:  # noqa: BLE001 - any decoder failure is this video's problem
@@ -102,7 +105,7 @@ def encode_message(job: int, msg: tuple) -> list[bytes]:
     return [_LEN.pack(len(head)), head, _LEN.pack(len(payload)), payload]
 
 
-def decode_message(head: bytes, payload: bytes) -> tuple:
+def decode_message(head: bytes | bytearray, payload: bytes | bytearray) -> tuple:
     """The inverse of :func:`encode_message`: ``(job, kind, *rest)``."""
     header = json.loads(head)
     job, kind = int(header["job"]), str(header["kind"])
@@ -125,14 +128,14 @@ class _Reader:
         self.fd = fd
         self.buf = bytearray()
 
-    def _frame(self, start: int) -> tuple[bytes, int] | None:
+    def _frame(self, start: int) -> tuple[bytearray, int] | None:
         if len(self.buf) < start + 4:
             return None
         (size,) = _LEN.unpack_from(self.buf, start)
         end = start + 4 + size
         if len(self.buf) < end:
             return None
-        return bytes(self.buf[start + 4 : end]), end
+        return self.buf[start + 4 : end], end  # a copy, writable: frames become tensors
 
     def _complete(self):
         first = self._frame(0)
@@ -364,6 +367,8 @@ class DecodeWorker:
                     yield DecodedBatch(*rest)
                 elif kind == "done":
                     video.num_decoded, video.warnings = rest[0], list(rest[1])
+                    if rest[2] is not None:
+                        video.frame_times = np.asarray(rest[2], dtype=np.float64)
                     finished = True
                     return
                 elif kind == "error":
