@@ -3,6 +3,7 @@ them. Unknown keys and wrong types are errors naming the file and the key."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import yaml
@@ -35,6 +36,65 @@ SCHEMA: dict[str, tuple[type, ...]] = {
 
 class ConfigError(ValueError):
     """A run preset is malformed; the message names the file and the key."""
+
+
+# The one place where numeric settings and flags are checked: every numeric option of
+# `vad score` / `vad eval`, given as a flag or in a preset, goes through check_value().
+# key -> (integer?, lowest, highest, lowest allowed itself?, what it is)
+NUMBERS: dict[str, tuple[bool, float, float, bool, str]] = {
+    "sample_fps": (False, 0.0, 1000.0, False, "frames per second"),
+    "batch_size": (True, 1, 65536, True, "frames per batch"),
+    "window_s": (False, 0.0, 86400.0, True, "seconds (0: no smoothing)"),
+    "context_window_s": (False, 0.0, 1e9, False, "seconds"),
+    "event_threshold": (False, 0.0, 1.0, True, "a score in [0, 1]"),
+    "decode_timeout_s": (False, 0.0, 1e6, False, "seconds"),
+    "limit": (True, 1, 1e12, True, "videos"),
+    "workers": (True, 1, 1e6, True, "actors"),
+    "num_gpus_per_worker": (False, 0.0, 1024.0, True, "GPUs"),
+    "ablate_windows": (False, 0.0, 86400.0, True, "seconds (0: no smoothing)"),
+}
+# text settings that must say something: an empty --context is not "auto"
+NON_EMPTY = ("model", "context", "prompts", "device", "precision", "smoothing", "backend")
+
+
+def check_value(key: str, value):
+    """``value`` if it is acceptable for ``key``, else :class:`ValueError` with a short reason
+    (NaN, infinities, out of range, not a whole number, empty text). Strings are parsed."""
+    if key in NON_EMPTY:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"must not be empty (got {value!r})")
+        return value
+    if key not in NUMBERS or value is None:
+        return value
+    integer, lo, hi, lo_ok, what = NUMBERS[key]
+    if isinstance(value, str):
+        try:
+            value = int(value) if integer else float(value)
+        except ValueError:
+            kind = "a whole number" if integer else "a number"
+            raise ValueError(f"must be {kind} of {what} (got {value!r})") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"must be a number of {what} (got {value!r})")
+    if integer and value != int(value):
+        raise ValueError(f"must be a whole number of {what} (got {value!r})")
+    if not math.isfinite(value):
+        raise ValueError(f"must be a finite number of {what} (got {value})")
+    low = value >= lo if lo_ok else value > lo
+    if not low or value > hi:
+        bound = f"at least {lo:g}" if lo_ok else f"more than {lo:g}"
+        raise ValueError(f"must be {bound} and at most {hi:g} {what} (got {value:g})")
+    return int(value) if integer else value
+
+
+def check_settings(settings: dict, where: str = "") -> dict:
+    """Check every known setting of ``settings`` with :func:`check_value`; :class:`ConfigError`
+    names ``where`` (a file) and the key."""
+    for key, value in settings.items():
+        try:
+            check_value(key, value)
+        except ValueError as exc:
+            raise ConfigError(f"{where + ': ' if where else ''}key '{key}': {exc}") from None
+    return settings
 
 
 def resolve_config_path(name: str | Path) -> Path:
@@ -72,6 +132,7 @@ def load_config(name: str | Path) -> dict:
             names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
             raise ConfigError(f"{path}: key '{key}': expected {names}, got {value!r}")
     _check_scoring(path, data)
+    check_settings(data, str(path))
     if data.get("prompts") and not Path(data["prompts"]).is_absolute():
         local = path.parent / data["prompts"]
         if local.exists():

@@ -18,9 +18,11 @@ decoded in segments, by several processes, with the same result.
 
 from __future__ import annotations
 
+import errno
 import heapq
 import logging
 import math
+import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -573,9 +575,70 @@ def probe_num_frames(path: str | Path) -> int:
     return count
 
 
-def find_videos(root: str | Path) -> list[Path]:
-    """Video files under ``root`` (recursive), sorted, by known extension."""
+MAX_FOLDER_DEPTH = 256  # folder levels searched below an input folder
+TOO_DEEP = f"folders nested too deep (more than {MAX_FOLDER_DEPTH} levels); not searched"
+
+
+def path_problem(path: str | Path, exc: BaseException) -> str:
+    """``PATH: problem`` for an error met while looking at a path, in a user's words."""
+    known = {
+        errno.ENAMETOOLONG: "name too long",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.ELOOP: "symbolic link loop",
+        errno.ENOENT: "no such file or folder",
+        errno.ENOTDIR: "a part of the path is not a folder",
+    }
+    if isinstance(exc, OSError):
+        problem = known.get(exc.errno) or (exc.strerror or type(exc).__name__).lower()
+    elif isinstance(exc, RecursionError):
+        problem = "folders nested too deep"
+    elif isinstance(exc, RuntimeError) and "loop" in str(exc).lower():
+        problem = "symbolic link loop"  # pathlib.Path.resolve() on Python < 3.13
+    else:
+        problem = _first_line(exc)
+    return f"{path}: {problem}"
+
+
+def safe_resolve(path: Path) -> Path:
+    """``path.resolve()``, or the absolute path where resolving fails (a link loop, a name
+    too long): never raises, for naming and de-duplicating inputs."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
+
+
+def find_videos(root: str | Path, on_error=None) -> list[Path]:
+    """Video files under ``root`` (recursive), sorted, by known extension.
+
+    The walk is iterative (no recursion limit), does not follow links to folders (no loops),
+    and stops :data:`MAX_FOLDER_DEPTH` levels down. A folder it cannot read (no permission,
+    a name too long) is passed to ``on_error(message)`` as ``PATH: problem`` (default: a
+    warning) and the walk goes on."""
+    if on_error is None:
+        on_error = log.warning
     root = Path(root)
-    return sorted(
-        p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
-    )
+    found: list[Path] = []
+    stack: list[tuple[str, int]] = [(str(root), 0)]
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            if depth + 1 > MAX_FOLDER_DEPTH:
+                                on_error(f"{entry.path}: {TOO_DEEP}")
+                            else:
+                                stack.append((entry.path, depth + 1))
+                        elif (
+                            os.path.splitext(entry.name)[1].lower() in VIDEO_EXTENSIONS
+                            and entry.is_file()
+                        ):
+                            found.append(Path(entry.path))
+                    except OSError as exc:
+                        on_error(path_problem(entry.path, exc))
+        except OSError as exc:
+            on_error(path_problem(folder, exc))
+    return sorted(found)
