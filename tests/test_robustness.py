@@ -37,7 +37,7 @@ scenes:
      normal: [a car driving], anomalous: [a car crash]}
 """
 
-NOT_A_VIDEO = "cannot decode: not a video (OpenCV and decord cannot open it)"
+NOT_A_VIDEO = "cannot decode: not a video (PyAV, OpenCV and decord cannot open it)"
 
 
 def movi_offset(data: bytes) -> int:
@@ -268,6 +268,20 @@ def run_captured(argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         rc = main(argv)
+    return rc, out.getvalue(), err.getvalue()
+
+
+def run_captured_exit(argv: list[str]) -> tuple[int, str, str]:
+    """:func:`run_captured`, where argparse's exit (status 2 for a bad option) is the status."""
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(argv)
+        except SystemExit as exc:
+            rc = exc.code
     return rc, out.getvalue(), err.getvalue()
 
 
@@ -529,8 +543,9 @@ def test_unreadable_list_file_is_a_usage_error(tmp_path, bank, make, problem):
 
 def test_usage_errors_exit_2_with_one_line(tmp_path, vtest, bank, tiny_model):
     base = ["score", str(vtest), "--prompts", str(bank), "--model", tiny_model]
-    rc, _, err = run_captured(base + ["--decode-timeout", "0", "--out", str(tmp_path)])
-    assert rc == 2 and "decode timeout must be a positive number of seconds" in err
+    rc, _, err = run_captured_exit(base + ["--decode-timeout", "0", "--out", str(tmp_path)])
+    assert rc == 2 and err.startswith("vad: error: argument --decode-timeout: must be more than 0")
+    assert len(err.strip().splitlines()) == 1
     blocker = tmp_path / "file"
     blocker.write_text("")
     rc, _, err = run_captured(base + ["--out", str(blocker / "out")])

@@ -16,8 +16,9 @@ import threading
 from pathlib import Path
 
 from vad import __version__
+from vad.console import one_line
 from vad.errors import UsageError
-from vad.naming import collect_inputs, make_out_dir, output_stems
+from vad.naming import collect_inputs, output_stems
 
 log = logging.getLogger("vad")
 
@@ -38,38 +39,119 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, turned into an exception so that cleanup runs as for Ctrl-C."""
 
 
+def checked(key: str):
+    """An argparse ``type`` for setting ``key``: parsed and checked by the one rule table of
+    :mod:`vad.config` (NaN, infinities, ranges, empty text), as preset values are."""
+
+    def parse(text: str):
+        from vad.config import check_value
+
+        try:
+            return check_value(key, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = key  # argparse names the type in some messages
+    return parse
+
+
+def preset_defaults() -> dict:
+    """The shipped ``default`` preset, for --help (what a flag left out means)."""
+    try:
+        from vad.config import load_config
+
+        return load_config("default")
+    except Exception:  # noqa: BLE001 - --help must answer even from a broken install
+        return {}
+
+
 def add_detector_options(p: argparse.ArgumentParser) -> None:
     """Model, context and sampling options shared by ``score`` and ``eval``."""
-    g = p.add_argument_group("detector (override the --config preset)")
-    g.add_argument("--config", default="default", help="run preset: YAML file or shipped name")
-    g.add_argument("--model", help="OpenCLIP model, local-dir:PATH or hf-hub:ORG/REPO")
-    g.add_argument("--pretrained", help="weights: open_clip tag, checkpoint file, or none")
-    g.add_argument("--context", help="auto | none | free text naming the scene")
+    d = preset_defaults()
+
+    def default(key: str, fallback: str = "") -> str:
+        value = d.get(key, fallback)
+        return f" (default: {value})" if value not in ("", None) else ""
+
+    g = p.add_argument_group(
+        "detector (override the --config preset; defaults shown are the 'default' preset's)"
+    )
+    g.add_argument(
+        "--config",
+        default="default",
+        help="run preset: YAML file or shipped name (default: %(default)s)",
+    )
+    g.add_argument(
+        "--model",
+        type=checked("model"),
+        help="OpenCLIP model, local-dir:PATH or hf-hub:ORG/REPO" + default("model"),
+    )
+    g.add_argument(
+        "--pretrained",
+        help="weights: open_clip tag, checkpoint file, or none" + default("pretrained"),
+    )
+    g.add_argument(
+        "--context",
+        type=checked("context"),
+        help="auto | none | free text naming the scene" + default("context", "auto"),
+    )
     g.add_argument(
         "--context-window",
-        type=float,
+        type=checked("context_window_s"),
         dest="context_window_s",
         metavar="SECONDS",
         help="infer the context per sliding window of this length (default: video)",
     )
-    g.add_argument("--prompts", help="prompt bank: YAML file or shipped name")
-    g.add_argument("--sample-fps", type=float, help="frames per second to encode")
-    g.add_argument("--batch-size", type=int, help="frames per encoder batch")
-    g.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    g.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"])
-    g.add_argument("--smoothing", choices=["gaussian", "mean", "median", "none"])
+    g.add_argument(
+        "--prompts",
+        type=checked("prompts"),
+        help="prompt bank: YAML file or shipped name" + default("prompts", "default"),
+    )
+    g.add_argument(
+        "--sample-fps",
+        type=checked("sample_fps"),
+        help="frames per second to encode, by timestamp" + default("sample_fps", "2.0"),
+    )
+    g.add_argument(
+        "--batch-size",
+        type=checked("batch_size"),
+        help="frames per encoder batch" + default("batch_size", "32"),
+    )
+    g.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        help="where the model runs" + default("device", "auto"),
+    )
+    g.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "fp16", "bf16"],
+        help="model precision" + default("precision", "auto"),
+    )
+    g.add_argument(
+        "--smoothing",
+        choices=["gaussian", "mean", "median", "none"],
+        help="temporal smoothing" + default("smoothing", "gaussian"),
+    )
     g.add_argument(
         "--window",
-        type=float,
+        type=checked("window_s"),
         dest="window_s",
         metavar="SECONDS",
-        help="smoothing window in seconds (Gaussian sigma)",
+        help="smoothing window in seconds (Gaussian sigma; 0: none)" + default("window_s", "2.0"),
     )
-    g.add_argument("--event-threshold", type=float, help="score at which a span is an event")
-    g.add_argument("--backend", choices=["auto", "opencv", "decord"], help="video decoder")
+    g.add_argument(
+        "--event-threshold",
+        type=checked("event_threshold"),
+        help="score in [0, 1] at which a span is an event" + default("event_threshold", "0.5"),
+    )
+    g.add_argument(
+        "--backend",
+        choices=["auto", "pyav", "opencv", "decord"],
+        help="video decoder (auto: PyAV, then OpenCV, then decord)" + default("backend", "auto"),
+    )
     g.add_argument(
         "--decode-timeout",
-        type=float,
+        type=checked("decode_timeout_s"),
         dest="decode_timeout_s",
         metavar="SECONDS",
         help="give up on a video whose decoding makes no progress for this long (default: 60)",
@@ -130,14 +212,21 @@ def load_encoder_or_exit(detector) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from vad.outputs import is_complete
+    from vad.console import stdout_closed
+    from vad.outputs import check_out_dir, is_complete
     from vad.score_run import score_to_files
 
     settings = detector_settings(args)
     detector = build_detector(settings)
     check_engine_options(args)
-    inputs = collect_inputs(args.paths, args.list)
+    problems: list[str] = []  # paths that cannot be looked at: one error line each, not fatal
+    inputs = collect_inputs(args.paths, args.list, problems)
+    for problem in problems:
+        print(one_line(f"vad: error: {problem}"), file=sys.stderr)
     if not inputs:
+        if problems:
+            print(f"vad: {len(problems)} of {len(problems)} inputs failed", file=sys.stderr)
+            return 1
         raise UsageError("no input videos (give files, folders or --list FILE)")
     out_dir = Path(args.out)
     stems = output_stems(inputs)
@@ -148,16 +237,23 @@ def cmd_score(args: argparse.Namespace) -> int:
         if skipped:
             print(f"vad: resume: {len(skipped)} already scored, {len(todo)} to do", file=sys.stderr)
     if not todo:
-        return 0
-    make_out_dir(out_dir)
+        return 1 if problems else 0
+    # a bad --out is a usage error now, but the folder is made with the first result: a run
+    # that fails before scoring anything leaves no empty folder behind
+    check_out_dir(out_dir)
     engine = build_engine(args, settings, detector)
     try:
         errors = score_to_files(engine, [p for p, _ in todo], [s for _, s in todo], out_dir)
     finally:
         engine.close()
-    failed = sum(error is not None for error in errors)
+    failed = sum(error is not None for error in errors) + len(problems)
     if failed:
-        print(f"vad: {failed} of {len(todo)} inputs failed", file=sys.stderr)
+        print(f"vad: {failed} of {len(todo) + len(problems)} inputs failed", file=sys.stderr)
+    if stdout_closed():
+        print(
+            f"vad: stdout was closed; scoring went on and the results are in {out_dir}",
+            file=sys.stderr,
+        )
     return 1 if failed else 0
 
 
@@ -171,10 +267,12 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
         help="local: this process (default); ray: a Ray cluster (pip install 'vad[ray]')",
     )
     g.add_argument("--ray-address", metavar="ADDR", help="Ray cluster: auto, HOST:PORT, ray://...")
-    g.add_argument("--workers", type=int, metavar="N", help="Ray: model actors (default: auto)")
+    g.add_argument(
+        "--workers", type=checked("workers"), metavar="N", help="Ray: model actors (default: auto)"
+    )
     g.add_argument(
         "--num-gpus-per-worker",
-        type=float,
+        type=checked("num_gpus_per_worker"),
         metavar="G",
         help="Ray: GPUs per model actor (default: 1 if the cluster has GPUs, else 0)",
     )
@@ -290,6 +388,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for line in past_end_lines(run):
         print(line, file=sys.stderr)
     effective = {k: getattr(detector, k) for k in DETECTOR_KEYS}
+    # the weights really used (a local-dir: folder, a checkpoint file), as `vad score` records
+    effective["pretrained"] = getattr(detector.encoder, "pretrained_label", detector.pretrained)
     about = {
         "dataset": args.dataset,
         "annotations": str(args.annotations),
@@ -397,7 +497,7 @@ def add_eval_parser(sub) -> None:
     ev.add_argument("--out", default="vad-eval", help="output folder (default: vad-eval)")
     ev.add_argument(
         "--limit",
-        type=int,
+        type=checked("limit"),
         metavar="N",
         help="only N videos, normal and anomalous in the file's proportion (>= 1 of each)",
     )
@@ -439,9 +539,19 @@ def add_eval_parser(sub) -> None:
         help="also re-score a grid: context none/auto, smoothing 0/1/2/4 s, prompt banks, "
         "and every scoring head x anchor x refinement",
     )
-    ab.add_argument("--ablate-contexts", nargs="+", metavar="CONTEXT", help="contexts of the grid")
     ab.add_argument(
-        "--ablate-windows", nargs="+", type=float, metavar="SECONDS", help="windows (0 = none)"
+        "--ablate-contexts",
+        nargs="+",
+        type=checked("context"),
+        metavar="CONTEXT",
+        help="contexts of the grid",
+    )
+    ab.add_argument(
+        "--ablate-windows",
+        nargs="+",
+        type=checked("ablate_windows"),
+        metavar="SECONDS",
+        help="windows (0 = none)",
     )
     ab.add_argument("--ablate-prompts", nargs="+", metavar="BANK", help="prompt banks of the grid")
     from vad.heads import HEADS, REFINES
@@ -514,8 +624,15 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line (``vad: error: ...``), as every other one."""
+
+    def error(self, message: str):
+        self.exit(2, one_line(f"vad: error: {message} (see `{self.prog} --help`)") + "\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="vad", description="Context-aware zero-shot video anomaly detection (OpenCLIP)."
     )
     parser.add_argument("--version", action="version", version=f"vad {__version__}")
@@ -562,35 +679,76 @@ def setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.ERROR)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from vad.config import ConfigError
-    from vad.encoder import WeightsUnavailable
-    from vad.prompts import PromptBankError
+def install_signal_handlers():
+    """SIGTERM unwinds like Ctrl-C (temporary files removed, the decode worker stopped), from
+    the first moment of ``main``: a signal while torch is still importing is an exit 130/143
+    too, not a traceback. Returns a function that puts the previous handlers back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {
+        signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_terminated),
+        # Python's own Ctrl-C handler, unless the shell made this process ignore it (`nohup`)
+        signal.SIGINT: signal.getsignal(signal.SIGINT),
+    }
+    if previous[signal.SIGINT] is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    # SIGTERM unwinds like Ctrl-C: temporary files removed, the decode worker stopped
-    on_main_thread = threading.current_thread() is threading.main_thread()
-    if on_main_thread:
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    def restore() -> None:
+        for signum, handler in previous.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+
+    return restore
+
+
+def usage_errors() -> tuple[type[BaseException], ...]:
+    """Errors that are the user's to fix (exit status 2). Looked up among the modules already
+    imported, so that `vad --help` never imports torch (vad.encoder) to name one."""
+    classes: list[type[BaseException]] = [UsageError, ValueError]
+    for module, name in (
+        ("vad.config", "ConfigError"),
+        ("vad.prompts", "PromptBankError"),
+        ("vad.encoder", "WeightsUnavailable"),
+    ):
+        if module in sys.modules:
+            classes.append(getattr(sys.modules[module], name))
+    return tuple(classes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    restore = install_signal_handlers()  # first, before anything slow
     try:
-        return args.func(args)
-    except (UsageError, ConfigError, PromptBankError, WeightsUnavailable, ValueError) as exc:
-        print(f"vad: error: {exc}", file=sys.stderr)
-        return 2
+        try:
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            setup_logging(args.verbose)
+            return args.func(args)
+        except Exception as exc:
+            if not isinstance(exc, usage_errors()) or isinstance(exc, BrokenPipeError):
+                raise
+            print(one_line(f"vad: error: {exc}"), file=sys.stderr)
+            return 2
     except KeyboardInterrupt as exc:
         how = "terminated" if isinstance(exc, Terminated) else "interrupted"
-        print(
-            f"vad: {how}; finished outputs are complete, nothing partial was left",
-            file=sys.stderr,
-        )
+        try:
+            print(
+                f"vad: {how}; finished outputs are complete, nothing partial was left",
+                file=sys.stderr,
+            )
+        except (OSError, ValueError):
+            pass
         return 143 if isinstance(exc, Terminated) else 130
-    except BrokenPipeError:
-        return 1
+    except BrokenPipeError:  # stdout closed while printing a command's output: not a failure
+        _silence_stdout()
+        return 0
     finally:
-        if on_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        restore()
+
+
+def _silence_stdout() -> None:
+    from vad.console import _silence_stdout as silence
+
+    silence()
 
 
 def _raise_terminated(signum, frame) -> None:

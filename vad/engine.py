@@ -60,6 +60,9 @@ class LocalEngine:
 
     def __init__(self, detector: Detector):
         self.detector = detector
+        self.sample_fps = detector.sample_fps
+        # on_samples(index, n): n more frames of input ``index`` were sampled (progress bars)
+        self.on_samples = None
 
     def run(
         self, paths: Sequence[str | Path], *, keep_embeddings: bool = False
@@ -70,6 +73,8 @@ class LocalEngine:
         for index, path in enumerate(paths):
             out = VideoOutcome(index, Path(path))
             t0 = time.perf_counter()
+            if self.on_samples is not None:
+                self.detector.on_samples = lambda n, index=index: self.on_samples(index, n)
             try:
                 emb = self.detector.embed(path)
                 t1 = time.perf_counter()

@@ -4,6 +4,7 @@ them (``summary_line``, ``first_line``). Nothing here decodes or imports a model
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import re
@@ -16,24 +17,48 @@ log = logging.getLogger("vad")
 MAX_STEM = 120  # characters of an output name (before .json / .csv)
 
 
-def collect_inputs(paths: list[str], list_file: str | None) -> list[Path]:
+def collect_inputs(
+    paths: list[str], list_file: str | None, problems: list[str] | None = None
+) -> list[Path]:
     """The videos named by ``paths`` (files; folders searched recursively) and the lines of
-    ``list_file``, in order, each once."""
-    from vad.video import find_videos
+    ``list_file``, in order, each once.
+
+    A path that cannot be looked at (a name too long, a folder without permission, a link
+    loop, folders nested too deep) is appended to ``problems`` as ``PATH: problem`` and left
+    out, so the rest of the batch goes on; without ``problems`` such a path is kept and fails
+    as that video's own error."""
+    from vad.video import find_videos, path_problem, safe_resolve
+    from vad.yamlio import read_text
+
+    def report(message: str) -> None:
+        if problems is None:
+            log.warning("%s", message)
+        else:
+            problems.append(message)
 
     items: list[Path] = []
     if list_file:
         try:
-            lines = Path(list_file).read_text(encoding="utf-8").splitlines()
+            lines = read_text(list_file).splitlines()
         except OSError as exc:
+            if getattr(exc, "errno", None) == errno.EILSEQ:
+                raise UsageError(
+                    f"{list_file}: not a text file (a list file is UTF-8 text)"
+                ) from exc
             raise UsageError(f"{list_file}: cannot read list file ({exc.strerror})") from exc
-        except UnicodeDecodeError as exc:
-            raise UsageError(f"{list_file}: not a text file (a list file is UTF-8 text)") from exc
         items += [Path(s.strip()) for s in lines if s.strip() and not s.lstrip().startswith("#")]
     for p in paths:
         path = Path(p)
-        if path.is_dir():
-            found = find_videos(path)
+        try:
+            is_dir = path.is_dir()
+        except (OSError, RuntimeError) as exc:  # a name too long; a loop on Python < 3.12
+            if problems is None:
+                items.append(path)
+            else:
+                report(path_problem(path, exc))
+            continue
+        if is_dir:
+            found = find_videos(path, on_error=report)
             if not found:
                 log.warning("%s: no video files in this folder", path)
             items += found
@@ -41,7 +66,7 @@ def collect_inputs(paths: list[str], list_file: str | None) -> list[Path]:
             items.append(path)
     seen, unique = set(), []
     for p in items:
-        key = str(p.resolve()) if p.exists() else str(p)
+        key = str(safe_resolve(p))
         if key not in seen:
             seen.add(key)
             unique.append(p)
@@ -56,6 +81,8 @@ def safe_name(text: str) -> str:
 def output_stems(paths: list[Path]) -> list[str]:
     """Output names: the file stem, made unique (and kept inside --out) when two inputs share
     it, by prefixing the parent folders that tell them apart."""
+    from vad.video import safe_resolve
+
     stems = [safe_name(p.stem) for p in paths]
     counts: dict[str, int] = {}
     for s in stems:
@@ -65,7 +92,9 @@ def output_stems(paths: list[Path]) -> list[str]:
     for p, s in zip(paths, stems, strict=True):
         name = s
         if counts[s] > 1:
-            parents = [safe_name(x) for x in p.resolve().parent.parts[-2:] if x not in ("/", "")]
+            parents = [
+                safe_name(x) for x in safe_resolve(p).parent.parts[-2:] if x not in ("/", "")
+            ]
             name = "__".join([*parents, s])
         if len(name) > MAX_STEM:  # file systems cap names at 255 bytes
             digest = hashlib.sha1(str(p).encode()).hexdigest()[:8]

@@ -83,3 +83,25 @@ def is_complete(out_dir: Path, stem: str) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(data, dict) and len(data.get("scores", [])) == data.get("num_frames")
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Raise :class:`~vad.errors.UsageError` when results could not be written under
+    ``out_dir`` (a file in the way, no permission), without creating anything: the folder is
+    made when the first result is written, so a run that fails before scoring anything
+    leaves no empty folder."""
+    from vad.errors import UsageError
+
+    out_dir = Path(out_dir)
+    probe = out_dir
+    try:
+        while not probe.exists():  # the nearest existing folder is where mkdir will start
+            if probe.parent == probe:
+                break
+            probe = probe.parent
+        if not probe.is_dir():
+            raise UsageError(f"{out_dir}: cannot create the output folder ({probe} is a file)")
+        if not os.access(probe, os.W_OK | os.X_OK):
+            raise UsageError(f"{out_dir}: cannot create the output folder (permission denied)")
+    except OSError as exc:
+        raise UsageError(f"{out_dir}: cannot use it as the output folder ({exc.strerror})") from exc

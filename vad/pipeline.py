@@ -208,6 +208,7 @@ class Detector:
         self._encoder = encoder
         self._decoder: DecodeWorker | None = None
         self._text: dict[bool, object] = {}
+        self.on_samples = None  # called with the number of frames of each encoded batch
 
     # -- stage 2: the encoder, loaded once and shared by every video ---------------------------
 
@@ -258,6 +259,8 @@ class Detector:
                 indices.append(batch.indices)
                 times.append(batch.times)
                 yield batch.pixels
+                if self.on_samples is not None:  # the batch went to the encoder: progress
+                    self.on_samples(len(batch.indices))
 
         embeddings = encode_pixels(encoder, pixels())
         return assemble(path, video, embeddings, indices.array(), times.array())

@@ -24,12 +24,29 @@ def score_to_files(
     reported is an error too."""
     from tqdm import tqdm
 
+    from vad.console import one_line, say
+    from vad.video import estimate_samples_batch
+
+    # The bar counts sampled frames, so one long video advances it and the ETA means something;
+    # each video's expected count is estimated from its container (quickly), corrected when
+    # the video is done (a cache hit, a damaged file).
+    expected = estimate_samples_batch(paths, getattr(engine, "sample_fps", None))
+    bar = tqdm(total=sum(expected), desc="scoring", unit="frame", disable=None, file=sys.stderr,
+               dynamic_ncols=True)  # fmt: skip
+    done = [0] * len(paths)  # samples counted so far, per input
+
+    def advance(index: int, n: int) -> None:
+        n = min(n, max(expected[index] - done[index], 0))
+        done[index] += n
+        bar.update(n)
+
+    if hasattr(engine, "on_samples"):
+        engine.on_samples = advance
     errors: dict[int, str | None] = {}
-    bar = tqdm(total=len(paths), desc="scoring", unit="video", disable=None, file=sys.stderr)
     try:  # Ctrl-C / SIGTERM: KeyboardInterrupt passes through; the caller closes the engine
         for out in engine.run(paths):
-            bar.update(1)
-            bar.set_postfix_str(out.path.name[:40])
+            advance(out.index, expected[out.index])
+            bar.set_postfix_str(one_line(out.path.name[:40]))
             error = out.error
             if error is None:
                 stem = stems[out.index]
@@ -40,9 +57,9 @@ def score_to_files(
                     error = f"{out.path}: cannot write {out_dir / stem}.json ({why})"
             errors[out.index] = error
             if error is not None:
-                tqdm.write(f"vad: error: {error}".replace("\n", " "), file=sys.stderr)
+                tqdm.write(one_line(f"vad: error: {error}"), file=sys.stderr)
                 continue
-            tqdm.write(summary_line(out.result, out.seconds), file=sys.stdout)
+            say(summary_line(out.result, out.seconds), write=tqdm.write)
     finally:
         bar.close()
     return [errors.get(i, f"{p}: not scored") for i, p in enumerate(paths)]

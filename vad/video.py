@@ -315,9 +315,8 @@ class FrameSampler:
             )
         if not failed:
             raise VideoError(f"{path}: cannot decode: {BACKEND_NAMES[order[-1]]} is not installed")
-        raise VideoError(
-            f"{path}: cannot decode: not a video ({' and '.join(failed)} cannot open it)"
-        )
+        names = ", ".join(failed[:-1]) + " and " + failed[-1] if len(failed) > 1 else failed[0]
+        raise VideoError(f"{path}: cannot decode: not a video ({names} cannot open it)")
 
     def frames(self, path: str | Path) -> Iterator[FrameBatch]:
         """Convenience: iterate over the sampled batches of ``path``."""
@@ -573,6 +572,62 @@ def probe_num_frames(path: str | Path) -> int:
     finally:
         cap.release()
     return count
+
+
+def estimate_samples(path: str | Path, sample_fps: float | None) -> int | None:
+    """How many frames sampling ``path`` at ``sample_fps`` will take, from the container's
+    duration and frame rate (no decoding; ``None`` when it cannot tell). For progress bars:
+    containers can be wrong."""
+    try:
+        import av
+
+        with av.open(str(path), metadata_errors="ignore") as container:
+            stream = container.streams.video[0]
+            duration = None
+            if stream.duration and stream.time_base:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration:
+                duration = container.duration / 1_000_000  # AV_TIME_BASE
+            rate = float(stream.average_rate or stream.guessed_rate or 0) or None
+            frames = int(stream.frames or 0) or (round(duration * rate) if duration and rate
+                                                  else 0)  # fmt: skip
+    except Exception:  # noqa: BLE001 - not a video, no PyAV, a pipe: no estimate
+        return None
+    if not sample_fps:
+        return frames or None
+    if duration is None and frames and rate:
+        duration = frames / rate
+    if not duration:
+        return None
+    count = max(1, math.ceil(duration * sample_fps - 1e-9))
+    return min(count, frames) if frames else count
+
+
+ESTIMATE_BUDGET_S = 2.0  # time spent estimating a batch's length before extrapolating
+
+
+def estimate_samples_batch(paths, sample_fps: float | None) -> list[int]:
+    """:func:`estimate_samples` for each path (at least 1 each); after
+    :data:`ESTIMATE_BUDGET_S` seconds the rest get the average so far (a huge batch does not
+    wait for its progress bar)."""
+    import time
+
+    t0 = time.monotonic()
+    out: list[int | None] = []
+    for path in paths:
+        ok = _is_plain(path)
+        within = time.monotonic() - t0 < ESTIMATE_BUDGET_S
+        out.append(estimate_samples(path, sample_fps) if ok and within else None)
+    known = [n for n in out if n]
+    fill = round(sum(known) / len(known)) if known else 1
+    return [max(1, n or fill) for n in out]
+
+
+def _is_plain(path) -> bool:
+    try:
+        return Path(path).is_file()  # not a FIFO or device: opening one could block
+    except OSError:
+        return False
 
 
 MAX_FOLDER_DEPTH = 256  # folder levels searched below an input folder
