@@ -543,8 +543,8 @@ def test_unreadable_list_file_is_a_usage_error(tmp_path, bank, make, problem):
 
 def test_usage_errors_exit_2_with_one_line(tmp_path, vtest, bank, tiny_model):
     base = ["score", str(vtest), "--prompts", str(bank), "--model", tiny_model]
-    rc, _, err = run_captured_exit(base + ["--decode-timeout", "0", "--out", str(tmp_path)])
-    assert rc == 2 and err.startswith("vad: error: argument --decode-timeout: must be more than 0")
+    rc, _, err = run_captured(base + ["--decode-timeout", "0", "--out", str(tmp_path)])
+    assert rc == 2 and err.startswith("vad: error: --decode-timeout: must be more than 0")
     assert len(err.strip().splitlines()) == 1
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -553,6 +553,9 @@ def test_usage_errors_exit_2_with_one_line(tmp_path, vtest, bank, tiny_model):
     with pytest.raises(SystemExit) as exc:  # argparse: unknown option
         main(["score", str(vtest), "--decode-timout", "5"])
     assert exc.value.code == 2
+    rc, _, err = run_captured_exit(["score", str(vtest), "--sample-fps", "two"])
+    assert rc == 2 and err.startswith("vad: error: argument --sample-fps: invalid float value")
+    assert len(err.strip().splitlines()) == 1  # no usage block: one line, as every error
 
 
 def test_decode_timeout_option_and_config_key(tmp_path, vtest):

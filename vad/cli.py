@@ -39,20 +39,40 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, turned into an exception so that cleanup runs as for Ctrl-C."""
 
 
-def checked(key: str):
-    """An argparse ``type`` for setting ``key``: parsed and checked by the one rule table of
-    :mod:`vad.config` (NaN, infinities, ranges, empty text), as preset values are."""
+# flag -> setting checked by vad.config's rule table (the one place numbers are validated)
+CHECKED_FLAGS = {
+    "--model": "model",
+    "--context": "context",
+    "--prompts": "prompts",
+    "--context-window": "context_window_s",
+    "--sample-fps": "sample_fps",
+    "--batch-size": "batch_size",
+    "--window": "window_s",
+    "--event-threshold": "event_threshold",
+    "--decode-timeout": "decode_timeout_s",
+    "--workers": "workers",
+    "--num-gpus-per-worker": "num_gpus_per_worker",
+    "--limit": "limit",
+    "--ablate-windows": "ablate_windows",
+    "--ablate-contexts": "context",
+}
+DESTS = {"--ablate-windows": "ablate_windows", "--ablate-contexts": "ablate_contexts"}
 
-    def parse(text: str):
-        from vad.config import check_value
 
-        try:
-            return check_value(key, text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+def check_flags(args: argparse.Namespace) -> None:
+    """Every numeric and text flag given, checked by :func:`vad.config.check_value` (NaN,
+    infinities, out of range, empty text): :class:`UsageError` naming the flag."""
+    from vad.config import check_value
 
-    parse.__name__ = key  # argparse names the type in some messages
-    return parse
+    for flag, key in CHECKED_FLAGS.items():
+        value = getattr(args, DESTS.get(flag, key), None)
+        for item in value if isinstance(value, list) else [value]:
+            if item is None:
+                continue
+            try:
+                check_value(key, item)
+            except ValueError as exc:
+                raise UsageError(f"{flag}: {exc}") from None
 
 
 def preset_defaults() -> dict:
@@ -83,7 +103,6 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--model",
-        type=checked("model"),
         help="OpenCLIP model, local-dir:PATH or hf-hub:ORG/REPO" + default("model"),
     )
     g.add_argument(
@@ -92,29 +111,27 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--context",
-        type=checked("context"),
         help="auto | none | free text naming the scene" + default("context", "auto"),
     )
     g.add_argument(
         "--context-window",
-        type=checked("context_window_s"),
+        type=float,
         dest="context_window_s",
         metavar="SECONDS",
         help="infer the context per sliding window of this length (default: video)",
     )
     g.add_argument(
         "--prompts",
-        type=checked("prompts"),
         help="prompt bank: YAML file or shipped name" + default("prompts", "default"),
     )
     g.add_argument(
         "--sample-fps",
-        type=checked("sample_fps"),
+        type=float,
         help="frames per second to encode, by timestamp" + default("sample_fps", "2.0"),
     )
     g.add_argument(
         "--batch-size",
-        type=checked("batch_size"),
+        type=int,
         help="frames per encoder batch" + default("batch_size", "32"),
     )
     g.add_argument(
@@ -134,14 +151,14 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--window",
-        type=checked("window_s"),
+        type=float,
         dest="window_s",
         metavar="SECONDS",
         help="smoothing window in seconds (Gaussian sigma; 0: none)" + default("window_s", "2.0"),
     )
     g.add_argument(
         "--event-threshold",
-        type=checked("event_threshold"),
+        type=float,
         help="score in [0, 1] at which a span is an event" + default("event_threshold", "0.5"),
     )
     g.add_argument(
@@ -151,7 +168,7 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--decode-timeout",
-        type=checked("decode_timeout_s"),
+        type=float,
         dest="decode_timeout_s",
         metavar="SECONDS",
         help="give up on a video whose decoding makes no progress for this long (default: 60)",
@@ -267,12 +284,10 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
         help="local: this process (default); ray: a Ray cluster (pip install 'vad[ray]')",
     )
     g.add_argument("--ray-address", metavar="ADDR", help="Ray cluster: auto, HOST:PORT, ray://...")
-    g.add_argument(
-        "--workers", type=checked("workers"), metavar="N", help="Ray: model actors (default: auto)"
-    )
+    g.add_argument("--workers", type=int, metavar="N", help="Ray: model actors (default: auto)")
     g.add_argument(
         "--num-gpus-per-worker",
-        type=checked("num_gpus_per_worker"),
+        type=float,
         metavar="G",
         help="Ray: GPUs per model actor (default: 1 if the cluster has GPUs, else 0)",
     )
@@ -497,7 +512,7 @@ def add_eval_parser(sub) -> None:
     ev.add_argument("--out", default="vad-eval", help="output folder (default: vad-eval)")
     ev.add_argument(
         "--limit",
-        type=checked("limit"),
+        type=int,
         metavar="N",
         help="only N videos, normal and anomalous in the file's proportion (>= 1 of each)",
     )
@@ -542,14 +557,13 @@ def add_eval_parser(sub) -> None:
     ab.add_argument(
         "--ablate-contexts",
         nargs="+",
-        type=checked("context"),
         metavar="CONTEXT",
         help="contexts of the grid",
     )
     ab.add_argument(
         "--ablate-windows",
         nargs="+",
-        type=checked("ablate_windows"),
+        type=float,
         metavar="SECONDS",
         help="windows (0 = none)",
     )
@@ -722,6 +736,7 @@ def main(argv: list[str] | None = None) -> int:
             parser = build_parser()
             args = parser.parse_args(argv)
             setup_logging(args.verbose)
+            check_flags(args)
             return args.func(args)
         except Exception as exc:
             if not isinstance(exc, usage_errors()) or isinstance(exc, BrokenPipeError):

@@ -62,8 +62,9 @@ def check_input_file(path: Path) -> None:
         st = path.stat()
     except FileNotFoundError:
         raise VideoError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise VideoError(f"{path}: cannot access it ({exc.strerror})") from None
+    except OSError as exc:  # a link loop, a name too long, a folder without permission
+        problem = path_problem(path, exc).removeprefix(f"{path}: ")
+        raise VideoError(f"{path}: cannot access it ({problem})") from None
     if stat.S_ISDIR(st.st_mode):
         raise VideoError(f"{path}: is a directory, not a video file")
     if not stat.S_ISREG(st.st_mode):
