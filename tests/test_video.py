@@ -141,7 +141,7 @@ def write_vfr_video(path, parts=((60, 60), (15, 15), (60, 60)), size=(64, 48)) -
     return np.asarray(times)
 
 
-@pytest.mark.parametrize("backend", ["pyav", "opencv"])
+@pytest.mark.parametrize("backend", ["pyav", "opencv", "decord"])
 def test_variable_frame_rate_is_sampled_at_real_times(tmp_path, backend):
     path = tmp_path / "vfr.mp4"
     true_times = write_vfr_video(path)

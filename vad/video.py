@@ -248,8 +248,9 @@ class FrameSampler:
     backend : ``"auto"`` (PyAV, then OpenCV, then decord, each when the one before cannot
         open the file), ``"pyav"``, ``"opencv"`` or ``"decord"``. PyAV gives each frame's
         presentation timestamp exactly, so variable-frame-rate files (many IP cameras and
-        phones) are sampled at their real times; OpenCV gives the timestamps its FFmpeg reports;
-        decord assumes a constant rate.
+        phones) are sampled at their real times; OpenCV and decord give the timestamps their
+        FFmpeg reports where those are usable (not for AVI files with B-frames: there they
+        fall back to frame index / rate).
     resize_short : if set, sampled frames are resized at decode so their short side is at least
         this many pixels larger sizes are left alone (keeps later preprocessing cheap).
     start_s, end_s : only the frames whose time is in ``[start_s, end_s)``: the samples the
@@ -431,6 +432,7 @@ def _open_decord(path: Path, resize_short: int | None):
         warnings.append(f"header frame rate {fps!r} is invalid; assuming {FALLBACK_FPS} fps")
         fps = FALLBACK_FPS
     info = VideoInfo(str(path), fps, reported, width, height, "decord", warnings)
+    stamps = _decord_times(reader, reported)
 
     def frames_iter():
         reader.seek(0)
@@ -441,7 +443,8 @@ def _open_decord(path: Path, resize_short: int | None):
                 return
             except Exception:  # damaged tail: stop at the last frame that decodes
                 return
-            yield index, index / fps, (lambda frame=frame: frame)
+            t = float(stamps[index]) if stamps is not None else index / fps
+            yield index, t, (lambda frame=frame: frame)
 
     return info, frames_iter()
 
@@ -551,6 +554,20 @@ def _pyav_frames(container, stream):
             continue
         bad = 0
         yield from decoded
+
+
+def _decord_times(reader, count: int) -> np.ndarray | None:
+    """decord's per-frame timestamps from the first frame's, where they are usable: finite and
+    increasing (right for MP4 and MKV, garbage for AVI files with B-frames); else ``None``
+    (times from the frame index and rate)."""
+    try:
+        stamps = np.asarray(reader.get_frame_timestamp(np.arange(count)), np.float64)[:, 0]
+    except Exception:  # noqa: BLE001 - older decord, or a file it cannot index
+        return None
+    stamps = stamps - stamps[0] if len(stamps) else stamps
+    if len(stamps) != count or not np.all(np.isfinite(stamps)) or np.any(np.diff(stamps) <= 0):
+        return None
+    return stamps
 
 
 def _first_line(exc: BaseException) -> str:

@@ -196,7 +196,8 @@ def serve(
     tasks_in, results_fd: int, quiet: bool = True, parent: int | None = None, depth: int = 2
 ) -> None:
     """Worker main loop: one task (job id, path, sampler, preprocess) at a time."""
-    # Ctrl-C reaches the whole process group; the parent decides and stops this worker.
+    # The parent decides when this worker stops (a Ctrl-C sent to a process group, e.g. by
+    # `kill -INT -PGID`, could still reach it).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if parent is not None:
         _exit_with_parent(parent)
@@ -305,6 +306,9 @@ class DecodeWorker:
             stdout=subprocess.PIPE,
             env=_worker_env(),
             close_fds=True,
+            # its own process group: a terminal's Ctrl-C goes to vad, which stops the worker;
+            # it would otherwise also hit the worker's interpreter while it starts up
+            start_new_session=True,
         )
         self._reader = _Reader(self._proc.stdout.fileno())
 
