@@ -12,7 +12,7 @@ def _exit_quietly(signum, frame):
     raise SystemExit(128 + signum)
 
 
-if __name__ == "__main__":  # not when a spawned worker process re-imports this module
+if __name__ == "__main__":
     for _sig in (signal.SIGINT, signal.SIGTERM):
         if signal.getsignal(_sig) is not signal.SIG_IGN:
             signal.signal(_sig, _exit_quietly)
