@@ -382,3 +382,14 @@ def test_progress_bar_counts_sampled_frames_with_a_total(tmp_path, vtest, tiny_m
     assert bar.unit == "frame"
     steps = [n for n in bar.updates if n]
     assert len(steps) >= 159 // 16 and sum(steps) == 159  # batch by batch, not one jump
+
+
+def test_report_figures_get_ordinary_permissions(tmp_path):
+    from vad.report import _figure, _save
+
+    old = os.umask(0o022)
+    try:
+        path = _save(_figure(1, 1), tmp_path / "fig" / "x.png", dpi=10)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -95,6 +95,9 @@ def _save(fig, path: Path, dpi: int) -> Path:
     """Write the PNG atomically (temporary file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    from vad.outputs import ordinary_permissions
+
+    ordinary_permissions(fd)  # 0644 as any output, not mkstemp's 0600
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=dpi, format="png")
