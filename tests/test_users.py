@@ -326,7 +326,7 @@ def test_parser_help_and_prompts_do_not_import_torch():
         "        except SystemExit:\n"
         "            pass\n"
         "    assert vad.cli.main(['prompts']) == 0\n"
-        "heavy = ('torch', 'open_clip', 'cv2', 'av', 'scipy')\n"
+        "heavy = ('torch', 'open_clip', 'cv2', 'av')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
