@@ -252,10 +252,18 @@ def worker_main(argv: list[str] | None = None) -> None:
 
 
 def _worker_env() -> dict:
-    """The worker imports the same ``vad`` as this process, installed or not."""
-    root = str(Path(__file__).resolve().parent.parent)
+    """The worker imports the same ``vad`` as this process: from a checkout (tests, a
+    PYTHONPATH) its folder is put on the worker's path; an installed vad is found as usual
+    (its site-packages folder is not put ahead of the standard library)."""
+    import site
+
+    root = os.path.realpath(Path(__file__).resolve().parent.parent)
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    installed = {os.path.realpath(p) for p in [*site.getsitepackages(),
+                                               site.getusersitepackages()]}  # fmt: skip
+    given = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in installed and root not in {os.path.realpath(p) for p in given}:
+        env["PYTHONPATH"] = os.pathsep.join([root, *given])
     return env
 
 
