@@ -116,6 +116,22 @@ class EmbeddingCache:
         log.warning("%s changed while it was decoded: its embeddings are not cached", path)
         return False
 
+    def key_matches(
+        self, key: str, video: str | Path, identity: dict, sample_fps: float | None
+    ) -> bool:
+        """Whether ``video``'s content, read again now, still gives ``key`` (the check of
+        :meth:`still_valid` for a key made in another process). True when the file cannot be
+        read here (a cluster node without it): the process that decoded it could."""
+        try:
+            content_hash(video, fresh=True)  # refreshes the memo key() uses
+            now = self.key(video, identity, sample_fps)
+        except OSError:
+            return True
+        if now == key:
+            return True
+        log.warning("%s changed while it was decoded: its embeddings are not cached", video)
+        return False
+
     def path(self, key: str) -> Path:
         return self.root / "embeddings" / key[:2] / f"{key}.npz"
 

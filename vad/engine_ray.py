@@ -267,8 +267,15 @@ def _facts(emb: VideoEmbeddings, **extra) -> dict:
         "fps": float(emb.fps),
         "reported_frames": int(emb.reported_frames),
         "warnings": list(emb.warnings),
+        "frame_times": None if emb.frame_times is None else emb.frame_times.tolist(),
         **extra,
     }
+
+
+def _frame_times(meta: dict) -> np.ndarray | None:
+    """A variable frame rate's per-frame timestamps, carried in a row's metadata."""
+    times = meta.get("frame_times")
+    return None if times is None else np.asarray(times, dtype=np.float64)
 
 
 def segment_items(row: dict, segment_s: float) -> list[dict]:
@@ -327,6 +334,10 @@ def decode_segment(row: dict, plan: _Plan) -> dict:
         "reported_frames": int(video.reported_frames),
         "num_decoded": int(video.num_decoded),
         "warnings": list(video.warnings),
+        # a variable frame rate's timestamps; per video, so only from a video decoded whole
+        "frame_times": None
+        if video.frame_times is None or int(row["num_segments"]) > 1
+        else video.frame_times.tolist(),
     }
     return _row(
         row, meta=json.dumps(meta), seconds=time.perf_counter() - t0,
@@ -413,7 +424,7 @@ def stitch(path: Path, segments: list[dict]) -> VideoEmbeddings:
     metas = [json.loads(str(s["meta"])) for s in segments]
     video = DecodedVideo(
         path, fps=metas[0]["fps"], reported_frames=metas[0]["reported_frames"],
-        warnings=list(metas[0]["warnings"]),
+        warnings=list(metas[0]["warnings"]), frame_times=_frame_times(metas[0]),
     )  # fmt: skip
     kept = []
     for seg, meta in zip(segments, metas, strict=True):
@@ -608,7 +619,7 @@ class _Run:
                     times=np.asarray(row["times"], np.float64),
                     num_frames=meta["num_frames"], fps=meta["fps"],
                     reported_frames=meta["reported_frames"], warnings=meta["warnings"],
-                    from_cache=True,
+                    from_cache=True, frame_times=_frame_times(meta),
                 )  # fmt: skip
                 yield self._score(index, emb, float(row["seconds"]))
             else:
@@ -668,7 +679,16 @@ class _Run:
             return self._failed(index, str(exc), seconds)
         key = self.planned[index]["key"]
         cacheable = all(json.loads(str(s["meta"])).get("cacheable") for s in segments)
-        if self.cache is not None and key and cacheable:
+        # the video may have changed while its segments were decoded: cache only if its
+        # content still gives the key (re-hashed here; unknowable when the driver cannot read it)
+        if (
+            self.cache is not None
+            and key
+            and cacheable
+            and self.cache.key_matches(
+                key, path, cache_identity(self.plan), self.plan.sampler.sample_fps
+            )
+        ):
             self.cache.put(key, emb)
         return self._score(index, emb, seconds)
 

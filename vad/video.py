@@ -290,7 +290,12 @@ class FrameSampler:
     def open(self, path: str | Path) -> VideoStream:
         path = Path(path)
         check_input_file(path)
-        order = ["pyav", "opencv", "decord"] if self.backend == "auto" else [self.backend]
+        order = [self.backend]
+        if self.backend == "auto":
+            # a window (a segment of a long video, the Ray engine) needs a seek, which only the
+            # OpenCV opener does: all of a video's segments then decode with OpenCV alike
+            windowed = self.start_s is not None or self.end_s is not None
+            order = ["opencv", "pyav", "decord"] if windowed else ["pyav", "opencv", "decord"]
         failed: list[str] = []  # backends that cannot open the file at all
         opened_without_frames = False
         for name in order:
