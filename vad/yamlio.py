@@ -1,4 +1,5 @@
-"""Reading the user's text and YAML files (configs, prompt banks, annotation files) safely.
+"""Reading the user's text and YAML files (configs, prompt banks, list files) safely.
+(Annotation files have their own reader, which names the line too: vad.datasets.base.)
 
 - :func:`read_text` names the file when it is not UTF-8 text (Python's own error does not).
 - :func:`safe_load` refuses, before building any object, YAML that would expand into a huge
@@ -15,7 +16,6 @@ Refusals are :class:`YamlRefused`, a :class:`yaml.YAMLError`, so callers that al
 from __future__ import annotations
 
 import errno
-import io
 from pathlib import Path
 
 import yaml
@@ -54,11 +54,6 @@ def read_text(path: str | Path) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise NotTextError(path, exc) from None
-
-
-def open_text(path: str | Path) -> io.StringIO:
-    """:func:`read_text` as a file object (for ``csv.reader`` and line loops)."""
-    return io.StringIO(read_text(path), newline=None)
 
 
 def check_document(text: str) -> None:
