@@ -580,6 +580,131 @@ def add_eval_parser(sub) -> None:
     ev.set_defaults(func=cmd_eval)
 
 
+def add_watch_parser(sub) -> None:
+    w = sub.add_parser(
+        "watch",
+        help="score live streams (rtsp/http/udp/webcam/file) as frames arrive; JSONL and alerts",
+        description="Score live sources as they arrive, with one shared model. Writes JSON "
+        "Lines (sample, event, status and summary records; README, Watching cameras) and "
+        "sends event alerts. Runs until --duration, SIGINT/SIGTERM, or every file source ends.",
+    )
+    w.add_argument("sources", nargs="+", metavar="SOURCE", help="URL, /dev/videoN, index or file")
+    w.add_argument("--jsonl", default="-", metavar="FILE", help="JSON Lines output (- = stdout)")
+    w.add_argument("--on-event", metavar="CMD", help="shell command run with each event on stdin")
+    w.add_argument("--webhook", metavar="URL", help="POST each event as JSON (retried)")
+    w.add_argument("--min-event-s", type=float, default=1.0, help="seconds above before an event")
+    w.add_argument("--cooldown-s", type=float, default=5.0, help="seconds below before it closes")
+    w.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    w.add_argument("--realtime", action="store_true", help="pace files at their frame rate")
+    w.add_argument("--loop", action="store_true", help="replay file sources when they end")
+    add_calibration_options(w)
+    add_detector_options(w)
+    w.set_defaults(func=cmd_watch)
+
+
+def add_calibration_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("calibration (vad calibrate)")
+    g.add_argument("--calibration", metavar="JSON", help="a camera calibration from vad calibrate")
+    g.add_argument(
+        "--false-alarms-per-hour",
+        type=float,
+        default=1.0,
+        metavar="N",
+        help="with --calibration: target rate of events on normal footage (default: 1)",
+    )
+
+
+def apply_calibration_option(args: argparse.Namespace, detector):
+    """``--calibration``: load it and set the detector's threshold and novelty term."""
+    if not getattr(args, "calibration", None):
+        return None
+    from vad.calibration import CalibrationError, apply_calibration, load_calibration
+
+    try:
+        calibration = load_calibration(args.calibration)
+        return apply_calibration(
+            detector, calibration, args.false_alarms_per_hour, context_given=bool(args.context)
+        )
+    except CalibrationError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from vad.alerts import AlertSink
+    from vad.watch import Watcher, WatchOptions, format_summary
+
+    settings = detector_settings(args)
+    # here --context-window is the rolling window the context is inferred over (default 60 s)
+    window = settings.pop("context_window_s", None) or 60.0
+    settings["context_window_s"] = None
+    settings["isolate_decoding"] = False  # watch decodes in its own reader threads
+    options = WatchOptions(
+        sample_fps=float(settings.get("sample_fps", 2.0)),
+        context_window_s=float(window),
+        min_event_s=args.min_event_s,
+        cooldown_s=args.cooldown_s,
+        duration_s=args.duration,
+        realtime=args.realtime,
+        loop=args.loop,
+    )
+    detector = build_detector(settings)
+    apply_calibration_option(args, detector)
+    sink = AlertSink(args.jsonl, args.on_event, args.webhook)
+    stop = threading.Event()
+    previous = {}
+    try:
+        watcher = Watcher(detector, args.sources, sink, options)
+        load_encoder_or_exit(detector)
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):  # end the loop; flush what was written
+                previous[sig] = signal.signal(sig, lambda *_: stop.set())
+        summary = watcher.run(stop)
+    finally:
+        sink.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print(f"vad: {format_summary(summary)}", file=sys.stderr)
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from vad.calibration import CalibrationError, calibrate, save_calibration
+
+    settings = detector_settings(args)
+    inputs = collect_inputs(args.paths, None)
+    if not inputs:
+        raise UsageError("no normal videos to calibrate on (give files or folders)")
+    detector = build_detector(settings)
+    load_encoder_or_exit(detector)
+    try:
+        calibration = calibrate(detector, inputs, memory_size=args.memory_size)
+        json_path = save_calibration(calibration, args.out)
+    except CalibrationError as exc:
+        raise UsageError(str(exc)) from exc
+    finally:
+        detector.close()
+    print(calibration.describe())
+    print(f"wrote {json_path} and {json_path.with_suffix('.npz')}")
+    return 0
+
+
+def add_calibrate_parser(sub) -> None:
+    c = sub.add_parser(
+        "calibrate",
+        help="learn one camera's normal: score distribution, scene, normality memory",
+        description="Score footage known to be normal for one camera and store its score "
+        "distribution, scene context and a bounded memory of its frame embeddings "
+        "(OUT.json + OUT.npz). Use it with --calibration on score and watch.",
+    )
+    c.add_argument("paths", nargs="+", metavar="NORMAL_VIDEO_OR_DIR", help="normal footage")
+    c.add_argument("--out", required=True, metavar="JSON", help="calibration file to write")
+    c.add_argument(
+        "--memory-size", type=int, default=2048, metavar="N", help="frames kept (default 2048)"
+    )
+    add_detector_options(c)
+    c.set_defaults(func=cmd_calibrate)
+
+
 def cmd_prompts(args: argparse.Namespace) -> int:
     from vad.prompts import PromptBank, available_banks
 
@@ -662,6 +787,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_engine_options(score)
     score.set_defaults(func=cmd_score)
     add_eval_parser(sub)
+    add_watch_parser(sub)
+    add_calibrate_parser(sub)
 
     prompts = sub.add_parser("prompts", help="print a prompt bank")
     prompts.add_argument("bank", nargs="?", default="default", help="YAML file or shipped name")

@@ -29,7 +29,7 @@ from vad.scoring import (
     to_probabilities,
     top_anomalous_descriptions,
 )
-from vad.temporal import find_events, to_frame_scores
+from vad.temporal import find_events, smooth, to_frame_scores
 from vad.video import FrameSampler, VideoError, check_input_file
 from vad.video import frame_times as frame_times_of
 from vad.worker import DecodeWorker
@@ -150,6 +150,10 @@ class Detector:
     head, anchor, refine : the scoring recipe (:class:`vad.heads.Scoring`, docs/quality.md):
         ``"softmax"``, ``False``, ``"none"`` is the original one.
 
+    ``sample_adjust``, when set, is called as ``sample_adjust(emb, raw)`` on the per-sample
+    anomaly probabilities and returns the probabilities to smooth and use instead (a camera
+    calibration's novelty term, :mod:`vad.calibration`).
+
     A detector holds a model and a decode worker process: reuse it for many videos, and
     ``close()`` it (or use it as a context manager) when done.
     """
@@ -209,6 +213,7 @@ class Detector:
         self._decoder: DecodeWorker | None = None
         self._text: dict[bool, object] = {}
         self.on_samples = None  # called with the number of frames of each encoded batch
+        self.sample_adjust = None
 
     # -- stage 2: the encoder, loaded once and shared by every video ---------------------------
 
@@ -318,6 +323,9 @@ class Detector:
             self.context_window_s,
         )
         raw, smoothed = to_probabilities(values, emb.times, scoring, self.window_s, self.smoothing)
+        if self.sample_adjust is not None:  # adjusts probabilities, so smooth them after it
+            raw = self.sample_adjust(emb, raw)
+            smoothed = smooth(raw, emb.times, self.window_s, self.smoothing)
         frame_times = getattr(emb, "frame_times", None)  # a variable frame rate's timestamps
         frame_scores = np.clip(
             to_frame_scores(emb.times, smoothed, emb.num_frames, emb.fps, frame_times), 0, 1

@@ -1,0 +1,358 @@
+"""``vad watch``: score live sources as frames arrive.
+
+One process, one model, any number of sources. Each source is read by a
+:class:`~vad.stream.StreamReader` thread that samples at ``sample_fps`` by timestamp and
+resizes the kept frames to the model's input; the frames of all sources meet in one bounded
+queue, and the scoring loop encodes them in shared batches.
+
+Each source keeps a ring buffer of its last ``context_window_s`` seconds of frame embeddings.
+After every batch the source's window is scored by :meth:`Detector.score_embeddings` - the
+recipe of ``vad score``: scene context inferred over the window (or the fixed ``--context``),
+context-mixed prompt scores, temporal smoothing - and the newest samples' smoothed scores are
+written. Smoothing at the window's end only uses the past (the edge repeats the newest score).
+
+An event opens when the score has stayed at or above the threshold for ``min_event_s`` and
+closes once it has stayed below for ``cooldown_s`` (so a flickering score does not flap). Both
+moments are written as ``event`` records and sent to the alert hooks (:mod:`vad.alerts`).
+
+Memory is bounded: ring buffers per source, a bounded frame queue, bounded latency history.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from vad.alerts import AlertSink
+from vad.cache import VideoEmbeddings
+from vad.stream import FrameQueue, SampledFrame, StreamReader, StreamStatus, parse_source
+
+log = logging.getLogger(__name__)
+
+LATENCY_HISTORY = 10_000  # latencies kept for the p50/p95 (a ring buffer)
+
+
+@dataclass
+class WatchOptions:
+    """Settings of a watch run (the CLI flags of ``vad watch``)."""
+
+    sample_fps: float = 2.0
+    context_window_s: float = 60.0
+    min_event_s: float = 1.0
+    cooldown_s: float = 5.0
+    duration_s: float | None = None
+    realtime: bool = False
+    loop: bool = False
+    queue_size: int = 256
+    backoff_s: tuple[float, float] = (0.5, 30.0)
+    timeout_s: float = 10.0
+
+    def check(self) -> None:
+        for name, value, ok in (
+            ("--sample-fps", self.sample_fps, self.sample_fps > 0),
+            ("--context-window", self.context_window_s, self.context_window_s > 0),
+            ("--min-event-s", self.min_event_s, self.min_event_s >= 0),
+            ("--cooldown-s", self.cooldown_s, self.cooldown_s >= 0),
+            ("--duration", self.duration_s, self.duration_s is None or self.duration_s > 0),
+        ):
+            if not (isinstance(value, int | float | None) and ok and _finite(value)):
+                raise ValueError(f"{name} must be a positive number, got {value}")
+
+
+def _finite(value) -> bool:
+    return value is None or math.isfinite(value)
+
+
+class EventTracker:
+    """Open/close events from one source's stream of (time, score) samples."""
+
+    def __init__(self, source: str, threshold: float, min_event_s: float, cooldown_s: float):
+        self.source = source
+        self.threshold = threshold
+        self.min_event_s = min_event_s
+        self.cooldown_s = cooldown_s
+        self.count = 0
+        self._pending: float | None = None  # time the score went above, not yet an event
+        self._open: dict | None = None
+        self._descriptions: Counter = Counter()
+        self._last_above = 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return self._open is not None
+
+    def update(self, time_s: float, score: float, descriptions: list[dict]) -> list[dict]:
+        out = []
+        if score >= self.threshold:
+            self._last_above = time_s
+            if self._open is None:
+                if self._pending is None:
+                    self._pending = time_s
+                if time_s - self._pending >= self.min_event_s - 1e-9:
+                    self.count += 1
+                    self._open = {
+                        "event_id": f"{self.source}#{self.count}",
+                        "start_s": round(self._pending, 3),
+                        "peak_s": round(time_s, 3),
+                        "peak_score": round(float(score), 6),
+                        "descriptions": descriptions,
+                    }
+                    self._pending = None
+                    out.append(self._record("open", None))
+            elif score > self._open["peak_score"]:
+                self._open.update(peak_s=round(time_s, 3), peak_score=round(float(score), 6))
+                if descriptions:
+                    self._open["descriptions"] = descriptions
+        else:
+            self._pending = None
+            if self._open is not None and time_s - self._last_above >= self.cooldown_s - 1e-9:
+                out.append(self.close())
+        return out
+
+    def close(self, reason: str | None = None) -> dict:
+        record = self._record("close", round(self._last_above, 3))
+        if reason:
+            record["reason"] = reason
+        self._open = None
+        return record
+
+    def _record(self, state: str, end_s) -> dict:
+        ev = self._open or {}
+        return {
+            "type": "event",
+            "state": state,
+            "source": self.source,
+            "event_id": ev.get("event_id"),
+            "start_s": ev.get("start_s"),
+            "end_s": end_s,
+            "peak_s": ev.get("peak_s"),
+            "peak_score": ev.get("peak_score"),
+            "threshold": self.threshold,
+            "descriptions": ev.get("descriptions", []),
+            "wall_time": round(time.time(), 6),
+        }
+
+
+class _Source:
+    def __init__(self, name: str, capacity: int, tracker: EventTracker):
+        self.name = name
+        self.embeddings: deque[np.ndarray] = deque(maxlen=capacity)
+        self.times: deque[float] = deque(maxlen=capacity)
+        self.tracker = tracker
+        self.samples = 0
+
+
+class Watcher:
+    """Score ``sources`` with ``detector`` until stopped; every record goes to ``sink``.
+
+    ``run(stop)`` returns the summary (also written as the last ``summary`` record)."""
+
+    def __init__(self, detector, sources: list[str], sink: AlertSink, options: WatchOptions):
+        options.check()
+        if not sources:
+            raise ValueError("no sources to watch")
+        self.detector = detector
+        self.specs = [parse_source(s) for s in sources]
+        names = [s.name for s in self.specs]
+        if len(set(names)) != len(names):
+            raise ValueError("a source is given twice")
+        self.sink = sink
+        self.options = options
+        self.queue = FrameQueue(options.queue_size)
+        self.latencies: deque[float] = deque(maxlen=LATENCY_HISTORY)
+        capacity = max(2, int(math.ceil(options.context_window_s * options.sample_fps)) + 1)
+        threshold = float(detector.event_threshold)
+        self.sources = {
+            n: _Source(
+                n, capacity, EventTracker(n, threshold, options.min_event_s, options.cooldown_s)
+            )
+            for n in names
+        }
+        self.busy_s = 0.0
+        self.readers: list[StreamReader] = []
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None) -> dict:
+        stop = stop or threading.Event()
+        encoder = self.detector.encoder  # load the model before the first frame arrives
+        self.detector.text_embeddings()
+        transform = encoder.preprocess.resize_crop
+        started = time.monotonic()
+        for spec in self.specs:
+            reader = StreamReader(
+                spec,
+                self.options.sample_fps,
+                self.queue,
+                stop,
+                on_status=self._on_status,
+                transform=transform,
+                realtime=self.options.realtime,
+                loop=self.options.loop,
+                backoff_s=self.options.backoff_s,
+                timeout_s=self.options.timeout_s,
+            )
+            self.readers.append(reader)
+            reader.start()
+        deadline = None if self.options.duration_s is None else started + self.options.duration_s
+        batch_size = max(1, int(self.detector.batch_size))
+        try:
+            while not stop.is_set():
+                wait = 0.2
+                if deadline is not None:
+                    wait = min(wait, deadline - time.monotonic())
+                    if wait <= 0:
+                        break
+                batch = self.queue.get_batch(batch_size, wait)
+                if batch:
+                    t0 = time.monotonic()
+                    self._score_batch(batch, encoder)
+                    self.busy_s += time.monotonic() - t0
+                elif not any(r.is_alive() for r in self.readers) and not len(self.queue):
+                    break  # every source ended (files)
+        finally:
+            stop.set()
+            for reader in self.readers:
+                reader.join(self.options.timeout_s + 5)
+            for src in self.sources.values():
+                if src.tracker.is_open:
+                    self.sink.emit(src.tracker.close("stopped"))
+            summary = self.summary(time.monotonic() - started)
+            self.sink.emit(summary)
+        return summary
+
+    def _on_status(self, status: StreamStatus) -> None:
+        record = status.record()
+        if status.state == "disconnected":
+            log.warning(
+                "%s: disconnected (%s); reconnecting in %.1f s",
+                status.source,
+                status.message,
+                status.retry_in_s or 0,
+            )
+        elif status.state == "ended":
+            log.info("%s: ended (%s)", status.source, status.message)
+        else:
+            log.info("%s: %s", status.source, status.state)
+        self.sink.emit(record)
+
+    # -- scoring -----------------------------------------------------------------------------
+
+    def _score_batch(self, batch: list[SampledFrame], encoder) -> None:
+        import torch
+
+        pixels = torch.cat([torch.as_tensor(f.pixels) for f in batch])
+        submit = getattr(encoder, "submit_pixels", None)
+        if submit is None:  # an encoder without the uint8 entry point (test stand-ins)
+            embeddings = np.asarray(encoder.encode_images(encoder.preprocess.normalize(pixels)))
+        else:
+            embeddings = getattr(encoder, "collect", np.asarray)(submit(pixels))
+        by_source: dict[str, list[int]] = {}
+        for i, frame in enumerate(batch):
+            src = self.sources[frame.source]
+            src.embeddings.append(np.asarray(embeddings[i], dtype=np.float32))
+            src.times.append(frame.time_s)
+            by_source.setdefault(frame.source, []).append(i)
+        for name, rows in by_source.items():
+            self._score_source(self.sources[name], [batch[i] for i in rows])
+
+    def _score_source(self, src: _Source, new: list[SampledFrame]) -> None:
+        n = len(src.embeddings)
+        fps = self.options.sample_fps
+        # The window as a regularly sampled "video" of n frames at the sample rate, so frame i
+        # is sample i and the result's per-frame scores are the smoothed sample scores.
+        emb = VideoEmbeddings(
+            embeddings=np.stack(src.embeddings),
+            indices=np.arange(n),
+            times=np.arange(n) / fps,
+            num_frames=n,
+            fps=fps,
+            reported_frames=n,
+        )
+        result = self.detector.score_embeddings(emb, video=src.name)
+        scores = result["scores"]
+        scored_at = time.time()
+        first = n - len(new)
+        for k, frame in enumerate(new):
+            i = first + k
+            if i < 0:  # more new frames than the window holds (a tiny window)
+                continue
+            score = float(scores[i])
+            latency = scored_at - frame.wall_time
+            self.latencies.append(latency)
+            src.samples += 1
+            self.sink.emit(
+                {
+                    "type": "sample",
+                    "source": src.name,
+                    "time_s": round(frame.time_s, 3),
+                    "wall_time": round(frame.wall_time, 6),
+                    "score": score,
+                    "latency_s": round(latency, 4),
+                }
+            )
+            descriptions = _descriptions_at(result["events"], i)
+            for record in src.tracker.update(frame.time_s, score, descriptions):
+                record["context"] = result["context"].get("scene")
+                self.sink.emit(record)
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    def summary(self, elapsed_s: float) -> dict:
+        lat = np.asarray(self.latencies, dtype=np.float64)
+        dropped = dict(self.queue.dropped)
+        busy = self.busy_s / elapsed_s if elapsed_s > 0 else 0.0
+        sources = {}
+        for reader in self.readers:
+            name = reader.spec.name
+            sources[name] = {
+                "samples": self.sources[name].samples,
+                "connections": reader.connections,
+                "reconnects": reader.reconnects,
+                "dropped": dropped.get(name, 0),
+            }
+        return {
+            "type": "summary",
+            "elapsed_s": round(elapsed_s, 3),
+            "samples": sum(s.samples for s in self.sources.values()),
+            "latency_s": {
+                "p50": round(float(np.percentile(lat, 50)), 4) if len(lat) else None,
+                "p95": round(float(np.percentile(lat, 95)), 4) if len(lat) else None,
+            },
+            "busy_fraction": round(busy, 4),
+            # keeping up: no frame dropped for backlog, and scoring used less than the time
+            # the frames took to arrive
+            "keeping_up": not sum(dropped.values()) and busy < 1.0,
+            "sources": sources,
+            "alerts": self.sink.stats(),
+            "wall_time": round(time.time(), 6),
+        }
+
+
+def _descriptions_at(events: list[dict], frame: int) -> list[dict]:
+    for ev in events:
+        if ev["start_frame"] <= frame <= ev["end_frame"]:
+            return ev["descriptions"]
+    return []
+
+
+def format_summary(summary: dict) -> str:
+    lat = summary["latency_s"]
+    fmt = "n/a" if lat["p50"] is None else f"p50 {lat['p50']:.3f} s, p95 {lat['p95']:.3f} s"
+    parts = [
+        f"{summary['samples']} samples in {summary['elapsed_s']:.1f} s",
+        f"latency {fmt}",
+        f"scoring busy {100 * summary['busy_fraction']:.0f}% of the time",
+        "keeping up" if summary["keeping_up"] else "NOT keeping up",
+    ]
+    for name, s in summary["sources"].items():
+        extra = f", {s['reconnects']} reconnects" if s["reconnects"] else ""
+        extra += f", {s['dropped']} dropped" if s["dropped"] else ""
+        parts.append(f"{name}: {s['samples']} samples{extra}")
+    return "watch: " + "; ".join(parts)
