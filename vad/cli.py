@@ -254,11 +254,19 @@ def cmd_score(args: argparse.Namespace) -> int:
         if skipped:
             print(f"vad: resume: {len(skipped)} already scored, {len(todo)} to do", file=sys.stderr)
     if not todo:
-        return 1 if problems else 0
+        # all scored before: the review page may still be wanted
+        return review_score_outputs(args, [], inputs, stems, out_dir, detector, int(bool(problems)))
     # a bad --out is a usage error now, but the folder is made with the first result: a run
     # that fails before scoring anything leaves no empty folder behind
     check_out_dir(out_dir)
+    if args.engine == "ray" and args.calibration:
+        raise UsageError("--calibration: only with --engine local")
+    calibration = apply_calibration_option(args, detector)
     engine = build_engine(args, settings, detector)
+    if calibration is not None:  # results record the calibration used
+        from vad.calibration import RecordingCalibration
+
+        engine = RecordingCalibration(engine, calibration)
     try:
         errors = score_to_files(engine, [p for p, _ in todo], [s for _, s in todo], out_dir)
     finally:
@@ -271,7 +279,40 @@ def cmd_score(args: argparse.Namespace) -> int:
             f"vad: stdout was closed; scoring went on and the results are in {out_dir}",
             file=sys.stderr,
         )
-    return 1 if failed else 0
+    status = 1 if failed else 0
+    return review_score_outputs(args, todo, inputs, stems, out_dir, detector, status)
+
+
+def review_score_outputs(args, todo, inputs, stems, out_dir: Path, detector, status: int) -> int:
+    """``--plot``, ``--overlay`` for the videos scored now, ``--html`` for all of the run's
+    (with ``--resume``, those scored before too), from the written results (any engine)."""
+    if not (args.plot or args.overlay or args.html):
+        return status
+    from vad.visualize import review_outputs
+
+    errors = review_outputs(
+        todo,
+        out_dir,
+        args.plot,
+        args.overlay,
+        args.html,
+        threshold=detector.event_threshold,
+        index_items=list(zip(inputs, stems, strict=True)),
+    )
+    for error in errors:
+        print(one_line(f"vad: error: {error}"), file=sys.stderr)
+    if args.html and (out_dir / "index.html").is_file():
+        log.info("wrote %s", out_dir / "index.html")
+    return 1 if errors else status
+
+
+def add_review_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("results to look at")
+    g.add_argument("--plot", action="store_true", help="<stem>.png: score timeline with events")
+    g.add_argument(
+        "--overlay", action="store_true", help="<stem>.overlay.mp4: score bar drawn on the video"
+    )
+    g.add_argument("--html", action="store_true", help="OUT/index.html: review page for the run")
 
 
 def add_engine_options(p: argparse.ArgumentParser) -> None:
@@ -785,6 +826,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--resume", action="store_true", help="skip inputs already scored")
     add_detector_options(score)
     add_engine_options(score)
+    add_review_options(score)
+    add_calibration_options(score)
     score.set_defaults(func=cmd_score)
     add_eval_parser(sub)
     add_watch_parser(sub)
