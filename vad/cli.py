@@ -689,12 +689,14 @@ def cmd_watch(args: argparse.Namespace) -> int:
         loop=args.loop,
     )
     detector = build_detector(settings)
-    apply_calibration_option(args, detector)
+    calibration = apply_calibration_option(args, detector)
     sink = AlertSink(args.jsonl, args.on_event, args.webhook)
     stop = threading.Event()
     previous = {}
     try:
         watcher = Watcher(detector, args.sources, sink, options)
+        if calibration is not None:
+            watcher.info["calibration"] = calibration
         load_encoder_or_exit(detector)
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):  # end the loop; flush what was written

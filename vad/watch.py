@@ -176,6 +176,7 @@ class Watcher:
         }
         self.busy_s = 0.0
         self.readers: list[StreamReader] = []
+        self.info: dict = {}  # extra fields of the first ("start") record, e.g. calibration
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -184,6 +185,22 @@ class Watcher:
         encoder = self.detector.encoder  # load the model before the first frame arrives
         self.detector.text_embeddings()
         transform = encoder.preprocess.resize_crop
+        self.sink.emit(
+            {
+                "type": "start",
+                "sources": [s.name for s in self.specs],
+                "sample_fps": self.options.sample_fps,
+                "context_window_s": self.options.context_window_s,
+                "threshold": float(self.detector.event_threshold),
+                "min_event_s": self.options.min_event_s,
+                "cooldown_s": self.options.cooldown_s,
+                "model": self.detector.model,
+                "prompts": self.detector.bank.name,
+                "context": self.detector.context,
+                **self.info,
+                "wall_time": round(time.time(), 6),
+            }
+        )
         started = time.monotonic()
         for spec in self.specs:
             reader = StreamReader(
