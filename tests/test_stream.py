@@ -182,3 +182,42 @@ def test_a_full_queue_drops_the_oldest_live_frame_but_never_blocks():
         assert q.put(SampledFrame("cam", i, i, 0.0, None), block=False, stop=stop)
     assert [f.index for f in q.get_batch(10, 0)] == [3, 4]
     assert q.dropped == {"cam": 3}
+
+
+def test_an_mjpeg_camera_over_http_is_read():
+    """A typical IP camera: multipart JPEG frames over HTTP, no timestamps."""
+    from PIL import Image
+
+    jpegs = []
+    for level in (40, 200):
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 48), (level,) * 3).save(buf, "JPEG")
+        jpegs.append(buf.getvalue())
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            for jpg in jpegs * 10:
+                head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpg)}\r\n\r\n"
+                self.wfile.write(head.encode() + jpg + b"\r\n")
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/video.mjpg"
+    reader, frames, stop, statuses, changed = _reader(url, sample_fps=2, backoff_s=(5, 5))
+    reader.start()
+    try:
+        assert _wait_for(changed, lambda: any(s.state == "disconnected" for s in statuses))
+    finally:
+        stop.set()
+        reader.join(WAIT_S)
+        httpd.shutdown()
+        httpd.server_close()
+    assert statuses[0].state == "connected"
+    items = frames.get_batch(100, 0)
+    assert items and int(np.median(items[0].pixels)) == pytest.approx(40, abs=4)

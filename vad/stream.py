@@ -26,6 +26,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+ARRIVAL_TIMED_FORMATS = {"mpjpeg", "mjpeg", "jpeg_pipe", "image2pipe"}
 NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt", "rtp")
 
 
@@ -291,11 +292,13 @@ class StreamReader(threading.Thread):
         conn_wall = time.monotonic()
         delivered = 0
         decoded = 0
+        # MJPEG over HTTP carries no timestamps (FFmpeg invents 25 fps): use the arrival time
+        by_arrival = self.spec.live and container.format.name in ARRIVAL_TIMED_FORMATS
         for frame in container.decode(stream):
             if self.stop.is_set():
                 return delivered, "stopped"
             t = frame.time
-            if t is None:  # no timestamps (some MJPEG streams): the arrival time
+            if t is None or by_arrival:
                 t = time.monotonic() - conn_wall
             if first_t is None:
                 first_t = t
