@@ -34,6 +34,14 @@ process and its decode worker (``wait4`` rusage: the larger of the two), and per
 polling ``/proc/PID/status`` VmHWM every 0.2 s (``main``, ``worker`` and their ``sum``, an
 upper bound of what both held at once).
 
+``--watch`` measures ``vad watch`` instead: how many live 2-fps streams one CPU core keeps up
+with. The process is pinned to one core (``sched_setaffinity``, torch and decoding threads
+included) and N copies of VIDEO are watched as live streams (``--realtime --loop``) for
+``--watch-seconds`` each, N = 1, 2, ...; N keeps up when ``vad watch`` says it kept up (no frame
+dropped for backlog, scoring busy less than the whole time, readers within max(1 s, 2 samples)
+of their streams) and at least 95 % of the expected samples (N x 2 fps x time) were scored.
+It reports the largest such N and each trial's latency.
+
 ``--memory LONG`` runs end-to-end on VIDEO and on LONG (a longer video of the same format,
 see scripts/make_long_video.py) and prints their peak RSS and its ratio instead.
 """
@@ -477,6 +485,91 @@ def print_report(args, report: dict) -> None:
     print(f"target: {t['what']}: {'met' if t['met'] else 'NOT met'}")
 
 
+def watch_bench(args, encoder, report: dict) -> None:
+    """How many realtime 2-fps streams one CPU core keeps up with (``vad watch``)."""
+    import torch
+
+    from vad.alerts import AlertSink
+    from vad.pipeline import Detector
+    from vad.watch import Watcher, WatchOptions
+
+    core = sorted(os.sched_getaffinity(0))[0]
+    os.sched_setaffinity(0, {core})  # every thread of this process: one core
+    torch.set_num_threads(1)
+    fps = 2.0
+    detector = Detector(
+        model=args.model,
+        pretrained=args.pretrained,
+        sample_fps=fps,
+        device="cpu",
+        precision=args.precision,
+        batch_size=args.batch_size,
+        cache_dir=args.cache_dir,
+        isolate_decoding=False,
+        encoder=encoder,
+    )
+    detector.text_embeddings()  # the prompt bank, before any timing
+    links = Path(tempfile.mkdtemp(prefix="vad-watch-bench-"))
+    trials = []
+    best = 0
+    try:
+        for n in range(1, args.watch_max + 1):
+            sources = []
+            for i in range(n):  # distinct names for the same file
+                link = links / f"stream{i}{Path(args.video).suffix}"
+                if not link.exists():
+                    link.symlink_to(Path(args.video).resolve())
+                sources.append(str(link))
+            options = WatchOptions(
+                sample_fps=fps, duration_s=args.watch_seconds, realtime=True, loop=True
+            )
+            summary = Watcher(detector, sources, AlertSink(), options).run()
+            expected = n * fps * summary["elapsed_s"]
+            ratio = summary["samples"] / expected if expected else 0.0
+            ok = summary["keeping_up"] and ratio >= 0.95
+            trials.append(
+                {
+                    "streams": n,
+                    "keeps_up": ok,
+                    "samples": summary["samples"],
+                    "expected_samples": round(expected, 1),
+                    "busy_fraction": summary["busy_fraction"],
+                    "latency_p50_s": summary["latency_s"]["p50"],
+                    "latency_p95_s": summary["latency_s"]["p95"],
+                    "reader_lag_p95_s": summary["reader_lag_p95_s"],
+                    "dropped": sum(s["dropped"] for s in summary["sources"].values()),
+                }
+            )
+            log(f"watch bench: {trials[-1]}")
+            if not ok:
+                break
+            best = n
+    finally:
+        shutil.rmtree(links, ignore_errors=True)
+    report["watch"] = {
+        "cpu_core": core,
+        "torch_threads": torch.get_num_threads(),
+        "sample_fps": fps,
+        "seconds_per_trial": args.watch_seconds,
+        "streams_kept_up": best,
+        "trials": trials,
+    }
+
+
+def print_watch_report(report: dict) -> None:
+    m, s, w = report["machine"], report["settings"], report["watch"]
+    print(f"machine: {m['cpu']} ({m['cores']} cores, load {m['load_avg_1m']}), {m['date']}")
+    print(f"model: {s['model']} ({s['pretrained']}), one CPU core, {w['sample_fps']:g} fps")
+    print("streams  keeps up  samples/expected  busy  latency p50/p95 (s)  dropped")
+    for t in w["trials"]:
+        print(
+            f"{t['streams']:>7}  {'yes' if t['keeps_up'] else 'no':>8}  "
+            f"{t['samples']:>7}/{t['expected_samples']:<8}  {t['busy_fraction']:.2f}  "
+            f"{t['latency_p50_s']}/{t['latency_p95_s']}  {t['dropped']}"
+        )
+    print(f"one CPU core keeps up with {w['streams_kept_up']} stream(s) at {w['sample_fps']:g} fps")
+
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -508,6 +601,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the bench's own cache folder (text embeddings are kept between runs)",
     )
     p.add_argument("--memory", metavar="LONG", help="compare peak RSS on VIDEO and LONG")
+    p.add_argument("--watch", action="store_true", help="vad watch: 2-fps streams per CPU core")
+    p.add_argument("--watch-seconds", type=float, default=15.0, help="length of each trial")
+    p.add_argument("--watch-max", type=int, default=8, help="most streams to try")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     return p.parse_args(argv)
 
@@ -537,6 +633,14 @@ def main(argv: list[str] | None = None) -> int:
             "command": score_command(args, Path(args.video), Path("OUT"), args.cache_dir)[1:],
         },
     }
+    if args.watch:
+        report["settings"].update(sample_fps=2.0, command=["scripts/bench.py", *sys.argv[1:]])
+        watch_bench(args, encoder, report)
+        if args.json:
+            print(json.dumps(report, indent=1))
+        else:
+            print_watch_report(report)
+        return 0
     if args.memory:
         memory(args, encoder, args.cache_dir, report)
         report["memory"]["short"]["video"] = str(args.video)

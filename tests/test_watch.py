@@ -290,3 +290,14 @@ def test_vad_watch_names_a_missing_source(tmp_path):
     from vad.cli import main
 
     assert main(["watch", str(tmp_path / "nope.mp4"), "--jsonl", str(tmp_path / "o")]) == 2
+
+
+def test_vad_watch_fails_when_nothing_could_be_read(tmp_path, tiny_model, capsys):
+    from vad.cli import main
+
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all" * 100)
+    args = ["watch", str(junk), "--jsonl", str(tmp_path / "o.jsonl")]
+    assert main([*args, "--model", tiny_model, "--pretrained", "none"]) == 1
+    err = capsys.readouterr().err
+    assert f"{junk}: ended (cannot read" in err

@@ -627,7 +627,8 @@ def add_watch_parser(sub) -> None:
         help="score live streams (rtsp/http/udp/webcam/file) as frames arrive; JSONL and alerts",
         description="Score live sources as they arrive, with one shared model. Writes JSON "
         "Lines (sample, event, status and summary records; README, Watching cameras) and "
-        "sends event alerts. Runs until --duration, SIGINT/SIGTERM, or every file source ends.",
+        "sends event alerts. Runs until --duration, SIGINT/SIGTERM, or every file source ends. "
+        "Exit status 1 when no frame could be scored.",
     )
     w.add_argument("sources", nargs="+", metavar="SOURCE", help="URL, /dev/videoN, index or file")
     w.add_argument("--jsonl", default="-", metavar="FILE", help="JSON Lines output (- = stdout)")
@@ -707,7 +708,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print(f"vad: {format_summary(summary)}", file=sys.stderr)
-    return 0
+    return 0 if summary["samples"] else 1  # nothing scored: the sources' problems are above
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:

@@ -83,6 +83,7 @@ class SampledFrame:
     time_s: float
     wall_time: float
     pixels: object  # whatever the reader's ``transform`` made of the (1,H,W,3) uint8 frame
+    lag_s: float = 0.0  # how far the reader was behind the stream when it got this frame
 
 
 @dataclass
@@ -302,6 +303,7 @@ class StreamReader(threading.Thread):
                 t = time.monotonic() - conn_wall
             if first_t is None:
                 first_t = t
+                first_wall = time.monotonic()  # the stream's clock starts at its first frame
             rel = t - first_t
             decoded += 1
             if not selector.take(rel):
@@ -310,8 +312,15 @@ class StreamReader(threading.Thread):
                 wait = conn_wall + rel - time.monotonic()
                 if wait > 0 and self.stop.wait(wait):
                     return delivered, "stopped"
+            # A reader slower than the stream falls behind: the frame was captured ``lag``
+            # seconds before it was decoded here (0 for a file read as fast as possible).
+            lag = 0.0
+            if self.spec.live or self.realtime:
+                lag = max(0.0, time.monotonic() - first_wall - rel)
             pixels = self.transform(self._rgb(frame)[None])
-            item = SampledFrame(self.spec.name, self.samples, base + rel, time.time(), pixels)
+            item = SampledFrame(
+                self.spec.name, self.samples, base + rel, time.time() - lag, pixels, lag
+            )
             block = not (self.spec.live or self.realtime)
             if not self.frames.put(item, block=block, stop=self.stop):
                 return delivered, "stopped"

@@ -166,6 +166,7 @@ class Watcher:
         self.options = options
         self.queue = FrameQueue(options.queue_size)
         self.latencies: deque[float] = deque(maxlen=LATENCY_HISTORY)
+        self.lags: deque[float] = deque(maxlen=LATENCY_HISTORY)
         capacity = max(2, int(math.ceil(options.context_window_s * options.sample_fps)) + 1)
         threshold = float(detector.event_threshold)
         self.sources = {
@@ -303,6 +304,7 @@ class Watcher:
             score = float(scores[i])
             latency = scored_at - frame.wall_time
             self.latencies.append(latency)
+            self.lags.append(frame.lag_s)
             src.samples += 1
             self.sink.emit(
                 {
@@ -323,8 +325,10 @@ class Watcher:
 
     def summary(self, elapsed_s: float) -> dict:
         lat = np.asarray(self.latencies, dtype=np.float64)
+        lag_p95 = float(np.percentile(self.lags, 95)) if len(self.lags) else 0.0
         dropped = dict(self.queue.dropped)
         busy = self.busy_s / elapsed_s if elapsed_s > 0 else 0.0
+        max_lag = max(1.0, 2.0 / self.options.sample_fps)
         sources = {}
         for reader in self.readers:
             name = reader.spec.name
@@ -343,9 +347,11 @@ class Watcher:
                 "p95": round(float(np.percentile(lat, 95)), 4) if len(lat) else None,
             },
             "busy_fraction": round(busy, 4),
-            # keeping up: no frame dropped for backlog, and scoring used less than the time
-            # the frames took to arrive
-            "keeping_up": not sum(dropped.values()) and busy < 1.0,
+            "reader_lag_p95_s": round(lag_p95, 4),
+            # keeping up: no frame dropped for backlog, scoring used less than the time the
+            # frames took to arrive, and the readers stayed with their streams (lag p95 within
+            # max(1 s, 2 samples))
+            "keeping_up": not sum(dropped.values()) and busy < 1.0 and lag_p95 <= max_lag,
             "sources": sources,
             "alerts": self.sink.stats(),
             "wall_time": round(time.time(), 6),
