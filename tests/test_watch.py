@@ -301,3 +301,17 @@ def test_vad_watch_fails_when_nothing_could_be_read(tmp_path, tiny_model, capsys
     assert main([*args, "--model", tiny_model, "--pretrained", "none"]) == 1
     err = capsys.readouterr().err
     assert f"{junk}: ended (cannot read" in err
+
+
+def test_keeping_up_means_every_arrived_frame_was_scored(stand_in, scene_video):
+    watcher = Watcher(stand_in_detector(stand_in), [str(scene_video)], AlertSink(), WatchOptions())
+    src = watcher.sources[str(scene_video)]
+    watcher.queue.received = {src.name: 100}
+    src.samples = 99  # one sample in flight at the end: fine
+    assert watcher.summary(50.0)["keeping_up"]
+    src.samples = 60  # 40 frames waited in the queue until the end: the scorer fell behind
+    summary = watcher.summary(50.0)
+    assert not summary["keeping_up"] and summary["backlog"] == 40
+    src.samples = 100
+    watcher.lags.extend([5.0] * 10)  # the reader was 5 s behind its stream
+    assert not watcher.summary(50.0)["keeping_up"]

@@ -123,6 +123,7 @@ class FrameQueue:
         self._items: deque[SampledFrame] = deque()
         self._cond = threading.Condition()
         self.dropped: dict[str, int] = {}
+        self.received: dict[str, int] = {}
 
     def put(self, item: SampledFrame, block: bool, stop: threading.Event) -> bool:
         with self._cond:
@@ -135,6 +136,7 @@ class FrameQueue:
                 old = self._items.popleft()
                 self.dropped[old.source] = self.dropped.get(old.source, 0) + 1
             self._items.append(item)
+            self.received[item.source] = self.received.get(item.source, 0) + 1
             self._cond.notify_all()
             return True
 

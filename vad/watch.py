@@ -329,6 +329,9 @@ class Watcher:
         dropped = dict(self.queue.dropped)
         busy = self.busy_s / elapsed_s if elapsed_s > 0 else 0.0
         max_lag = max(1.0, 2.0 / self.options.sample_fps)
+        received = sum(self.queue.received.values())
+        scored = sum(s.samples for s in self.sources.values())
+        backlog = received - scored - sum(dropped.values())  # arrived, never scored
         sources = {}
         for reader in self.readers:
             name = reader.spec.name
@@ -348,10 +351,13 @@ class Watcher:
             },
             "busy_fraction": round(busy, 4),
             "reader_lag_p95_s": round(lag_p95, 4),
-            # keeping up: no frame dropped for backlog, scoring used less than the time the
-            # frames took to arrive, and the readers stayed with their streams (lag p95 within
-            # max(1 s, 2 samples))
-            "keeping_up": not sum(dropped.values()) and busy < 1.0 and lag_p95 <= max_lag,
+            "backlog": backlog,
+            # keeping up: no frame dropped, nearly every frame that arrived was scored (at most
+            # a batch in flight at the end), and the readers stayed with their streams (lag
+            # p95 within max(1 s, 2 samples))
+            "keeping_up": not sum(dropped.values())
+            and backlog <= max(2 * len(self.sources), 0.05 * received)
+            and lag_p95 <= max_lag,
             "sources": sources,
             "alerts": self.sink.stats(),
             "wall_time": round(time.time(), 6),
