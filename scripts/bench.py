@@ -37,10 +37,9 @@ upper bound of what both held at once).
 ``--watch`` measures ``vad watch`` instead: how many live 2-fps streams one CPU core keeps up
 with. The process is pinned to one core (``sched_setaffinity``, torch and decoding threads
 included) and N copies of VIDEO are watched as live streams (``--realtime --loop``) for
-``--watch-seconds`` each, N = 1, 2, ...; N keeps up when ``vad watch`` says it kept up (no frame
-dropped for backlog, scoring busy less than the whole time, readers within max(1 s, 2 samples)
-of their streams) and at least 95 % of the expected samples (N x 2 fps x time) were scored.
-It reports the largest such N and each trial's latency.
+``--watch-seconds`` each, N = 1, 2, ...; N keeps up when ``vad watch`` says it kept up: no frame
+dropped, every frame that arrived scored (but a batch in flight at the end), each reader within
+max(1 s, 2 samples) of its stream. It reports the largest such N and each trial's latency.
 
 ``--memory LONG`` runs end-to-end on VIDEO and on LONG (a longer video of the same format,
 see scripts/make_long_video.py) and prints their peak RSS and its ratio instead.
@@ -525,13 +524,13 @@ def watch_bench(args, encoder, report: dict) -> None:
             )
             summary = Watcher(detector, sources, AlertSink(), options).run()
             expected = n * fps * summary["elapsed_s"]
-            ratio = summary["samples"] / expected if expected else 0.0
-            ok = summary["keeping_up"] and ratio >= 0.95
+            ok = summary["keeping_up"]
             trials.append(
                 {
                     "streams": n,
                     "keeps_up": ok,
                     "samples": summary["samples"],
+                    "received": summary["received"],
                     "expected_samples": round(expected, 1),
                     "busy_fraction": summary["busy_fraction"],
                     "latency_p50_s": summary["latency_s"]["p50"],

@@ -326,3 +326,21 @@ def apply_calibration(
     if note:
         record["note"] = note
     return record
+
+
+class RecordingCalibration:
+    """An engine wrapper that writes ``calibration`` (what :func:`apply_calibration`
+    returned) into every result, so each ``<stem>.json`` says which calibration scored it."""
+
+    def __init__(self, engine, record: dict):
+        self.engine = engine
+        self.record = record
+
+    def run(self, paths, **kw):
+        for out in self.engine.run(paths, **kw):
+            if out.result is not None:
+                out.result["calibration"] = self.record
+            yield out
+
+    def close(self) -> None:
+        self.engine.close()

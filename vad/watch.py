@@ -235,13 +235,14 @@ class Watcher:
                 elif not any(r.is_alive() for r in self.readers) and not len(self.queue):
                     break  # every source ended (files)
         finally:
+            elapsed = time.monotonic() - started
             stop.set()
             for reader in self.readers:
                 reader.join(self.options.timeout_s + 5)
             for src in self.sources.values():
                 if src.tracker.is_open:
                     self.sink.emit(src.tracker.close("stopped"))
-            summary = self.summary(time.monotonic() - started)
+            summary = self.summary(elapsed)
             self.sink.emit(summary)
         return summary
 
@@ -344,7 +345,8 @@ class Watcher:
         return {
             "type": "summary",
             "elapsed_s": round(elapsed_s, 3),
-            "samples": sum(s.samples for s in self.sources.values()),
+            "samples": scored,
+            "received": received,
             "latency_s": {
                 "p50": round(float(np.percentile(lat, 50)), 4) if len(lat) else None,
                 "p95": round(float(np.percentile(lat, 95)), 4) if len(lat) else None,
