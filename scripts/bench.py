@@ -38,8 +38,8 @@ upper bound of what both held at once).
 with. The process is pinned to one core (``sched_setaffinity``, torch and decoding threads
 included) and N copies of VIDEO are watched as live streams (``--realtime --loop``) for
 ``--watch-seconds`` each, N = 1, 2, ...; N keeps up when ``vad watch`` says it kept up: no frame
-dropped, every frame that arrived scored (but a batch in flight at the end), each reader within
-max(1 s, 2 samples) of its stream. It reports the largest such N and each trial's latency.
+dropped, every frame that arrived scored (but a batch in flight at the end), scoring busy less
+than 95 % of the time, each reader within max(1 s, 2 samples) of its stream. It reports the largest such N and each trial's latency.
 
 ``--memory LONG`` runs end-to-end on VIDEO and on LONG (a longer video of the same format,
 see scripts/make_long_video.py) and prints their peak RSS and its ratio instead.

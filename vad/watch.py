@@ -355,10 +355,12 @@ class Watcher:
             "reader_lag_p95_s": round(lag_p95, 4),
             "backlog": backlog,
             # keeping up: no frame dropped, nearly every frame that arrived was scored (at most
-            # a batch in flight at the end), and the readers stayed with their streams (lag
-            # p95 within max(1 s, 2 samples))
+            # a batch in flight at the end), scoring not saturated (busy < 95 %: a saturated
+            # scorer's latency only grows), and the readers stayed with their streams (lag p95
+            # within max(1 s, 2 samples))
             "keeping_up": not sum(dropped.values())
             and backlog <= max(2 * len(self.sources), 0.05 * received)
+            and busy < 0.95
             and lag_p95 <= max_lag,
             "sources": sources,
             "alerts": self.sink.stats(),
