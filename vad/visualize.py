@@ -65,8 +65,10 @@ def plot_result(result: dict, path: str | Path, dpi: int = 100) -> Path:
     ax = fig.add_subplot()
     for i, ev in enumerate(result.get("events", [])):
         ax.axvspan(ev["start_s"], ev["end_s"], color="tab:red", alpha=0.18, lw=0)
-        y = 1.02 if i % 2 == 0 else 0.93  # neighbouring labels alternate heights
-        ax.text(ev["start_s"], y, _top_label(ev)[:40], fontsize=8, color="darkred", va="bottom")
+        y = (1.03, 0.96, 0.89)[i % 3]  # neighbouring labels at different heights
+        label = _top_label(ev)
+        label = label if len(label) <= 32 else label[:31] + "…"
+        ax.text(ev["start_s"], y, label, fontsize=8, color="darkred", va="bottom")
     ax.plot(t, scores, color="tab:blue", lw=1.2, label="anomaly score")
     ax.axhline(_threshold(result), color="grey", ls="--", lw=0.8, label="event threshold")
     ax.set_xlim(0, max(t[-1] if len(t) else 1.0, 1e-3))
@@ -256,6 +258,7 @@ summary{cursor:pointer;display:flex;flex-wrap:wrap;gap:12px;align-items:center}
 summary .name{font-weight:600;min-width:220px} .peak{font-variant-numeric:tabular-nums}
 .hot{color:#c00} .thumbs img{height:72px;margin-right:4px;border-radius:3px}
 table{border-collapse:collapse;margin-top:8px} td,th{padding:3px 10px;border-bottom:1px solid #eee}
+td:nth-child(-n+4){white-space:nowrap}
 th{text-align:left}
 """
 
