@@ -125,3 +125,16 @@ def test_a_calibration_for_another_model_is_refused(stand_in, tmp_path):
     other = Detector(model="ViT-L-14", context="none", encoder=stand_in, use_cache=False)
     with pytest.raises(CalibrationError, match="calibrated with model"):
         apply_calibration(other, load_calibration(path))
+
+
+def test_calibrate_names_a_broken_video_and_writes_nothing(tmp_path, capsys, tiny_model):
+    from vad.cli import main
+
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00" * 4096)
+    cam = tmp_path / "cam.json"
+    args = ["calibrate", str(junk), "--out", str(cam), "--model", tiny_model]
+    assert main([*args, "--pretrained", "none", "--no-cache"]) == 1
+    err = capsys.readouterr().err
+    assert str(junk) in err and "nothing written" in err
+    assert not cam.exists()

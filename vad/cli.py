@@ -713,6 +713,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from vad.calibration import CalibrationError, calibrate, save_calibration
+    from vad.video import VideoError
 
     settings = detector_settings(args)
     inputs = collect_inputs(args.paths, None)
@@ -725,6 +726,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         json_path = save_calibration(calibration, args.out)
     except CalibrationError as exc:
         raise UsageError(str(exc)) from exc
+    except VideoError as exc:  # every video must be usable: the calibration is all of them
+        print(f"vad: error: {exc}; nothing written", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"vad: error: {args.out}: cannot write ({exc.strerror or exc})", file=sys.stderr)
+        return 1
     finally:
         detector.close()
     print(calibration.describe())
