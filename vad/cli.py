@@ -641,6 +641,9 @@ def add_watch_parser(sub) -> None:
     w.add_argument("--loop", action="store_true", help="replay file sources when they end")
     add_calibration_options(w)
     add_detector_options(w)
+    for action in w._actions:  # the same flag, watch's meaning
+        if action.dest == "context_window_s":
+            action.help = "infer the context over the last SECONDS of each source (default 60)"
     w.set_defaults(func=cmd_watch)
 
 
