@@ -39,7 +39,10 @@ with. The process is pinned to one core (``sched_setaffinity``, torch and decodi
 included) and N copies of VIDEO are watched as live streams (``--realtime --loop``) for
 ``--watch-seconds`` each, N = 1, 2, ...; N keeps up when ``vad watch`` says it kept up: no frame
 dropped, every frame that arrived scored (but a batch in flight at the end), scoring busy less
-than 95 % of the time, each reader within max(1 s, 2 samples) of its stream. It reports the largest such N and each trial's latency.
+than 95 % of the time, each reader within max(1 s, 2 samples) of its stream. It reports the
+largest such N and each trial's latency, and, as a check that other processes' load cannot
+skew, the CPU time per sample of this process and the streams a dedicated core would take at
+that cost.
 
 ``--memory LONG`` runs end-to-end on VIDEO and on LONG (a longer video of the same format,
 see scripts/make_long_video.py) and prints their peak RSS and its ratio instead.
@@ -522,7 +525,9 @@ def watch_bench(args, encoder, report: dict) -> None:
             options = WatchOptions(
                 sample_fps=fps, duration_s=args.watch_seconds, realtime=True, loop=True
             )
+            cpu0 = time.process_time()
             summary = Watcher(detector, sources, AlertSink(), options).run()
+            cpu = time.process_time() - cpu0  # this process's CPU time, all its threads
             expected = n * fps * summary["elapsed_s"]
             ok = summary["keeping_up"]
             trials.append(
@@ -536,6 +541,12 @@ def watch_bench(args, encoder, report: dict) -> None:
                     "latency_p50_s": summary["latency_s"]["p50"],
                     "latency_p95_s": summary["latency_s"]["p95"],
                     "reader_lag_p95_s": summary["reader_lag_p95_s"],
+                    # what the load of other processes cannot inflate: CPU seconds per sample
+                    # (decoding, encoding, scoring), and the streams a dedicated core could take
+                    "cpu_s_per_sample": round(cpu / max(summary["samples"], 1), 4),
+                    "streams_per_dedicated_core": round(
+                        summary["samples"] / max(cpu, 1e-9) / fps, 2
+                    ),
                     "dropped": sum(s["dropped"] for s in summary["sources"].values()),
                 }
             )
@@ -559,12 +570,16 @@ def print_watch_report(report: dict) -> None:
     m, s, w = report["machine"], report["settings"], report["watch"]
     print(f"machine: {m['cpu']} ({m['cores']} cores, load {m['load_avg_1m']}), {m['date']}")
     print(f"model: {s['model']} ({s['pretrained']}), one CPU core, {w['sample_fps']:g} fps")
-    print("streams  keeps up  samples/expected  busy  latency p50/p95 (s)  dropped")
+    print(
+        "streams  keeps up  samples/expected  busy  latency p50/p95 (s)  dropped  "
+        "CPU s/sample  streams/dedicated core"
+    )
     for t in w["trials"]:
         print(
             f"{t['streams']:>7}  {'yes' if t['keeps_up'] else 'no':>8}  "
             f"{t['samples']:>7}/{t['expected_samples']:<8}  {t['busy_fraction']:.2f}  "
-            f"{t['latency_p50_s']}/{t['latency_p95_s']}  {t['dropped']}"
+            f"{t['latency_p50_s']}/{t['latency_p95_s']}  {t['dropped']}  "
+            f"{t['cpu_s_per_sample']}  {t['streams_per_dedicated_core']}"
         )
     print(f"one CPU core keeps up with {w['streams_kept_up']} stream(s) at {w['sample_fps']:g} fps")
 
