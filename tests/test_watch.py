@@ -348,3 +348,14 @@ def test_watch_reports_a_dropped_stream_and_goes_on_scoring(tiny_model):
     after = [r for r in records[dropped_at:] if r["type"] == "sample"]
     first = next(r for r in records if r["type"] == "sample")
     assert after and after[-1]["time_s"] > first["time_s"]  # stream time ran on
+
+
+def test_duration_stops_a_live_source(stand_in, scene_video):
+    """A looping real-time source never ends by itself: --duration ends the run."""
+    det = stand_in_detector(stand_in)
+    records, summary = run_watch(
+        det, [scene_video], sample_fps=2, realtime=True, loop=True, duration_s=1.0
+    )
+    assert summary["elapsed_s"] >= 1.0
+    assert records[0]["type"] == "start" and records[-1]["type"] == "summary"
+    assert not [r for r in records if r["type"] == "status" and r["state"] == "ended"]
