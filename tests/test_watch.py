@@ -359,3 +359,27 @@ def test_duration_stops_a_live_source(stand_in, scene_video):
     assert summary["elapsed_s"] >= 1.0
     assert records[0]["type"] == "start" and records[-1]["type"] == "summary"
     assert not [r for r in records if r["type"] == "status" and r["state"] == "ended"]
+
+
+def test_memory_is_bounded_by_the_context_window(stand_in, scene_video):
+    """A source that never ends (a looping file): the per-source ring buffer holds only the
+    context window, however many samples went through."""
+    det = stand_in_detector(stand_in)
+    stop = threading.Event()
+    seen = []
+
+    def listen(record):
+        if record["type"] == "sample":
+            seen.append(record["time_s"])
+            if len(seen) >= 150:  # three and a half loops of the 22 s clip
+                stop.set()
+
+    sink = AlertSink()
+    sink.listeners.append(listen)
+    options = WatchOptions(sample_fps=2, context_window_s=5, loop=True, duration_s=WAIT_S)
+    watcher = Watcher(det, [str(scene_video)], sink, options)
+    watcher.run(stop)
+    src = watcher.sources[str(scene_video)]
+    assert len(seen) >= 150
+    assert len(src.embeddings) == len(src.times) == 11  # 5 s at 2 fps, and the newest
+    assert seen == sorted(seen)  # stream time runs on across the loops
