@@ -34,9 +34,9 @@ process and its decode worker (``wait4`` rusage: the larger of the two), and per
 polling ``/proc/PID/status`` VmHWM every 0.2 s (``main``, ``worker`` and their ``sum``, an
 upper bound of what both held at once).
 
-``--watch`` measures ``vad watch`` instead: how many live 2-fps streams one CPU core keeps up
-with. The process is pinned to one core (``sched_setaffinity``, torch and decoding threads
-included) and N copies of VIDEO are watched as live streams (``--realtime --loop``) for
+``--watch`` measures ``vad watch`` instead: how many live 2-fps streams one CPU core (or, with
+the model on a GPU, one GPU and all cores) keeps up with. On the CPU the process is pinned to one
+core (``sched_setaffinity``, torch and decoding threads included) and N copies of VIDEO are watched as live streams (``--realtime --loop``) for
 ``--watch-seconds`` each, N = 1, 2, ...; N keeps up when ``vad watch`` says it kept up: no frame
 dropped, every frame that arrived scored (but a batch in flight at the end), scoring busy less
 than 95 % of the time, each reader within max(1 s, 2 samples) of its stream. It reports the
@@ -495,15 +495,18 @@ def watch_bench(args, encoder, report: dict) -> None:
     from vad.pipeline import Detector
     from vad.watch import Watcher, WatchOptions
 
-    core = sorted(os.sched_getaffinity(0))[0]
-    os.sched_setaffinity(0, {core})  # every thread of this process: one core
-    torch.set_num_threads(1)
+    on_gpu = encoder.device.type == "cuda"
+    core = None
+    if not on_gpu:  # one CPU core; on a GPU the question is what one GPU takes (all cores)
+        core = sorted(os.sched_getaffinity(0))[0]
+        os.sched_setaffinity(0, {core})  # every thread of this process: one core
+        torch.set_num_threads(1)
     fps = 2.0
     detector = Detector(
         model=args.model,
         pretrained=args.pretrained,
         sample_fps=fps,
-        device="cpu",
+        device=str(encoder.device),
         precision=args.precision,
         batch_size=args.batch_size,
         cache_dir=args.cache_dir,
@@ -557,6 +560,7 @@ def watch_bench(args, encoder, report: dict) -> None:
     finally:
         shutil.rmtree(links, ignore_errors=True)
     report["watch"] = {
+        "device": str(encoder.device),
         "cpu_core": core,
         "torch_threads": torch.get_num_threads(),
         "sample_fps": fps,
@@ -569,7 +573,8 @@ def watch_bench(args, encoder, report: dict) -> None:
 def print_watch_report(report: dict) -> None:
     m, s, w = report["machine"], report["settings"], report["watch"]
     print(f"machine: {m['cpu']} ({m['cores']} cores, load {m['load_avg_1m']}), {m['date']}")
-    print(f"model: {s['model']} ({s['pretrained']}), one CPU core, {w['sample_fps']:g} fps")
+    where = "one GPU" if w["cpu_core"] is None else "one CPU core"
+    print(f"model: {s['model']} ({s['pretrained']}), {where}, {w['sample_fps']:g} fps")
     print(
         "streams  keeps up  samples/expected  busy  latency p50/p95 (s)  dropped  "
         "CPU s/sample  streams/dedicated core"
@@ -581,7 +586,7 @@ def print_watch_report(report: dict) -> None:
             f"{t['latency_p50_s']}/{t['latency_p95_s']}  {t['dropped']}  "
             f"{t['cpu_s_per_sample']}  {t['streams_per_dedicated_core']}"
         )
-    print(f"one CPU core keeps up with {w['streams_kept_up']} stream(s) at {w['sample_fps']:g} fps")
+    print(f"{where} keeps up with {w['streams_kept_up']} stream(s) at {w['sample_fps']:g} fps")
 
 
 def log(msg: str) -> None:
