@@ -35,14 +35,14 @@ polling ``/proc/PID/status`` VmHWM every 0.2 s (``main``, ``worker`` and their `
 upper bound of what both held at once).
 
 ``--watch`` measures ``vad watch`` instead: how many live 2-fps streams one CPU core (or, with
-the model on a GPU, one GPU and all cores) keeps up with. On the CPU the process is pinned to one
-core (``sched_setaffinity``, torch and decoding threads included) and N copies of VIDEO are watched as live streams (``--realtime --loop``) for
-``--watch-seconds`` each, N = 1, 2, ...; N keeps up when ``vad watch`` says it kept up: no frame
-dropped, every frame that arrived scored (but a batch in flight at the end), scoring busy less
-than 95 % of the time, each reader within max(1 s, 2 samples) of its stream. It reports the
-largest such N and each trial's latency, and, as a check that other processes' load cannot
-skew, the CPU time per sample of this process and the streams a dedicated core would take at
-that cost.
+the model on a GPU, one GPU and all cores) keeps up with. On the CPU the process is pinned to
+one core (``sched_setaffinity``, torch and decoding threads included). N copies of VIDEO are
+watched as live streams (``--realtime --loop``) for ``--watch-seconds`` each, N = 1, 2, ...;
+N keeps up when ``vad watch`` says it kept up: no frame dropped, every frame that arrived scored
+(but a batch in flight at the end), scoring busy less than 95 % of the time, each reader within
+max(1 s, 2 samples) of its stream. It reports the largest such N and each trial's latency, and,
+as a check that other processes' load cannot skew, the CPU time per sample of this process and
+the streams a dedicated core would take at that cost.
 
 ``--memory LONG`` runs end-to-end on VIDEO and on LONG (a longer video of the same format,
 see scripts/make_long_video.py) and prints their peak RSS and its ratio instead.
