@@ -113,6 +113,10 @@ def test_vad_score_writes_plot_overlay_and_html(tmp_path, videos_dir, tiny_model
     assert count_frames(out / "Megamind.overlay.mp4") == count_frames(video)
     page = (out / "index.html").read_text()
     assert page.count('<details class="video"') == 1 and "Megamind.avi" in page
+    # --resume with nothing left to score still makes the page from the results written
+    (out / "index.html").unlink()
+    assert main([*args, "--resume"]) == 0
+    assert "Megamind.avi" in (out / "index.html").read_text()
 
 
 def test_the_review_page_in_a_headless_browser(tmp_path, videos_dir, chromium):

@@ -333,20 +333,29 @@ def review_outputs(
     overlay: bool = False,
     index: bool = False,
     threshold: float = 0.5,
+    index_items: Sequence[tuple[Path, str]] | None = None,
 ) -> list[str]:
-    """``--plot``, ``--overlay``, ``--html`` for the scored ``(video, stem)`` pairs whose
-    ``<stem>.json`` is in ``out_dir``; returns error lines (one per failure)."""
+    """``--plot``, ``--overlay`` for the scored ``(video, stem)`` pairs whose ``<stem>.json``
+    is in ``out_dir``, and ``--html`` for ``index_items`` (default: the same; ``vad score
+    --resume`` adds the videos scored before); returns error lines (one per failure)."""
     import json
 
     errors: list[str] = []
     entries = []
-    for video, stem in items:
+    fresh = {stem for _, stem in items}
+    for video, stem in index_items if index_items is not None else items:
         json_path = Path(out_dir) / f"{stem}.json"
         if not json_path.is_file():
             continue  # it failed to score: already reported
-        result = json.loads(json_path.read_text(encoding="utf-8"))
+        try:
+            result = json.loads(json_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            errors.append(f"{json_path}: cannot read ({exc})")
+            continue
         result.setdefault("event_threshold", threshold)
         entries.append({"video": video, "stem": stem, "result": result})
+        if stem not in fresh:
+            continue
         if plot:
             try:
                 plot_result(result, Path(out_dir) / f"{stem}.png")
