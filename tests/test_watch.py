@@ -42,13 +42,14 @@ def write_levels(path: Path, levels: list[int], fps: int = 10, size: int = 32) -
 
 
 SITTING, FIGHTING = 10, 20
+FIGHT = "two people exchanging punches"  # an anomalous description of the default bank
 
 
 @pytest.fixture()
 def scene_video(tmp_path, stand_in):
     """6 s of a person sitting, 6 s of people fighting, 10 s of sitting again (10 fps)."""
     stand_in.image_table[SITTING] = stand_in.encode_text(["a person sitting"])[0]
-    stand_in.image_table[FIGHTING] = stand_in.encode_text(["people fighting"])[0]
+    stand_in.image_table[FIGHTING] = stand_in.encode_text([FIGHT])[0]
     levels = [SITTING] * 60 + [FIGHTING] * 60 + [SITTING] * 100
     return write_levels(tmp_path / "scene.avi", levels)
 
@@ -107,7 +108,7 @@ def test_watch_writes_samples_and_one_event_naming_what_fired(stand_in, scene_vi
     opened, closed = events
     assert opened["start_s"] == 6.0 and opened["end_s"] is None
     assert closed["end_s"] == 11.5 and closed["peak_score"] > 0.5
-    assert opened["descriptions"][0]["text"] == "people fighting"
+    assert opened["descriptions"][0]["text"] == FIGHT
     assert records[-1]["type"] == "summary" and records[-1]["samples"] == 44
     assert summary["latency_s"]["p50"] is not None
     assert summary["sources"][str(scene_video)]["dropped"] == 0
@@ -134,7 +135,7 @@ def test_sources_share_one_model_and_batches(stand_in, scene_video, tmp_path):
 
 
 def test_an_event_still_open_at_the_end_is_closed(stand_in, tmp_path):
-    stand_in.image_table[FIGHTING] = stand_in.encode_text(["people fighting"])[0]
+    stand_in.image_table[FIGHTING] = stand_in.encode_text([FIGHT])[0]
     video = write_levels(tmp_path / "fight.avi", [FIGHTING] * 40)
     records, _ = run_watch(stand_in_detector(stand_in), [video], sample_fps=2, min_event_s=0)
     events = [r for r in records if r["type"] == "event"]
