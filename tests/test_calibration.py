@@ -125,6 +125,11 @@ def test_a_calibration_for_another_model_is_refused(stand_in, tmp_path):
     other = Detector(model="ViT-L-14", context="none", encoder=stand_in, use_cache=False)
     with pytest.raises(CalibrationError, match="calibrated with model"):
         apply_calibration(other, load_calibration(path))
+    head = json.loads(path.read_text())["head"]  # the Detector's default
+    other_head = "softmax" if head != "softmax" else "margin"
+    recipe = Detector(context="none", encoder=stand_in, use_cache=False, head=other_head)
+    with pytest.raises(CalibrationError, match=f"calibrated with head {head}"):
+        apply_calibration(recipe, load_calibration(path))
 
 
 def test_calibrate_names_a_broken_video_and_writes_nothing(tmp_path, capsys, tiny_model):

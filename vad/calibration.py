@@ -50,6 +50,7 @@ NOVELTY_K = 3
 NOVELTY_WEIGHT = 0.5
 EXCLUDE_S = 10.0
 THRESHOLDS = np.round(np.linspace(0.0, 1.0, 1001), 3)
+RECIPE_KEYS = ("head", "anchor", "refine")  # Detector attributes (vad.heads.Scoring)
 MARGIN = 0.01  # above the highest normal score, when the footage is too short for the rate
 
 
@@ -197,6 +198,8 @@ def calibrate(detector, paths, memory_size: int = 2048) -> Calibration:
         "pretrained": getattr(detector.encoder, "pretrained_label", detector.pretrained),
         "prompts": detector.bank.name,
         "sample_fps": detector.sample_fps,
+        # the scoring recipe: another recipe has another score distribution
+        **{key: getattr(detector, key, None) for key in RECIPE_KEYS},
         "smoothing": {"method": detector.smoothing, "window_s": detector.window_s},
         "context": context,
         "novelty": {
@@ -303,8 +306,8 @@ def apply_calibration(
     """Set ``detector`` up to score with ``cal``: threshold, novelty term and (unless a context
     was given) the calibrated scene. Returns what results record about it."""
     where = cal.path or "calibration"
-    for key in ("model", "prompts", "sample_fps"):
-        have = detector.bank.name if key == "prompts" else getattr(detector, key)
+    for key in ("model", "prompts", "sample_fps", *RECIPE_KEYS):
+        have = detector.bank.name if key == "prompts" else getattr(detector, key, None)
         if str(have) != str(cal.about.get(key)):
             raise CalibrationError(
                 f"{where}: calibrated with {key} {cal.about.get(key)}, but this run uses {have}"
