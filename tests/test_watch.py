@@ -329,12 +329,10 @@ def test_watch_reports_a_dropped_stream_and_goes_on_scoring(tiny_model):
 
     def listen(record):
         records.append(record)
-        reconnected = any(
-            r["type"] == "status" and r["state"] == "connected" and r["attempt"] >= 2
-            for r in records
-        )
-        if reconnected and record["type"] == "sample":
-            stop.set()  # a sample scored after the reconnect: enough
+        # the cut first connection carries 2 s of the 4 s clip, at most 11 samples at 5 fps:
+        # more samples than that were read after the reconnect
+        if sum(r["type"] == "sample" for r in records) >= 16:
+            stop.set()
 
     sink = AlertSink()
     sink.listeners.append(listen)
@@ -345,10 +343,9 @@ def test_watch_reports_a_dropped_stream_and_goes_on_scoring(tiny_model):
     assert states[:3] == [("connected", 1), ("disconnected", 1), ("connected", 2)]
     assert records[-1]["type"] == "summary"
     assert summary["sources"][server.url]["reconnects"] >= 1
-    dropped_at = next(i for i, r in enumerate(records) if r.get("state") == "disconnected")
-    after = [r for r in records[dropped_at:] if r["type"] == "sample"]
-    first = next(r for r in records if r["type"] == "sample")
-    assert after and after[-1]["time_s"] > first["time_s"]  # stream time ran on
+    times = [r["time_s"] for r in records if r["type"] == "sample"]
+    assert len(times) >= 16 and times == sorted(times)  # stream time runs on across the drop
+    assert times[-1] >= 2.0  # past the cut
 
 
 def test_duration_stops_a_live_source(stand_in, scene_video):
