@@ -381,3 +381,20 @@ def test_memory_is_bounded_by_the_context_window(stand_in, scene_video):
     assert len(seen) >= 150
     assert len(src.embeddings) == len(src.times) == 11  # 5 s at 2 fps, and the newest
     assert seen == sorted(seen)  # stream time runs on across the loops
+
+
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--min-event-s", "-1", "--min-event-s must be a number >= 0, got -1.0"),
+        ("--duration", "0", "--duration must be a number > 0, got 0.0"),
+        ("--cooldown-s", "nan", "--cooldown-s must be a number >= 0, got nan"),
+    ],
+)
+def test_vad_watch_rejects_bad_numbers(tmp_path, videos_dir, capsys, flag, value, message):
+    from vad.cli import main
+
+    args = ["watch", str(videos_dir / "Megamind.avi"), "--jsonl", str(tmp_path / "o"), flag, value]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # refused before anything was opened

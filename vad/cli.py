@@ -692,6 +692,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         realtime=args.realtime,
         loop=args.loop,
     )
+    options.check()  # before anything is opened or loaded
     detector = build_detector(settings)
     calibration = apply_calibration_option(args, detector)
     sink = AlertSink(args.jsonl, args.on_event, args.webhook)

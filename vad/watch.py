@@ -54,15 +54,15 @@ class WatchOptions:
     timeout_s: float = 10.0
 
     def check(self) -> None:
-        for name, value, ok in (
-            ("--sample-fps", self.sample_fps, self.sample_fps > 0),
-            ("--context-window", self.context_window_s, self.context_window_s > 0),
-            ("--min-event-s", self.min_event_s, self.min_event_s >= 0),
-            ("--cooldown-s", self.cooldown_s, self.cooldown_s >= 0),
-            ("--duration", self.duration_s, self.duration_s is None or self.duration_s > 0),
+        for name, value, ok, what in (
+            ("--sample-fps", self.sample_fps, self.sample_fps > 0, "> 0"),
+            ("--context-window", self.context_window_s, self.context_window_s > 0, "> 0"),
+            ("--min-event-s", self.min_event_s, self.min_event_s >= 0, ">= 0"),
+            ("--cooldown-s", self.cooldown_s, self.cooldown_s >= 0, ">= 0"),
+            ("--duration", self.duration_s, self.duration_s is None or self.duration_s > 0, "> 0"),
         ):
             if not (isinstance(value, int | float | None) and ok and _finite(value)):
-                raise ValueError(f"{name} must be a positive number, got {value}")
+                raise ValueError(f"{name} must be a number {what}, got {value}")
 
 
 def _finite(value) -> bool:
