@@ -319,3 +319,38 @@ def test_long_texts_are_reported_once_not_silently_cut(stand_in, caplog):
         assert warn_long_texts(bank, stand_in) == 1
     lines = [r for r in caplog.records if "longer than the model's text context" in r.message]
     assert len(lines) == 1 and "32 tokens" in lines[0].message
+
+
+def test_rescoring_with_a_kept_neighbour_graph_gives_identical_scores():
+    rng = np.random.default_rng(9)
+    n = 60
+    frames = unit(rng, n).astype(np.float32)
+    frames[20:30] = toward(frames[20:30], frames[0], 3.0)  # near-duplicates: ties in the graph
+    times = np.arange(n) / 2.0
+    text = flat_text(unit(rng, 6), unit(rng, 6), classes=np.array([0, 0, 0, 1, 1, 1]))
+    memo: dict = {}
+    recipes = [Scoring(), Scoring(head="softmax"), Scoring(head="knn-vote"), Scoring(refine_k=4)]
+    for scoring in recipes * 2:  # the second round reads everything from the memo
+        fresh = score_samples(frames, times, text, None, scoring, 100.0)
+        kept = score_samples(frames, times, text, None, scoring, 100.0, memo=memo)
+        assert np.array_equal(fresh, kept)
+    assert {key for key in memo} == {("anchor", None), ("knn", 10), ("knn", 4)}
+    graph = memo[("knn", 10)][1]
+    score_samples(frames, times, text, None, Scoring(head="margin"), 100.0, memo=memo)
+    assert memo[("knn", 10)][1] is graph  # reused, not recomputed
+    # other embeddings (even equal ones) never pick up this video's graph
+    other = frames[::-1].copy()
+    assert np.array_equal(
+        score_samples(other, times, text, None, Scoring(), 100.0, memo=memo),
+        score_samples(other, times, text, None, Scoring(), 100.0),
+    )
+
+
+def test_detector_rescoring_reuses_the_graph_kept_with_the_embeddings(stand_in):
+    emb = video(stand_in, TEXTS)
+    fresh = video(stand_in, TEXTS)
+    for head in ("margin", "softmax", "knn-vote"):
+        det = Detector(context="none", encoder=stand_in, use_cache=False, window_s=1.0, head=head)
+        assert det.score_embeddings(emb)["scores"] == det.score_embeddings(fresh)["scores"]
+        fresh.derived.clear()
+    assert ("knn", 10) in emb.derived  # 12 samples: k = 10

@@ -44,6 +44,8 @@ class VideoEmbeddings:
     warnings: list[str] = field(default_factory=list)
     from_cache: bool = False
     frame_times: np.ndarray | None = None  # every decoded frame's time (s) when not i / fps
+    # what scoring derives from the embeddings alone (kNN graph, anchor), kept for re-scoring
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 _HASHES: dict[tuple, str] = {}

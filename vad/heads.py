@@ -255,15 +255,54 @@ def video_anchor(
     return context_embeddings(np.asarray(embeddings), np.asarray(times), window_s)
 
 
+@dataclass(frozen=True)
+class NeighbourGraph:
+    """Each sample's ``k`` most similar samples of the same video (itself included): indices
+    (N,k) and cosines (N,k). It depends only on the embeddings, not on the head, so one graph
+    serves every re-scoring of a video (:func:`knn_graph`, ``memo`` of
+    :func:`vad.scoring.score_samples`)."""
+
+    indices: np.ndarray
+    sims: np.ndarray
+
+    @property
+    def k(self) -> int:
+        return self.indices.shape[1]
+
+
+def knn_graph(embeddings: np.ndarray, k: int = 10, chunk: int = 1024) -> NeighbourGraph:
+    """The in-video kNN graph of :func:`knn_refine`: an (N,N) similarity product, ``chunk``
+    rows at a time, each row cut to its ``k`` largest.
+
+    >>> g = knn_graph(np.eye(3)[[0, 0, 1]], k=2)
+    >>> sorted(g.indices[0].tolist()), g.k
+    ([0, 1], 2)
+    """
+    emb = _normalize(np.asarray(embeddings, dtype=np.float32))
+    n = len(emb)
+    kk = min(k, n)
+    indices = np.empty((n, kk), dtype=np.intp)
+    top = np.empty((n, kk), dtype=np.float32)
+    for start in range(0, n, chunk):
+        sims = emb[start : start + chunk] @ emb.T
+        idx = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+        indices[start : start + chunk] = idx
+        top[start : start + chunk] = np.take_along_axis(sims, idx, axis=1)
+    return NeighbourGraph(indices, top)
+
+
 def knn_refine(
     values: np.ndarray,
-    embeddings: np.ndarray,
+    embeddings: np.ndarray | None,
     k: int = 10,
     temperature: float = 0.1,
     chunk: int = 1024,
+    graph: NeighbourGraph | None = None,
 ) -> np.ndarray:
     """Each sample's value becomes the ``softmax(cos / temperature)``-weighted mean of the
     values of the ``k`` samples of the same video most similar to it (itself included).
+    ``graph`` is the video's :func:`knn_graph` for this ``k`` when already computed (then
+    ``embeddings`` is not read); the result is the same, without the (N,N) product.
 
     >>> e = np.tile([1.0, 0.0], (12, 1))
     >>> v = np.zeros(12); v[5] = 10.0                      # one isolated spike
@@ -271,20 +310,20 @@ def knn_refine(
     True
     """
     values = np.asarray(values, dtype=np.float64)
-    emb = _normalize(np.asarray(embeddings, dtype=np.float32))
     n = len(values)
     kk = min(k, n)
     if n == 0 or kk <= 1:
         return values.copy()
-    out = np.empty(n)
-    for start in range(0, n, chunk):
-        sims = emb[start : start + chunk] @ emb.T
-        idx = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-        top = np.take_along_axis(sims, idx, axis=1).astype(np.float64) / temperature
-        w = np.exp(top - top.max(axis=1, keepdims=True))
-        w /= w.sum(axis=1, keepdims=True)
-        out[start : start + chunk] = (w * values[idx]).sum(axis=1)
-    return out
+    if graph is None:
+        graph = knn_graph(embeddings, kk, chunk)
+    elif graph.indices.shape != (n, kk):
+        raise ValueError(
+            f"neighbour graph of shape {graph.indices.shape} does not fit {n} samples, k={kk}"
+        )
+    top = graph.sims.astype(np.float64) / temperature
+    w = np.exp(top - top.max(axis=1, keepdims=True))
+    w /= w.sum(axis=1, keepdims=True)
+    return (w * values[graph.indices]).sum(axis=1)
 
 
 def scope_values(

@@ -321,6 +321,7 @@ class Detector:
             scoring,
             self.encoder.logit_scale,
             self.context_window_s,
+            memo=getattr(emb, "derived", None),  # re-scoring (ablation) reuses the kNN graph
         )
         raw, smoothed = to_probabilities(values, emb.times, scoring, self.window_s, self.smoothing)
         if self.sample_adjust is not None:  # adjusts probabilities, so smooth them after it

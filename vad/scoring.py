@@ -25,7 +25,14 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit, logsumexp
 
-from vad.heads import Scoring, knn_refine, mix_values, scope_values, video_anchor
+from vad.heads import (
+    Scoring,
+    knn_graph,
+    knn_refine,
+    mix_values,
+    scope_values,
+    video_anchor,
+)
 from vad.prompts import Description, PromptBank
 
 log = logging.getLogger(__name__)
@@ -269,9 +276,16 @@ def score_samples(
     scoring: Scoring,
     logit_scale: float,
     context_window_s: float | None = None,
+    memo: dict | None = None,
 ) -> np.ndarray:
     """The head's value per sample after context mixing and refinement (before smoothing):
-    a probability for the softmax head, a margin (pre-sigmoid) for the others."""
+    a probability for the softmax head, a margin (pre-sigmoid) for the others.
+
+    ``memo``, a dict kept with the video's embeddings, holds what depends only on them (the
+    anchor, the refinement's kNN graph): computed on the first call, reused by later calls
+    with the same ``frames`` and ``times`` objects, so re-scoring a video under another head,
+    context or bank skips the (N,N) similarity product. The scores are identical either way."""
+    source = (frames, times)
     if not scoring.anchor and scoring.head == "softmax":
         frames = np.asarray(frames, np.float64)
         per_scene, context_free = scene_anomaly_probabilities(frames, text, logit_scale)
@@ -283,7 +297,12 @@ def score_samples(
         sims = frames @ desc.T if len(desc) <= MAX_DENSE_DESCRIPTIONS else None
         anchor_sims = None
         if scoring.anchor:
-            anchor = video_anchor(frames, times, context_window_s).astype(np.float32)
+            anchor = _memoized(
+                memo,
+                ("anchor", context_window_s),
+                source,
+                lambda: video_anchor(frames, times, context_window_s).astype(np.float32),
+            )
             anchor_sims = np.einsum("nd,nd->n", frames, anchor)
             if scoring.head != "margin":
                 best = sims.max(axis=1) if sims is not None else max_similarity(frames, text)
@@ -321,8 +340,25 @@ def score_samples(
                 per_scene[:, s] = scope(is_global | (text.scene_index == s))
         values = mix_values(per_scene, context_free, posterior, scoring.smooths_margin)
     if scoring.refine == "knn":
-        values = knn_refine(values, frames, scoring.refine_k, scoring.refine_temperature)
+        k = min(scoring.refine_k, len(values))
+        graph = None
+        if k > 1:
+            graph = _memoized(memo, ("knn", k), source, lambda: knn_graph(frames, k))
+        values = knn_refine(values, frames, k, scoring.refine_temperature, graph=graph)
     return values
+
+
+def _memoized(memo: dict | None, key: tuple, source: tuple, compute):
+    """``memo[key]`` when it was computed from these very ``source`` objects, else computed
+    now and stored (embeddings are never changed in place once scored)."""
+    if memo is None:
+        return compute()
+    hit = memo.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], source, strict=True)):
+        return hit[1]
+    value = compute()
+    memo[key] = (source, value)
+    return value
 
 
 def calibrate_anchor(anchor_sims: np.ndarray, best_text_sims: np.ndarray) -> np.ndarray:
