@@ -354,3 +354,19 @@ def test_detector_rescoring_reuses_the_graph_kept_with_the_embeddings(stand_in):
         assert det.score_embeddings(emb)["scores"] == det.score_embeddings(fresh)["scores"]
         fresh.derived.clear()
     assert ("knn", 10) in emb.derived  # 12 samples: k = 10
+
+
+def test_margin_head_is_the_max_over_classes_of_each_class_margin():
+    rng = np.random.default_rng(10)
+    sims = rng.uniform(-0.2, 0.5, (7, 14))
+    # classes 0 and 1 have equal column counts (scored together), class 2 differs
+    anomalous = np.array([1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0], bool)
+    classes = np.array([0, 0, 1, 1, 2, 2, 2, 0, 1, 2, 2, -1, -1, -1])
+    anchor = rng.uniform(0.8, 1.0, 7)
+    expected = np.full(7, -np.inf)
+    for c in (0, 1, 2):
+        normal = np.c_[sims[:, ~anomalous & ((classes == c) | (classes < 0))], anchor]
+        u_plus = top_fraction_mean(sims[:, anomalous & (classes == c)])
+        expected = np.maximum(expected, (0.9 * u_plus - top_fraction_mean(normal)) / 0.03)
+    got = margin_head(sims, anomalous, classes, anchor)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)

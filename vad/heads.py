@@ -152,19 +152,25 @@ def margin_head(
     if not anomalous.any():
         return np.full(n, -1.0 / tau)
     best = np.full(n, -np.inf)
+    # classes with as many anomalous and normal columns are scored together, (N, classes, m)
+    groups: dict[tuple[int, int], list[tuple[np.ndarray, np.ndarray]]] = {}
     for c in np.unique(classes[anomalous]):
-        anom_cols = anomalous & (classes == c)
-        norm_cols = ~anomalous & ((classes == c) | (classes < 0))
+        anom_cols = np.flatnonzero(anomalous & (classes == c))
+        norm_cols = np.flatnonzero(~anomalous & ((classes == c) | (classes < 0)))
+        groups.setdefault((len(anom_cols), len(norm_cols)), []).append((anom_cols, norm_cols))
+    extra = None if extra_normal is None else np.asarray(extra_normal, sims.dtype)[:, None, None]
+    for members in groups.values():
+        anom_cols = np.stack([a for a, _ in members])
+        norm_cols = np.stack([b for _, b in members])
         normal = sims[:, norm_cols]
-        if extra_normal is not None:
-            extra = np.asarray(extra_normal, normal.dtype)[:, None]
-            normal = np.concatenate([normal, extra], axis=1)
+        if extra is not None:
+            normal = np.concatenate([normal, np.broadcast_to(extra, (n, len(members), 1))], axis=2)
         u_anom = top_fraction_mean(sims[:, anom_cols], fraction)
-        if normal.shape[1] == 0:
-            margin = np.full(n, 1.0 / tau)
+        if normal.shape[2] == 0:
+            margin = np.full((n, len(members)), 1.0 / tau)
         else:
             margin = (alpha * u_anom - top_fraction_mean(normal, fraction)) / tau
-        best = np.maximum(best, margin)
+        best = np.maximum(best, margin.max(axis=1))
     return best
 
 
