@@ -158,13 +158,14 @@ def margin_head(
         anom_cols = np.flatnonzero(anomalous & (classes == c))
         norm_cols = np.flatnonzero(~anomalous & ((classes == c) | (classes < 0)))
         groups.setdefault((len(anom_cols), len(norm_cols)), []).append((anom_cols, norm_cols))
-    extra = None if extra_normal is None else np.asarray(extra_normal, sims.dtype)[:, None, None]
+    if extra_normal is not None:  # the anchor as one more column, so one gather per group
+        sims = np.concatenate([sims, np.asarray(extra_normal, sims.dtype)[:, None]], axis=1)
     for members in groups.values():
         anom_cols = np.stack([a for a, _ in members])
         norm_cols = np.stack([b for _, b in members])
+        if extra_normal is not None:
+            norm_cols = np.c_[norm_cols, np.full(len(members), sims.shape[1] - 1)]
         normal = sims[:, norm_cols]
-        if extra is not None:
-            normal = np.concatenate([normal, np.broadcast_to(extra, (n, len(members), 1))], axis=2)
         u_anom = top_fraction_mean(sims[:, anom_cols], fraction)
         if normal.shape[2] == 0:
             margin = np.full((n, len(members)), 1.0 / tau)

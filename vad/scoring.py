@@ -163,9 +163,13 @@ def _group_evidence(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def scene_anomaly_probabilities(
-    frame_embeddings: np.ndarray, text: TextEmbeddings, logit_scale: float
+    frame_embeddings: np.ndarray,
+    text: TextEmbeddings,
+    logit_scale: float,
+    with_scenes: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-scene anomaly probabilities (N,S) and the context-free probability (N,).
+    """Per-scene anomaly probabilities (N,S) and the context-free probability (N,); without
+    ``with_scenes`` the per-scene part is empty (N,0) (scoring without context needs none).
 
     >>> t = TextEmbeddings(
     ...     scenes=np.eye(3)[:1], descriptions=np.eye(3), anomalous=np.array([False, True, True]),
@@ -179,8 +183,8 @@ def scene_anomaly_probabilities(
     base_anom = is_global & text.anomalous
     base_norm = is_global & ~text.anomalous
     context_free = _two_group_probability(logits, base_anom, base_norm)
-    per_scene = np.empty((len(logits), len(text.scenes)))
-    for s in range(len(text.scenes)):
+    per_scene = np.empty((len(logits), len(text.scenes) if with_scenes else 0))
+    for s in range(per_scene.shape[1]):
         in_scene = text.scene_index == s
         per_scene[:, s] = _two_group_probability(
             logits,
@@ -288,7 +292,9 @@ def score_samples(
     source = (frames, times)
     if not scoring.anchor and scoring.head == "softmax":
         frames = np.asarray(frames, np.float64)
-        per_scene, context_free = scene_anomaly_probabilities(frames, text, logit_scale)
+        per_scene, context_free = scene_anomaly_probabilities(
+            frames, text, logit_scale, with_scenes=posterior is not None
+        )
         values = mix_context(per_scene, context_free, posterior)  # the original recipe
     else:
         frames = np.asarray(frames, np.float32)
