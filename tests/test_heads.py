@@ -370,3 +370,18 @@ def test_margin_head_is_the_max_over_classes_of_each_class_margin():
         expected = np.maximum(expected, (0.9 * u_plus - top_fraction_mean(normal)) / 0.03)
     got = margin_head(sims, anomalous, classes, anchor)
     np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_logsumexp_rows_is_scipys_logsumexp_exactly():
+    from scipy.special import logsumexp
+
+    from vad.heads import logsumexp_rows
+
+    rng = np.random.default_rng(11)
+    a = 100 * rng.uniform(-0.3, 0.4, (50, 37))
+    a[3] = a[3, 0]  # a row of equal values: every element is the maximum
+    a[4, :5] = a[4].max()  # tied maxima
+    assert np.array_equal(logsumexp_rows(a), logsumexp(a, axis=1))
+    b = a.copy()
+    b[7, 2] = np.inf  # non-finite rows fall back to scipy
+    assert np.array_equal(logsumexp_rows(b), logsumexp(b, axis=1), equal_nan=True)

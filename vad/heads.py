@@ -102,6 +102,27 @@ def _normalize(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
+def logsumexp_rows(a: np.ndarray) -> np.ndarray:
+    """``scipy.special.logsumexp(a, axis=1)`` for a finite 2-D float array, computed the same
+    way (the maxima are summed apart, then ``log1p``), so the result is identical, without
+    scipy's array-API overhead (a third of re-scoring time with every scene scored).
+
+    >>> bool(np.array_equal(logsumexp_rows(np.array([[0.0, 1.0, 1.0]])),
+    ...                     logsumexp(np.array([[0.0, 1.0, 1.0]]), axis=1)))
+    True
+    """
+    a = np.asarray(a)
+    a_max = a.max(axis=1, keepdims=True)
+    if a.ndim != 2 or a.shape[1] == 0 or not np.isfinite(a_max).all():
+        return logsumexp(a, axis=1)
+    is_max = a == a_max
+    m = is_max.sum(axis=1, keepdims=True, dtype=a.dtype)
+    e = np.exp(np.where(is_max, -np.inf, a - a_max))
+    s = e.sum(axis=1, keepdims=True, dtype=e.dtype)
+    s = np.where(s == 0, s, s / m)
+    return (np.log1p(s) + np.log(m) + a_max)[:, 0]
+
+
 def top_fraction_mean(values: np.ndarray, fraction: float = 0.5) -> np.ndarray:
     """Mean of the top ``fraction`` of each row, counting the boundary value fractionally, so
     that repeating every value any number of times leaves the result unchanged.
@@ -189,8 +210,8 @@ def softmax_head(
         return np.zeros(len(logits))
     if normal.shape[1] == 0:
         return np.ones(len(logits))
-    anom = logsumexp(logits[:, anomalous], axis=1) - np.log(anomalous.sum())
-    norm = logsumexp(normal, axis=1) - np.log(normal.shape[1])
+    anom = logsumexp_rows(logits[:, anomalous]) - np.log(anomalous.sum())
+    norm = logsumexp_rows(normal) - np.log(normal.shape[1])
     return expit(anom - norm)
 
 

@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.special import expit, logsumexp
+from scipy.special import expit
 
 from vad.heads import (
     Scoring,
     knn_graph,
     knn_refine,
+    logsumexp_rows,
     mix_values,
     scope_values,
     video_anchor,
@@ -159,7 +160,7 @@ def load_or_build_text(
 
 def _group_evidence(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """log of the mean of exp(logits) over the masked columns, per row."""
-    return logsumexp(logits[:, mask], axis=1) - np.log(mask.sum())
+    return logsumexp_rows(logits[:, mask]) - np.log(mask.sum())
 
 
 def scene_anomaly_probabilities(
