@@ -304,13 +304,15 @@ def score_samples(
         sims = frames @ desc.T if len(desc) <= MAX_DENSE_DESCRIPTIONS else None
         anchor_sims = None
         if scoring.anchor:
-            anchor = _memoized(
-                memo,
-                ("anchor", context_window_s),
-                source,
-                lambda: video_anchor(frames, times, context_window_s).astype(np.float32),
+
+            def similarity_to_anchor() -> np.ndarray:
+                anchor = video_anchor(frames, times, context_window_s).astype(np.float32)
+                return np.einsum("nd,nd->n", frames, anchor)
+
+            # kept: each frame's cosine to its anchor (N,), not the anchors (N,D)
+            anchor_sims = _memoized(
+                memo, ("anchor", context_window_s), source, similarity_to_anchor
             )
-            anchor_sims = np.einsum("nd,nd->n", frames, anchor)
             if scoring.head != "margin":
                 best = sims.max(axis=1) if sims is not None else max_similarity(frames, text)
                 anchor_sims = calibrate_anchor(anchor_sims, best)
