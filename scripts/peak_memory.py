@@ -43,8 +43,11 @@ def name(p: psutil.Process) -> str:
     return first[:60]
 
 
-def sample(procs: list[psutil.Process], each: dict[str, int]) -> tuple[int, int]:
+def sample(
+    procs: list[psutil.Process], each: dict[str, int], now: dict[str, int]
+) -> tuple[int, int]:
     rss = pss = 0
+    now.clear()
     for p in procs:
         try:
             info = p.memory_full_info()
@@ -53,14 +56,19 @@ def sample(procs: list[psutil.Process], each: dict[str, int]) -> tuple[int, int]
         rss += info.rss
         pss += getattr(info, "pss", info.rss)
         label = f"{p.pid} {name(p)}"
-        each[label] = max(each.get(label, 0), getattr(info, "pss", info.rss))
+        now[label] = getattr(info, "pss", info.rss)
+        each[label] = max(each.get(label, 0), now[label])
     return rss, pss
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--interval", type=float, default=0.25, help="seconds between polls")
-    parser.add_argument("--each", action="store_true", help="also each process's peak PSS")
+    parser.add_argument(
+        "--each",
+        action="store_true",
+        help="also each process's peak PSS, and its PSS when the sum peaked",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the run (after --)")
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -68,6 +76,7 @@ def main() -> int:
         parser.error("give the command to measure after --")
     peak = {"rss": 0, "pss": 0, "processes": 0}
     each: dict[str, int] = {}
+    at_peak: dict[str, int] = {}  # each process's PSS when the sum peaked
     done = threading.Event()
     t0 = time.monotonic()
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
@@ -76,9 +85,13 @@ def main() -> int:
     def poll() -> None:
         while not done.is_set():
             procs = tree(root)
-            rss, pss = sample(procs, each)
+            now: dict[str, int] = {}
+            rss, pss = sample(procs, each, now)
             peak["rss"] = max(peak["rss"], rss)
-            peak["pss"] = max(peak["pss"], pss)
+            if pss > peak["pss"]:
+                peak["pss"] = pss
+                at_peak.clear()
+                at_peak.update(now)
             peak["processes"] = max(peak["processes"], len(procs))
             done.wait(args.interval)
 
@@ -98,6 +111,9 @@ def main() -> int:
     if args.each:
         report["each_peak_pss_mb"] = {
             k: round(v / 1e6) for k, v in sorted(each.items(), key=lambda kv: -kv[1])
+        }
+        report["at_peak_pss_mb"] = {
+            k: round(v / 1e6) for k, v in sorted(at_peak.items(), key=lambda kv: -kv[1])
         }
     print(json.dumps(report))
     return 0

@@ -34,6 +34,7 @@ import logging
 import math
 import pickle
 import re
+import sys
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -107,11 +108,12 @@ class RayEngine:
 
 
 class _Unpickled:
-    """The encoder's ``Preprocess``, unpickled only where frames are resized (the decode worker
-    process): the Ray task that relays them then never imports torch (~0.3 GB a process)."""
+    """The encoder's ``Preprocess`` (pickled), unpickled only where frames are resized (the
+    decode worker process): the driver and the Ray task that relays the frames then never
+    import torch (~0.3 GB a process)."""
 
-    def __init__(self, preprocess):
-        self.blob = pickle.dumps(preprocess)
+    def __init__(self, blob: bytes):
+        self.blob = blob
         self._real = None
 
     def __getstate__(self) -> dict:
@@ -141,13 +143,12 @@ class _Plan:
 
 
 def make_plan(settings: dict, gpus_per_worker: float, segment_s: float, encoder=None):
-    """``(plan, scorer)``: the settings validated and the model loaded once on the driver (on
-    CPU, unless ``encoder`` is an already loaded one), so bad weights or a bad prompt bank are
-    one usage error instead of N failures; ``scorer`` is the driver's
-    :class:`~vad.pipeline.Detector`, which scores the stitched videos."""
-    import torch
-
-    from vad.encoder import resolve_precision
+    """``(plan, scorer)``: the settings validated and the model loaded once before the actors
+    start, so bad weights or a bad prompt bank are one usage error instead of N failures;
+    ``scorer`` is the driver's :class:`~vad.pipeline.Detector`, which scores the stitched
+    videos. With Ray running, the model is loaded by a one-off Ray task (:func:`probe_model`)
+    and the driver scores with its numpy results, never importing torch (~0.9 GB less for the
+    run); ``encoder``, an already loaded model, is used as it is."""
     from vad.pipeline import Detector
 
     device = settings.get("device") or "auto"
@@ -162,7 +163,36 @@ def make_plan(settings: dict, gpus_per_worker: float, segment_s: float, encoder=
     # the driver decodes nothing: no decode worker
     driver = {"device": "cpu", "precision": "fp32", "isolate_decoding": False}
     scorer = Detector(**{**settings, **driver, "cache_dir": cache_root}, encoder=encoder)
-    own_model = encoder is None
+    ray = sys.modules.get("ray")
+    if encoder is None and ray is not None and ray.is_initialized():
+        encoder, precision = _probed(ray, scorer, device, settings.get("precision") or "auto")
+    else:
+        encoder, precision = _load_here(scorer, device, settings.get("precision") or "auto")
+    identity = None
+    if scorer.use_cache and getattr(encoder, "cacheable", False):
+        identity = {**encoder.identity(), "precision": precision}
+    plan = _Plan(
+        settings={**settings, "device": device, "cache_dir": str(cache_root)},
+        identity=identity,
+        cache_root=str(cache_root),
+        preprocess=_Unpickled(getattr(encoder, "preprocess_blob", None)
+                              or pickle.dumps(encoder.preprocess)),
+        sampler=scorer.sampler,
+        segment_s=segment_s,
+        decode_timeout_s=scorer.decode_timeout_s,
+        isolate_decoding=settings.get("isolate_decoding", True),
+    )  # fmt: skip
+    return plan, scorer
+
+
+def _load_here(scorer, device: str, precision: str):
+    """The model loaded on the driver (on CPU; or the one ``scorer`` was given): ``(encoder,
+    the actors' precision)``."""
+    import torch
+
+    from vad.encoder import resolve_precision
+
+    own_model = scorer._encoder is None
     encoder = scorer.encoder  # loads the model: WeightsUnavailable is a usage error
     scorer.text_embeddings()  # the prompt bank, encoded once here
     if own_model and getattr(encoder, "model", None) is not None:
@@ -173,21 +203,110 @@ def make_plan(settings: dict, gpus_per_worker: float, segment_s: float, encoder=
         elif hasattr(encoder.model, "visual"):
             encoder.model.visual = torch.nn.Identity()
     # the actors' encoder runs on `device`, where the precision may differ from the driver's
-    precision = resolve_precision(settings.get("precision") or "auto", torch.device(device))
-    identity = None
-    if scorer.use_cache and getattr(encoder, "cacheable", False):
-        identity = {**encoder.identity(), "precision": precision}
-    plan = _Plan(
-        settings={**settings, "device": device, "cache_dir": str(cache_root)},
-        identity=identity,
-        cache_root=str(cache_root),
-        preprocess=_Unpickled(encoder.preprocess),
-        sampler=scorer.sampler,
-        segment_s=segment_s,
-        decode_timeout_s=scorer.decode_timeout_s,
-        isolate_decoding=settings.get("isolate_decoding", True),
-    )
-    return plan, scorer
+    return encoder, resolve_precision(precision, torch.device(device))
+
+
+class ProbedModel:
+    """The driver's stand-in for the model, from :func:`probe_model`: what scoring reads of
+    an encoder (logit scale, identity, labels) and the texts it will need, as numpy."""
+
+    def __init__(self, facts: dict):
+        self._identity = facts["identity"]
+        self._texts = facts["texts"]
+        self.cacheable = facts["cacheable"]
+        self.random_weights = facts["random_weights"]
+        self.pretrained_label = facts["pretrained_label"]
+        self.logit_scale = facts["logit_scale"]
+        self.preprocess_blob = facts["preprocess"]
+
+    def identity(self) -> dict:
+        return dict(self._identity)
+
+    def encode_text(self, texts: list[str]) -> np.ndarray:
+        """The embeddings of texts the probe encoded (a free-text context's)."""
+        missing = [t for t in texts if t not in self._texts]
+        if missing:
+            raise RuntimeError(f"the Ray engine's driver has no model to encode {missing[0]!r}")
+        return np.stack([self._texts[t] for t in texts]).astype(np.float32)
+
+
+def probe_model(settings: dict, bank, device: str) -> dict:
+    """Run by a one-off Ray task whose process then exits: load the model on CPU as the driver
+    would, encode the prompt bank ``bank`` (or read it from the text cache) and a free-text
+    context, and return what the driver needs as plain data. A problem the user must fix (weights
+    missing, a bad precision) comes back as ``{"error": message}``; vad's log lines come back
+    as ``{"log": [(level, message), ...]}`` for the driver to print."""
+    from vad.pipeline import Detector
+
+    records: list[tuple[int, str]] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append((record.levelno, record.getMessage()))
+
+    vad_log, root = logging.getLogger("vad"), logging.getLogger()
+    saved = (vad_log.handlers[:], vad_log.level, vad_log.propagate, root.level)
+    vad_log.handlers[:], vad_log.propagate = [Keep()], False
+    vad_log.setLevel(logging.INFO)
+    root.setLevel(logging.ERROR)  # open_clip's own "no pretrained weights" (vad says it)
+    try:
+        import torch
+
+        from vad.encoder import WeightsUnavailable, resolve_precision
+
+        driver = {"device": "cpu", "precision": "fp32", "isolate_decoding": False}
+        det = Detector(**{**settings, **driver, "prompts": "default"})
+        det.bank = bank  # the driver's, read from its own file
+        try:
+            encoder = det.encoder
+            precision = resolve_precision(settings.get("precision") or "auto",
+                                          torch.device(device))  # fmt: skip
+        except (WeightsUnavailable, ValueError) as exc:
+            return {"error": str(exc), "log": records}
+        text = det.text_embeddings()
+        texts: dict[str, np.ndarray] = {}
+        context = det.context.strip()
+        if context.lower() not in ("auto", "none") and bank.find_scene(context) is None:
+            queries = [t.format(scene=context) for t in bank.scene_templates]
+            texts = dict(zip(queries, encoder.encode_text(queries), strict=True))
+        return {
+            "identity": encoder.identity(),
+            "precision": precision,
+            "cacheable": bool(getattr(encoder, "cacheable", False)),
+            "random_weights": bool(getattr(encoder, "random_weights", False)),
+            "pretrained_label": getattr(encoder, "pretrained_label", det.pretrained),
+            "logit_scale": float(encoder.logit_scale),
+            "preprocess": pickle.dumps(encoder.preprocess),
+            "text": text,
+            "texts": texts,
+            "log": records,
+        }
+    finally:
+        vad_log.handlers[:], vad_log.level, vad_log.propagate = saved[:3]
+        root.setLevel(saved[3])
+
+
+def _probed(ray, scorer, device: str, precision: str):
+    """:func:`probe_model` in a Ray task of its own (``max_calls=1``: its process, torch and
+    the model go when it ends): ``(stand-in encoder, the actors' precision)``."""
+    task = ray.remote(num_cpus=1, max_calls=1, max_retries=TASK_RETRIES)(probe_model)
+    settings = {k: getattr(scorer, k) for k in ("model", "pretrained", "context", "head",
+                                                "anchor", "refine", "use_cache")}  # fmt: skip
+    settings.update(cache_dir=str(scorer.cache_dir), precision=precision)
+    try:
+        facts = ray.get(task.remote(settings, scorer.bank, device))
+    except Exception as exc:
+        raise RayEngineError(
+            f"the Ray workers cannot load the model: {_describe_ray_error(exc)}"
+        ) from exc
+    for level, message in facts["log"]:
+        log.log(level, "%s", message)
+    if "error" in facts:
+        raise RayEngineError(facts["error"])
+    model = ProbedModel(facts)
+    scorer._encoder = model
+    scorer._text[scorer.scoring.repulsive] = facts["text"]  # what text_embeddings() gives
+    return model, facts["precision"]
 
 
 # -- rows: one schema for every stage ------------------------------------------------------------
