@@ -176,20 +176,38 @@ def test_eval_on_ray_equals_eval_on_the_local_engine(both_engines, inputs, tiny_
 CRASH = {"name": "", "log": ""}
 
 
-def _decode_or_die(row, plan):
-    """Stands in for ``decode_segment``: the worker process dies on one file (a decoder
-    segfault, an out-of-memory kill) and writes one line per attempt."""
-    from vad.engine_ray import decode_segment
-
-    if str(row["path"]).endswith(CRASH["name"]):
+def _die_on(path) -> None:
+    """The process dies on one file (a decoder segfault, an out-of-memory kill) and writes one
+    line per attempt."""
+    if str(path).endswith(CRASH["name"]):
         with open(CRASH["log"], "a") as f:
             f.write("attempt\n")
         os._exit(1)
+
+
+def _decode_or_die(row, plan):
+    """Stands in for ``decode_segment`` (decode tasks, as on GPU clusters)."""
+    from vad.engine_ray import decode_segment
+
+    _die_on(row["path"])
     return decode_segment(row, plan)
 
 
+def _actor_that_dies():
+    """Stands in for ``EncodeActor`` decoding its own segments (CPU actors)."""
+    from vad.engine_ray import EncodeActor
+
+    class DyingActor(EncodeActor):
+        def _decode_and_encode(self, row):
+            _die_on(row["path"])
+            return super()._decode_and_encode(row)
+
+    return DyingActor
+
+
+@pytest.mark.parametrize("decode_in_actor", [False, True])
 def test_a_video_that_kills_its_worker_is_reported_not_retried_forever(
-    ray_session, inputs, tiny_model, tmp_path, monkeypatch
+    ray_session, inputs, tiny_model, tmp_path, monkeypatch, decode_in_actor
 ):
     import ray.cloudpickle
 
@@ -198,12 +216,18 @@ def test_a_video_that_kills_its_worker_is_reported_not_retried_forever(
     log = tmp_path / "attempts.log"
     monkeypatch.setitem(CRASH, "name", "Megamind_bugy.avi")
     monkeypatch.setitem(CRASH, "log", str(log))
-    monkeypatch.setattr(engine, "decode_segment", _decode_or_die)
+    if decode_in_actor:
+        monkeypatch.setattr(engine, "EncodeActor", _actor_that_dies())
+    else:
+        monkeypatch.setattr(engine, "decode_segment", _decode_or_die)
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
     try:
         paths = [inputs / "Megamind.avi", inputs / "Megamind_bugy.avi"]
         settings = {"model": tiny_model, "use_cache": False, "sample_fps": 1.0}
-        outcomes = {o.path.name: o for o in engine.iter_ray(paths, settings, workers=1)}
+        outcomes = {
+            o.path.name: o
+            for o in engine.iter_ray(paths, settings, workers=1, decode_in_actor=decode_in_actor)
+        }
     finally:
         ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     assert outcomes["Megamind.avi"].error is None  # the job went on

@@ -3,6 +3,7 @@ broken input costs one video, not the batch."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -53,6 +54,23 @@ def test_hung_decoder_is_abandoned_and_the_next_video_decodes(tmp_path, vtest):
         assert video.num_decoded == 795 and batches
     finally:
         worker.close()
+
+
+def test_a_decoding_thread_that_stalls_is_reported(tmp_path, vtest):
+    """In-process decoding (the Ray engine's decode tasks): a stalled decoder costs its video,
+    with the same message, and the next video decodes."""
+    fifo = tmp_path / "hangs.mp4"
+    os.mkfifo(fifo)  # opening a FIFO with no writer blocks inside the decoder's thread
+    worker = DecodeWorker(FrameSampler(sample_fps=0.5), PRE, timeout_s=1.0, isolate=False)
+    try:
+        with pytest.raises(VideoError, match=r"hangs\.mp4: decoding timed out"):
+            decode_all(worker, fifo)
+        assert worker.stalled
+        video, batches = decode_all(worker, vtest)
+        assert video.num_decoded == 795 and batches
+    finally:
+        with contextlib.suppress(OSError):  # a writer lets the blocked thread go
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
 
 
 def test_broken_input_is_an_error_and_the_worker_survives(tmp_path, vtest):

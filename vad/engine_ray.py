@@ -139,16 +139,25 @@ class _Plan:
     sampler: object  # FrameSampler
     segment_s: float = SEGMENT_S
     decode_timeout_s: float = 60.0
-    isolate_decoding: bool = True
+    # CPU actors decode their segments themselves (a thread, as the local engine decodes);
+    # GPU actors are fed by decode tasks on every CPU of the cluster
+    decode_in_actor: bool = False
 
 
-def make_plan(settings: dict, gpus_per_worker: float, segment_s: float, encoder=None):
+def make_plan(
+    settings: dict,
+    gpus_per_worker: float,
+    segment_s: float,
+    encoder=None,
+    decode_in_actor: bool | None = None,
+):
     """``(plan, scorer)``: the settings validated and the model loaded once before the actors
     start, so bad weights or a bad prompt bank are one usage error instead of N failures;
     ``scorer`` is the driver's :class:`~vad.pipeline.Detector`, which scores the stitched
     videos. With Ray running, the model is loaded by a one-off Ray task (:func:`probe_model`)
     and the driver scores with its numpy results, never importing torch (~0.9 GB less for the
-    run); ``encoder``, an already loaded model, is used as it is."""
+    run); ``encoder``, an already loaded model, is used as it is. ``decode_in_actor``: the
+    actors decode their segments themselves (default: on CPU actors, not on GPU ones)."""
     from vad.pipeline import Detector
 
     device = settings.get("device") or "auto"
@@ -180,7 +189,7 @@ def make_plan(settings: dict, gpus_per_worker: float, segment_s: float, encoder=
         sampler=scorer.sampler,
         segment_s=segment_s,
         decode_timeout_s=scorer.decode_timeout_s,
-        isolate_decoding=settings.get("isolate_decoding", True),
+        decode_in_actor=gpus_per_worker <= 0 if decode_in_actor is None else decode_in_actor,
     )  # fmt: skip
     return plan, scorer
 
@@ -409,46 +418,25 @@ def segment_items(row: dict, segment_s: float) -> list[dict]:
 
 # -- stage 2: decode, sample, resize and crop one segment (CPU tasks) ---------------------------
 
-_DECODERS: dict = {}
-"""One decode worker per Ray worker process and plan, reused from task to task."""
 
-
-def _decoder(plan: _Plan):
+def _stream(row: dict, plan: _Plan):
+    """``(video, batches)`` of one segment, decoded in this process by a thread: a stall is
+    reported after ``--decode-timeout`` as by the local engine's decode worker; a native crash
+    kills this Ray worker, and Ray's bounded retry then reports the video. (A decode worker
+    process of its own would cost ~0.5 GB more for each decoding CPU.)"""
     from vad.worker import DecodeWorker
 
-    key = (repr(vars(plan.sampler)), plan.preprocess.blob, plan.decode_timeout_s,
-           plan.isolate_decoding)  # fmt: skip
-    if key not in _DECODERS:
-        for old in _DECODERS.values():
-            old.close()
-        _DECODERS.clear()
-        _DECODERS[key] = DecodeWorker(
-            plan.sampler, plan.preprocess, plan.decode_timeout_s, isolate=plan.isolate_decoding
-        )
-    return _DECODERS[key]
-
-
-def decode_segment(row: dict, plan: _Plan) -> dict:
-    """One segment -> its sampled frames at the model's size (uint8 N,3,h,w) and what decoding
-    found. A video of one segment is decoded whole, exactly as the local engine decodes it.
-    Never raises for a bad video: the row carries the error message instead."""
-    t0 = time.perf_counter()
     sampler = plan.sampler
     if int(row["num_segments"]) > 1:
         end = float(row["end_s"])
         sampler = sampler.window(float(row["start_s"]), None if end < 0 else end)
-    try:
-        worker = _decoder(plan)
-        worker.sampler = sampler  # sent with each task to the worker process
-        video, batches = worker.stream(Path(row["path"]))
-        pixels, indices, times = [], [], []
-        for batch in batches:
-            pixels.append(np.asarray(batch.pixels, np.uint8))
-            indices.append(batch.indices)
-            times.append(batch.times)
-    except Exception as exc:  # noqa: BLE001 - one bad video must not kill the job
-        return _failed(row, exc, t0)
-    meta = {
+    worker = DecodeWorker(sampler, plan.preprocess, plan.decode_timeout_s, isolate=False)
+    return worker.stream(Path(row["path"]))
+
+
+def _decode_meta(video, row: dict) -> dict:
+    """What decoding found, for the row's ``meta``."""
+    return {
         "fps": float(video.fps),
         "reported_frames": int(video.reported_frames),
         "num_decoded": int(video.num_decoded),
@@ -458,8 +446,24 @@ def decode_segment(row: dict, plan: _Plan) -> dict:
         if video.frame_times is None or int(row["num_segments"]) > 1
         else video.frame_times.tolist(),
     }
+
+
+def decode_segment(row: dict, plan: _Plan) -> dict:
+    """One segment -> its sampled frames at the model's size (uint8 N,3,h,w) and what decoding
+    found. A video of one segment is decoded whole, exactly as the local engine decodes it.
+    Never raises for a bad video: the row carries the error message instead."""
+    t0 = time.perf_counter()
+    try:
+        video, batches = _stream(row, plan)
+        pixels, indices, times = [], [], []
+        for batch in batches:
+            pixels.append(np.asarray(batch.pixels, np.uint8))
+            indices.append(batch.indices)
+            times.append(batch.times)
+    except Exception as exc:  # noqa: BLE001 - one bad video must not kill the job
+        return _failed(row, exc, t0)
     return _row(
-        row, meta=json.dumps(meta), seconds=time.perf_counter() - t0,
+        row, meta=json.dumps(_decode_meta(video, row)), seconds=time.perf_counter() - t0,
         pixels=np.concatenate(pixels) if pixels else _row(row)["pixels"],
         indices=np.concatenate(indices) if indices else np.zeros(0, np.int64),
         times=np.concatenate(times) if times else np.zeros(0, np.float64),
@@ -479,6 +483,7 @@ class EncodeActor:
         # the actor only encodes images: the shipped default bank stands in for the run's,
         # which a worker node need not have
         settings = {**plan.settings, "prompts": "default", "isolate_decoding": False}
+        self.plan = plan
         self.detector = Detector(**settings)
         encoder = self.detector.encoder  # load the model now, once
         self.cacheable = plan.identity is not None and encoder.identity() == plan.identity
@@ -490,10 +495,46 @@ class EncodeActor:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """A batch of one segment (``batch_size=1``) in, the same with its embeddings out."""
-        out = self._encode_row({k: v[0] for k, v in batch.items()})
+        row = {k: v[0] for k, v in batch.items()}
+        if self.plan.decode_in_actor:
+            out = self._decode_and_encode(_row(row))
+        else:
+            out = self._encode_row(row)
         return {
             k: v[None] if isinstance(v, np.ndarray) else np.asarray([v]) for k, v in out.items()
         }
+
+    def _decode_and_encode(self, row: dict) -> dict:
+        """A segment decoded by a thread of this actor while it encodes, as in the local engine
+        (on CPUs: no decode task, and no process of its own holding frames)."""
+        from vad.pipeline import encode_pixels
+
+        t0 = time.perf_counter()
+        indices, times = [], []
+
+        def pixels(batches):
+            for batch in batches:
+                indices.append(batch.indices)
+                times.append(batch.times)
+                yield np.ascontiguousarray(batch.pixels)
+
+        try:
+            video, batches = _stream(row, self.plan)
+            embeddings = encode_pixels(self.detector.encoder, pixels(batches))
+        except VideoError as exc:
+            return _failed(row, exc, t0)
+        except Exception as exc:  # noqa: BLE001 - reported for this video, the job goes on
+            error = f"{row['path']}: scoring failed ({first_line(exc)})"
+            return _row(row, error=error, seconds=time.perf_counter() - t0)
+        meta = {**_decode_meta(video, row), "cacheable": self.cacheable}
+        if not indices:
+            return _row(row, meta=json.dumps(meta), seconds=time.perf_counter() - t0)
+        return _row(
+            row, meta=json.dumps(meta), embeddings=embeddings,
+            indices=np.concatenate(indices).astype(np.int64),
+            times=np.concatenate(times).astype(np.float64),
+            seconds=time.perf_counter() - t0,
+        )  # fmt: skip
 
     def _encode_row(self, row: dict) -> dict:
         from vad.pipeline import encode_pixels
@@ -617,6 +658,7 @@ def iter_ray(
     return_embeddings: bool = False,
     ray_progress: bool = False,
     encoder=None,
+    decode_in_actor: bool | None = None,
 ) -> Iterator[VideoOutcome]:
     """Score ``paths`` on Ray; yield one :class:`VideoOutcome` per path as results arrive
     (completion order). Embedding-cache entries are written here, on the driver, as the local
@@ -625,7 +667,7 @@ def iter_ray(
     Raises :class:`RayEngineError` when Ray is missing or unreachable, or the workers cannot run
     at all (e.g. cannot load the model); per-video problems are outcomes with an ``error``.
     ``encoder``: a model already loaded on the driver, to validate the settings and score
-    with, instead of loading another copy.
+    with, instead of loading another copy. ``decode_in_actor``: see :func:`make_plan`.
     """
     paths = [Path(p) for p in paths]
     if workers is not None and workers < 1:
@@ -640,7 +682,7 @@ def iter_ray(
     try:
         if gpus_per_worker is None:  # auto: a GPU per worker where the cluster has GPUs
             gpus_per_worker = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
-        plan, scorer = make_plan(settings, gpus_per_worker, segment_s, encoder)
+        plan, scorer = make_plan(settings, gpus_per_worker, segment_s, encoder, decode_in_actor)
         if workers is None:
             workers = default_workers(ray, gpus_per_worker, cpus_per_worker)
         cpus_per_worker = _fit(ray, workers, gpus_per_worker, cpus_per_worker)
@@ -759,10 +801,11 @@ class _Run:
         ]  # fmt: skip
 
         def build(ds):
-            ds = ds.map(
-                decode_segment, fn_kwargs={"plan": self.plan}, num_cpus=1,
-                **_retry_args(ds.map, "task"),
-            )  # fmt: skip
+            if not self.plan.decode_in_actor:
+                ds = ds.map(
+                    decode_segment, fn_kwargs={"plan": self.plan}, num_cpus=1,
+                    **_retry_args(ds.map, "task"),
+                )  # fmt: skip
             return ds.map_batches(
                 EncodeActor,
                 fn_constructor_kwargs={"plan": self.plan},

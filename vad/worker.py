@@ -267,6 +267,13 @@ def _worker_env() -> dict:
     return env
 
 
+def _timed_out(path, timeout_s: float) -> str:
+    return (
+        f"{path}: decoding timed out (no progress for {timeout_s:g} s; "
+        "a slow but healthy file needs a longer --decode-timeout)"
+    )
+
+
 class DecodeWorker:
     """Streams decoded, model-sized frames of one video after another.
 
@@ -277,7 +284,8 @@ class DecodeWorker:
     timeout_s : a video whose decoding makes no progress for this long is abandoned.
     depth : batches decoded ahead of the encoder.
     isolate : decode in a separate process (default); ``False`` uses a thread in this process
-        (no hang protection; for debugging and tests of the decoding itself).
+        (no crash isolation; a video that stalls for ``timeout_s`` is reported but its thread,
+        which cannot be killed, stays blocked and :attr:`stalled` becomes true).
     """
 
     def __init__(self, sampler: FrameSampler, preprocess, timeout_s: float = 60.0,
@@ -291,6 +299,7 @@ class DecodeWorker:
         self._reader: _Reader | None = None
         self._job = 0
         self._ready = False  # the worker process has booted (its imports are done)
+        self.stalled = False  # a decoding thread was left blocked (isolate=False)
 
     # -- process management --------------------------------------------------------------------
 
@@ -415,10 +424,7 @@ class DecodeWorker:
                 limit = self.timeout_s if self._ready else max(self.timeout_s, BOOT_TIMEOUT_S)
                 if time.monotonic() - last > limit:
                     self.close()
-                    raise VideoError(
-                        f"{path}: decoding timed out (no progress for {self.timeout_s:g} s; "
-                        "a slow but healthy file needs a longer --decode-timeout)"
-                    ) from None
+                    raise VideoError(_timed_out(path, self.timeout_s)) from None
                 continue
             last = time.monotonic()
             if msg[1] == "ready":
@@ -449,7 +455,12 @@ class DecodeWorker:
         thread.start()
         try:
             while True:
-                msg = q.get()
+                try:  # progress messages count: a slow but steady file is not stalled
+                    msg = q.get(timeout=self.timeout_s)
+                except queue.Empty:
+                    # a thread cannot be killed: it is left blocked, the video is reported
+                    self.stalled = True
+                    raise VideoError(_timed_out(path, self.timeout_s)) from None
                 if msg[0] == "progress":
                     continue
                 yield msg
@@ -457,7 +468,7 @@ class DecodeWorker:
                     return
         finally:
             stop.set()
-            thread.join(timeout=5)
+            thread.join(timeout=0 if self.stalled else 5)
 
 
 if __name__ == "__main__":
