@@ -293,3 +293,18 @@ def test_actors_leave_a_cpu_for_decoding():
     assert _fit(Cluster(2), workers=2, gpus=0.0, cpus=1.0) == 0.5
     assert _fit(Cluster(2), workers=1, gpus=0.0, cpus=1.0) == 1.0
     assert _fit(Cluster(16), workers=4, gpus=1.0, cpus=1.0) == 1.0
+
+
+def test_bad_weights_are_one_usage_error_as_with_the_local_engine(ray_session, vtest, tmp_path):
+    """The model is loaded by a Ray task, not the driver: its problem is still one line."""
+    errors = {}
+    for engine in ("local", "ray"):
+        argv = ["score", str(vtest), "--model", "ViT-B-32", "--pretrained", str(tmp_path / "no.pt"),
+                "--out", str(tmp_path / engine), "--engine", engine]  # fmt: skip
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            assert main(argv) == 2
+        errors[engine] = [ln for ln in err.getvalue().splitlines() if ln.startswith("vad: ")]
+    assert errors["ray"] == errors["local"]
+    assert len(errors["ray"]) == 1 and "no.pt' is neither a checkpoint file" in errors["ray"][0]
+    assert not (tmp_path / "ray").exists()

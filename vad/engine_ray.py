@@ -5,16 +5,21 @@ Its unit of work is a *segment*: at most ``segment_s`` seconds (default 60) of o
 1. **plan** (CPU tasks, one per video): the local engine's input check and embedding-cache
    lookup (:func:`vad.pipeline.lookup_cache`), then the container header, which says how many
    segments the video has. A cached video ships its embeddings instead and skips 2-3.
-2. **decode** (CPU tasks, one per segment): the local engine's decode worker (stall timeout,
-   crash isolation) seeks to the segment and samples its frames at the model's input size
-   (uint8, ~150 KB a frame at 224 px): a task holds one segment, never a whole long video.
+2. **decode** (CPU tasks, one per segment; on CPU-only runs the actors decode instead, see 3):
+   a thread of the task seeks to the segment and samples its frames at the model's input size
+   (uint8, ~150 KB a frame at 224 px), with the local engine's decoding code and stall timeout:
+   a task holds one segment, never a whole long video.
 3. **encode** (``map_batches`` on an actor pool, ``ActorPoolStrategy(size=workers)``,
    ``num_gpus=gpus_per_worker``): each actor loads the model once and runs the local engine's
-   :func:`vad.pipeline.encode_pixels` on whichever segment comes next.
+   :func:`vad.pipeline.encode_pixels` on whichever segment comes next. A CPU actor decodes its
+   segment itself, in a thread while it encodes, as the local engine does: no decode process
+   holds torch and frames beside it (the run's memory, docs/ray.md).
 4. **stitch, score, write** (the driver): a video's segments, back in order, make the local
    engine's :class:`~vad.cache.VideoEmbeddings` and cache entry; a :class:`Detector` on the
-   driver scores them (scene context, scoring and smoothing need the whole video). The results
-   equal the local engine's.
+   driver scores them (scene context, scoring and smoothing need the whole video) with numpy
+   only: the model is loaded once by a one-off Ray task (:func:`probe_model`) that checks the
+   weights and encodes the prompt bank, so the driver never imports torch. The results equal
+   the local engine's.
 
 Failures never kill the job: a video that cannot be decoded or scored becomes an outcome with
 its error message; a task whose worker process dies is retried :data:`TASK_RETRIES` times, then
