@@ -3,10 +3,10 @@ broken input costs one video, not the batch."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -56,21 +56,31 @@ def test_hung_decoder_is_abandoned_and_the_next_video_decodes(tmp_path, vtest):
         worker.close()
 
 
-def test_a_decoding_thread_that_stalls_is_reported(tmp_path, vtest):
-    """In-process decoding (the Ray engine's decode tasks): a stalled decoder costs its video,
-    with the same message, and the next video decodes."""
-    fifo = tmp_path / "hangs.mp4"
-    os.mkfifo(fifo)  # opening a FIFO with no writer blocks inside the decoder's thread
-    worker = DecodeWorker(FrameSampler(sample_fps=0.5), PRE, timeout_s=1.0, isolate=False)
+class _StallingSampler:
+    """A sampler whose decoder makes no progress until ``release`` is set."""
+
+    def __init__(self):
+        self.release = threading.Event()
+
+    def open(self, path):
+        self.release.wait(60)
+        raise VideoError(f"{path}: released")
+
+
+def test_a_decoding_thread_that_stalls_is_reported(vtest):
+    """In-process decoding (the Ray engine's): a stalled decoder costs its video, with the
+    local engine's message, and the next video decodes."""
+    stalling = _StallingSampler()
+    worker = DecodeWorker(stalling, PRE, timeout_s=1.0, isolate=False)
     try:
-        with pytest.raises(VideoError, match=r"hangs\.mp4: decoding timed out"):
-            decode_all(worker, fifo)
+        with pytest.raises(VideoError, match=r"stalls\.mp4: decoding timed out"):
+            decode_all(worker, "stalls.mp4")
         assert worker.stalled
+        worker.sampler = FrameSampler(sample_fps=0.5)
         video, batches = decode_all(worker, vtest)
         assert video.num_decoded == 795 and batches
     finally:
-        with contextlib.suppress(OSError):  # a writer lets the blocked thread go
-            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        stalling.release.set()
 
 
 def test_broken_input_is_an_error_and_the_worker_survives(tmp_path, vtest):
