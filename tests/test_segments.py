@@ -17,18 +17,20 @@ def _decode(sampler: FrameSampler, path):
     batches = list(stream)
     frames = np.concatenate([b.frames for b in batches]) if batches else np.zeros((0,))
     indices = np.concatenate([b.indices for b in batches]) if batches else np.zeros(0, int)
-    return frames, indices, stream.num_decoded
+    times = np.concatenate([b.times for b in batches]) if batches else np.zeros(0)
+    return frames, indices, stream.num_decoded, times, stream.info.backend
 
 
+@pytest.mark.parametrize("backend", ["pyav", "opencv", "auto"])
 @pytest.mark.parametrize(("name", "sample_fps", "segment_s"), [
     ("vtest.avi", 2.0, 10.0), ("vtest.avi", 3.0, 7.3), ("Megamind.avi", 2.0, 2.5),
 ])  # fmt: skip
 def test_windows_decoded_by_seeking_add_up_to_the_whole_video(
-    videos_dir, name, sample_fps, segment_s
+    videos_dir, name, sample_fps, segment_s, backend
 ):
     path = videos_dir / name
-    sampler = FrameSampler(sample_fps, batch_size=8, resize_short=32)
-    frames, indices, num_decoded = _decode(sampler, path)
+    sampler = FrameSampler(sample_fps, batch_size=8, resize_short=32, backend=backend)
+    frames, indices, num_decoded, times, used = _decode(sampler, path)
     parts, counts = [], []
     start = 0.0
     while True:
@@ -40,8 +42,11 @@ def test_windows_decoded_by_seeking_add_up_to_the_whole_video(
         start += segment_s
     assert len(parts) == int(np.ceil(num_decoded / sampler.open(path).fps / segment_s))
     np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), indices)
+    np.testing.assert_array_equal(np.concatenate([p[3] for p in parts]), times)
     np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), frames)
     assert counts[-1] == num_decoded and counts == sorted(counts)
+    # auto decodes windows with the backend it decodes whole videos with (PyAV first)
+    assert {p[4] for p in parts} == {used} == {"opencv" if backend == "opencv" else "pyav"}
 
 
 def test_first_frame_at_matches_the_samplers_times():
@@ -81,3 +86,27 @@ def test_stitch_ends_the_video_where_decoding_stopped(tmp_path):
         stitch(
             tmp_path / "v.avi", [_segment(0, 2, 0.0, 2.5, [], 0), _segment(1, 2, 2.5, -1, [], 0)]
         )
+
+
+def test_stitched_windows_of_a_variable_frame_rate_video_are_the_whole_video(tmp_path):
+    """60/15/60 fps thirds (average 45 fps) in 0.4 s windows decoded by PyAV: a window of the
+    15 fps part ends fewer frames in than ``end * fps`` says, yet the video goes on; stitching
+    must not end it there (each window says whether it saw a frame past its end)."""
+    from test_video import write_vfr_video
+
+    path = tmp_path / "vfr.mp4"
+    write_vfr_video(path)
+    sampler = FrameSampler(sample_fps=4.0, batch_size=4, backend="pyav")
+    _, indices, num_decoded, times, _ = _decode(sampler, path)
+    starts = np.arange(0.0, 3.0, 0.4)
+    rows = []
+    for j, start in enumerate(starts):
+        end = start + 0.4 if j < len(starts) - 1 else -1.0
+        stream = sampler.window(start, None if end < 0 else end).open(path)
+        part = np.concatenate([b.indices for b in stream] or [np.zeros(0, int)])
+        row = _segment(j, len(starts), start, end, part, stream.num_decoded, fps=stream.fps)
+        meta = {**json.loads(row["meta"]), "reached_end": stream.reached_end}
+        rows.append({**row, "meta": json.dumps(meta), "times": times[np.isin(indices, part)]})
+    emb = stitch(path, rows)
+    assert emb.num_frames == num_decoded == 135
+    np.testing.assert_array_equal(emb.indices, indices)

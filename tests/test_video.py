@@ -158,6 +158,35 @@ def test_variable_frame_rate_is_sampled_at_real_times(tmp_path, backend):
     assert np.all(np.abs(grey - 2 * indices) <= 5)  # those frames' pixels (a lossy codec)
 
 
+@pytest.mark.parametrize("sample_fps", [None, 4.0])
+def test_variable_frame_rate_windows_keep_real_times(tmp_path, monkeypatch, sample_fps):
+    """PyAV windows (the Ray engine's segments) start decoding at a keyframe before the window:
+    their frames have the indices, real times and pixels the whole pass gives them."""
+    import av
+
+    path = tmp_path / "vfr.mp4"
+    true_times = write_vfr_video(path)
+    sampler = FrameSampler(sample_fps=sample_fps, backend="pyav")
+    indices, times, batches = collect(sampler.open(path))
+    frames = np.concatenate([b.frames for b in batches])
+    decoded = []  # frames each window decodes: counts packets sent to the decoder
+    real_decode = av.Packet.decode
+    monkeypatch.setattr(av.Packet, "decode", lambda p: decoded.append(p.pts) or real_decode(p))
+    parts = []
+    for start in np.arange(0.0, 3.0, 0.4):
+        decoded.clear()
+        stream = sampler.window(start, start + 0.4).open(path)
+        batches = list(stream)  # a window can hold no sample (2.8 s to the end at 4 fps)
+        parts.append(collect(iter(batches)) if batches else (np.zeros(0, int), np.zeros(0), []))
+        assert stream.info.backend == "pyav"
+        if start > 1.0:  # the window's frames and at most a keyframe interval before them
+            assert 0 < len(decoded) < len(true_times) / 2
+    np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), indices)
+    np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), times)
+    np.testing.assert_allclose(times, true_times[indices], atol=1e-3)
+    np.testing.assert_array_equal(np.concatenate([b.frames for p in parts for b in p[2]]), frames)
+
+
 def test_constant_rate_needs_no_per_frame_times(vtest):
     stream = FrameSampler(sample_fps=2.0).open(vtest)
     collect(stream)

@@ -446,6 +446,7 @@ def _decode_meta(video, row: dict) -> dict:
         "reported_frames": int(video.reported_frames),
         "num_decoded": int(video.num_decoded),
         "warnings": list(video.warnings),
+        "reached_end": bool(video.reached_end),
         # a variable frame rate's timestamps; per video, so only from a video decoded whole
         "frame_times": None
         if video.frame_times is None or int(row["num_segments"]) > 1
@@ -596,8 +597,13 @@ def stitch(path: Path, segments: list[dict]) -> VideoEmbeddings:
         kept.append(seg)
         video.num_decoded = max(video.num_decoded, meta["num_decoded"])
         end = float(seg["end_s"])
-        if end >= 0 and meta["num_decoded"] < first_frame_at(end, video.fps):
-            break  # the video ended inside this segment
+        # the video ended inside this segment: decoding stopped before the segment's end (its
+        # last frame's time, where the decoder says so: a variable frame rate's real times)
+        ended = meta.get("reached_end")
+        if ended is None:
+            ended = meta["num_decoded"] >= first_frame_at(end, video.fps)
+        if end >= 0 and not ended:
+            break
     if len(segments) > 1:  # a single segment was decoded whole, with these checks
         finish_checks(path, video.num_decoded, video.reported_frames, video.warnings)
 

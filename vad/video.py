@@ -12,7 +12,8 @@ their frame rate).
 >>> stream.num_decoded                                                # doctest: +SKIP
 
 A sampler with a window (``start_s``/``end_s``) yields only the window's part of the samples the
-whole video would give, seeking to its start where the backend can (OpenCV): a long video can be
+whole video would give, skipping to its start where the backend can (PyAV, OpenCV): a long video
+can be
 decoded in segments, by several processes, with the same result.
 """
 
@@ -146,6 +147,8 @@ class VideoStream:
         self.num_decoded = 0
         self._times: list[float] = []  # every decoded frame's timestamp
         self.finished = False
+        # a frame at or after the window's end was seen: the video goes on past the window
+        self.reached_end = False
         self.on_progress = None  # called with the decoded count every PROGRESS_EVERY frames
 
     @property
@@ -162,6 +165,7 @@ class VideoStream:
         frames, indices, times = [], [], []
         for index, time_s, grab in self._frames_iter:
             if end_s is not None and time_s >= end_s:
+                self.reached_end = True
                 break
             self._times.append(time_s)  # frame ``index``'s time, also before the window
             if time_s >= start_s:
@@ -292,15 +296,13 @@ class FrameSampler:
         check_input_file(path)
         order = [self.backend]
         if self.backend == "auto":
-            # a window (a segment of a long video, the Ray engine) needs a seek, which only the
-            # OpenCV opener does: all of a video's segments then decode with OpenCV alike
-            windowed = self.start_s is not None or self.end_s is not None
-            order = ["opencv", "pyav", "decord"] if windowed else ["pyav", "opencv", "decord"]
+            # windows too (the Ray engine's segments): PyAV and OpenCV both skip to the window
+            order = ["pyav", "opencv", "decord"]
         failed: list[str] = []  # backends that cannot open the file at all
         opened_without_frames = False
         for name in order:
             opener = _OPENERS[name]
-            seek = {"start_s": self.start_s} if name == "opencv" and self.start_s else {}
+            seek = {"start_s": self.start_s} if name != "decord" and self.start_s else {}
             try:
                 info, frames_iter = opener(path, self.resize_short, **seek)
             except _NoFrames:
@@ -454,9 +456,10 @@ def _open_decord(path: Path, resize_short: int | None):
     return info, frames_iter()
 
 
-def _open_pyav(path: Path, resize_short: int | None):
+def _open_pyav(path: Path, resize_short: int | None, start_s: float | None = None):
     """PyAV (FFmpeg): each frame's time is its presentation timestamp, counted from the first
-    frame's, so variable-frame-rate files are sampled at their real times."""
+    frame's, so variable-frame-rate files are sampled at their real times. With ``start_s``,
+    decoding starts at the last keyframe at or before it (see :func:`_pyav_skip_to`)."""
     try:
         import av
     except ImportError as exc:
@@ -475,8 +478,12 @@ def _open_pyav(path: Path, resize_short: int | None):
     if not _valid_fps(fps):
         warnings.append(f"header frame rate {fps!r} is invalid; assuming {FALLBACK_FPS} fps")
         fps = FALLBACK_FPS
-    frames = _pyav_frames(container, stream)
+    skipped: list = []  # stand-ins for the frames before the keyframe decoding starts at
     try:
+        packets = container.demux(stream)
+        if start_s:
+            skipped, packets = _pyav_skip_to(packets, stream, start_s)
+        frames = _pyav_frames(packets)
         first = next(frames)
     except StopIteration:
         container.close()
@@ -491,7 +498,8 @@ def _open_pyav(path: Path, resize_short: int | None):
     def frames_iter():
         try:
             last = -1.0 / fps
-            for index, (frame, pts) in enumerate(_presentation_times(_chain(first, frames))):
+            ordered = _presentation_times(_chain(iter(skipped), first, frames))
+            for index, (frame, pts) in enumerate(ordered):
                 if pts is not None and time_base:
                     t = (pts - start_pts[0]) * time_base if start_pts else 0.0
                     start_pts[:] = start_pts or [pts]
@@ -505,7 +513,7 @@ def _open_pyav(path: Path, resize_short: int | None):
                     rgb = frame.to_ndarray(format="rgb24")
                     return _resize_short_side(rgb, resize_short)
 
-                yield index, t, grab
+                yield index, t, _skipped if isinstance(frame, _SkippedFrame) else grab
         finally:
             container.close()
 
@@ -535,21 +543,60 @@ def _presentation_times(frames):
         yield out, (heapq.heappop(stamps) if out.pts is not None and stamps else None)
 
 
-def _chain(first, rest):
-    yield first
-    yield from rest
+def _chain(*parts):
+    for part in parts:
+        if isinstance(part, Iterator):
+            yield from part
+        else:
+            yield part
+
+
+@dataclass
+class _SkippedFrame:
+    """A frame before a window that is not decoded: only its timestamp (its packet's)."""
+
+    pts: int | None
+
+
+def _pyav_skip_to(packets, stream, start_s: float):
+    """Demux (without decoding) up to ``start_s`` and start decoding at the last keyframe at or
+    before it. Returns stand-ins for the frames before that keyframe, one per packet, with
+    their packets' timestamps, and the packets from the keyframe on. Demuxing (not
+    ``container.seek``) is what counts the frames before the window, so a window's frames keep
+    the indices and the times (and the sampler its phase) that the whole video gives them."""
+    time_base = float(stream.time_base) if stream.time_base else 0.0
+    before: list = []  # packets before the current keyframe
+    buffered: list = []  # packets from the last keyframe at or before start_s
+    base = None
+    rest = iter(packets)
+    for packet in rest:
+        if packet.size == 0:  # the demuxer's end-of-stream packet: decoding flushes on it
+            buffered.append(packet)
+            break
+        pts = packet.pts
+        if pts is not None:
+            base = pts if base is None else min(base, pts)
+        t = (pts - base) * time_base if pts is not None and time_base else None
+        if packet.is_keyframe and t is not None and t <= start_s:
+            before.extend(buffered)
+            buffered = []
+        buffered.append(packet)
+        if t is not None and t > start_s:
+            break
+    skipped = [_SkippedFrame(p.pts) for p in before]
+    return skipped, _chain(iter(buffered), rest)
 
 
 MAX_BAD_PACKETS = 1000  # consecutive packets that fail to decode before giving up on the rest
 
 
-def _pyav_frames(container, stream):
+def _pyav_frames(packets):
     """Decoded frames in presentation order; a packet that does not decode (a damaged part) is
     skipped, as OpenCV skips it, and decoding goes on with the next."""
     import av
 
     bad = 0
-    for packet in container.demux(stream):
+    for packet in packets:
         try:
             decoded = packet.decode()
         except av.error.FFmpegError:

@@ -66,6 +66,7 @@ class DecodedVideo:
     num_decoded: int = 0
     warnings: list[str] = field(default_factory=list)
     frame_times: np.ndarray | None = None  # per decoded frame, when not index / fps
+    reached_end: bool = False  # a window's decoding saw a frame at or past its end
 
 
 def _produce(path, sampler: FrameSampler, preprocess, emit) -> None:
@@ -78,7 +79,7 @@ def _produce(path, sampler: FrameSampler, preprocess, emit) -> None:
             emit(("batch", preprocess.resize_crop(b.frames).numpy(), b.indices, b.times))
         times = stream.frame_times  # None for a constant frame rate
         emit(("done", stream.num_decoded, list(stream.warnings),
-              None if times is None else times.tolist()))  # fmt: skip
+              None if times is None else times.tolist(), stream.reached_end))  # fmt: skip
     except VideoError as exc:
         emit(("error", str(exc)))
     except Exception as exc:  # noqa: BLE001 - any decoder failure is this video's problem
@@ -390,6 +391,7 @@ class DecodeWorker:
                     video.num_decoded, video.warnings = rest[0], list(rest[1])
                     if rest[2] is not None:
                         video.frame_times = np.asarray(rest[2], dtype=np.float64)
+                    video.reached_end = bool(rest[3]) if len(rest) > 3 else False
                     finished = True
                     return
                 elif kind == "error":
