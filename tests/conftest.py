@@ -124,3 +124,22 @@ def _isolated_user_cache(tmp_path_factory):
         os.environ.pop("VAD_CACHE_DIR", None)
     else:
         os.environ["VAD_CACHE_DIR"] = old
+
+
+def run_vad(argv: list[str], catch_exit: bool = True) -> tuple[int, str, str]:
+    """``vad ARGV`` in this process: (exit status, stdout, stderr). With ``catch_exit`` an
+    argparse exit (status 2 for a bad option) is the status; otherwise it propagates."""
+    import contextlib
+    import io
+
+    from vad.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(argv)
+        except SystemExit as exc:
+            if not catch_exit:
+                raise
+            rc = exc.code
+    return rc, out.getvalue(), err.getvalue()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_vad
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -262,27 +263,12 @@ def test_resume_does_only_what_is_missing(mixed, mixed_run, tmp_path):
 
 
 def run_captured(argv: list[str]) -> tuple[int, str, str]:
-    import contextlib
-    import io
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(argv)
-    return rc, out.getvalue(), err.getvalue()
+    return run_vad(argv, catch_exit=False)
 
 
 def run_captured_exit(argv: list[str]) -> tuple[int, str, str]:
     """:func:`run_captured`, where argparse's exit (status 2 for a bad option) is the status."""
-    import contextlib
-    import io
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main(argv)
-        except SystemExit as exc:
-            rc = exc.code
-    return rc, out.getvalue(), err.getvalue()
+    return run_vad(argv)
 
 
 # -- seeded fuzzing: random truncations and byte flips -------------------------------------------

@@ -4,8 +4,6 @@ output folder, the weights `vad eval` records, help without torch, per-frame pro
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -16,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import run_vad
 
 from vad.cli import main
 
@@ -50,16 +49,7 @@ def base_args(tiny_model, bank, out, cache) -> list[str]:
 
 
 def run(argv: list[str]) -> tuple[int, str, str]:
-    from vad import console
-
-    console.reset()
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main(argv)
-        except SystemExit as exc:
-            rc = exc.code
-    return rc, out.getvalue(), err.getvalue()
+    return run_vad(argv)
 
 
 # -- 2. path problems: one line each, the batch goes on ------------------------------------------

@@ -15,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from vad import __version__
+from vad import __version__, console
 from vad.console import one_line
 from vad.errors import UsageError
 from vad.naming import collect_inputs, output_stems
@@ -915,6 +915,7 @@ def usage_errors() -> tuple[type[BaseException], ...]:
 
 def main(argv: list[str] | None = None) -> int:
     restore = install_signal_handlers()  # first, before anything slow
+    console.reset()  # each run has its own stdout state (main may run twice in one process)
     try:
         try:
             parser = build_parser()
