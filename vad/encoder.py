@@ -1,6 +1,7 @@
-"""OpenCLIP encoder: model loading (tags, checkpoint files, ``local-dir:``, ``hf-hub:``),
-batched uint8 preprocessing that matches the model's own transform, and L2-normalised
-image / text embeddings as numpy arrays.
+"""The torch runtime: OpenCLIP model loading (tags, checkpoint files, ``local-dir:``,
+``hf-hub:``) and L2-normalised image / text embeddings as numpy arrays. Preprocessing lives in
+:mod:`vad.preprocess` (no torch), the choice of runtime in :mod:`vad.runtime`, the OpenVINO
+runtime in :mod:`vad.openvino_encoder`.
 """
 
 from __future__ import annotations
@@ -11,25 +12,21 @@ import os
 import re
 import socket
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vad.errors import BadCheckpoint, UnknownModel, WeightsUnavailable
+from vad.modelid import pretrained_label, weight_files, weights_identity
+from vad.preprocess import Preprocess
+
 log = logging.getLogger(__name__)
+__all__ = ["BadCheckpoint", "ClipEncoder", "Preprocess", "WeightsUnavailable", "load_openclip"]
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 HUB_HOST = ("huggingface.co", 443)
-
-
-class WeightsUnavailable(RuntimeError):
-    """Pretrained weights are neither cached nor downloadable. The message says what to do."""
-
-
-class BadCheckpoint(WeightsUnavailable):
-    """A checkpoint file is refused (pickled code, not plain tensors) or does not load."""
 
 
 def _checkpoint_problem(exc: BaseException) -> str:
@@ -61,123 +58,11 @@ def check_checkpoint_is_safe(path: Path) -> None:
         raise BadCheckpoint(f"{path}: {_checkpoint_problem(exc)}") from exc
 
 
-@dataclass(frozen=True)
-class Preprocess:
-    """The parts of an OpenCLIP eval transform that matter for a batch of RGB frames."""
+def preprocess_of(model) -> Preprocess:
+    """The model's eval transform (open_clip's preprocess config) as a :class:`Preprocess`."""
+    import open_clip
 
-    size: tuple[int, int]
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    interpolation: str = "bicubic"
-    resize_mode: str = "shortest"
-    fill_color: int = 0
-
-    @classmethod
-    def from_model(cls, model) -> Preprocess:
-        import open_clip
-
-        cfg = open_clip.get_model_preprocess_cfg(model)
-        size = cfg.get("size", 224)
-        size = (size, size) if isinstance(size, int) else tuple(size)
-        return cls(
-            size=size,
-            mean=tuple(cfg.get("mean", open_clip.OPENAI_DATASET_MEAN)),
-            std=tuple(cfg.get("std", open_clip.OPENAI_DATASET_STD)),
-            interpolation=cfg.get("interpolation") or "bicubic",
-            resize_mode=cfg.get("resize_mode") or "shortest",
-            fill_color=int(cfg.get("fill_color", 0) or 0),
-        )
-
-    def key(self) -> str:
-        """A short, stable description for cache keys (``u8``: resized in 8 bits)."""
-        return (
-            f"{self.size[0]}x{self.size[1]}-{self.resize_mode}-{self.interpolation}-u8-"
-            f"{','.join(f'{m:.4f}' for m in self.mean)}-{','.join(f'{s:.4f}' for s in self.std)}"
-        )
-
-    def __call__(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """uint8 frames (N,H,W,3) -> normalised float tensor (N,3,h,w), all frames at once.
-
-        Resizing uses antialiased interpolation, which matches PIL (and so open_clip's
-        torchvision transform) closely; a test checks the difference numerically.
-        """
-        return self.normalize(self.resize_crop(frames))
-
-    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
-        """uint8 (N,3,h,w) at model size -> the model's normalised float input."""
-        x = torch.as_tensor(pixels).float().div_(255.0)
-        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        return (x - mean) / std
-
-    def resize_crop(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """uint8 frames (N,H,W,3) -> uint8 (N,3,h,w) resized and cropped to the model's size:
-        the costly geometric part, done where the frames are decoded; 8 bits per value, as
-        PIL's transform also rounds to 8 bits before normalising.
-
-        uint8 frames are resized in uint8 by torch's vectorised antialiasing kernels (which
-        follow PIL's two-pass 8-bit algorithm: within one grey level of PIL, and ~15x faster
-        than resizing in float); other dtypes are resized in float."""
-        x = torch.as_tensor(frames)
-        if x.ndim != 4 or x.shape[-1] != 3:
-            raise ValueError(f"expected frames of shape (N,H,W,3), got {tuple(x.shape)}")
-        x = x.permute(0, 3, 1, 2)  # a channels-last view, the layout those kernels want
-        if x.dtype != torch.uint8:
-            x = x.float()
-        th, tw = self.size
-        h, w = x.shape[-2:]
-        mode = "bilinear" if self.interpolation == "bilinear" else "bicubic"
-        if self.resize_mode == "squash":
-            x = _resize(x, (th, tw), mode)
-        elif self.resize_mode == "longest":
-            scale = min(th / h, tw / w)
-            nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-            x = _resize(x, (nh, nw), mode)
-            x = _center_crop_or_pad(x, (th, tw), self.fill_color)
-        else:  # shortest: torchvision Resize(int) semantics, then centre crop
-            if th == tw:
-                short, long = (h, w) if h <= w else (w, h)
-                new_long = int(th * long / short)
-                nh, nw = (th, new_long) if h <= w else (new_long, th)
-            else:
-                scale = max(th / h, tw / w)
-                nh, nw = round(h * scale), round(w * scale)
-            x = _resize(x, (nh, nw), mode)
-            x = _center_crop_or_pad(x, (th, tw), 0)
-        if x.dtype != torch.uint8:
-            x = x.clamp(0, 255).round_().to(torch.uint8)
-        return x.contiguous()
-
-
-def _resize(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    if x.dtype == torch.uint8:
-        try:
-            return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True)
-        except (RuntimeError, NotImplementedError):  # a torch without uint8 kernels for mode
-            x = x.float()
-    return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True)
-
-
-def _center_crop_or_pad(x: torch.Tensor, size: tuple[int, int], fill: int) -> torch.Tensor:
-    th, tw = size
-    h, w = x.shape[-2:]
-    if h < th or w < tw:
-        pad_h, pad_w = max(0, th - h), max(0, tw - w)
-        x = F.pad(
-            x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2), value=float(fill)
-        )
-        h, w = x.shape[-2:]
-    # torchvision's CenterCrop rounds the offset: int(round((h - th) / 2.0))
-    top = int(round((h - th) / 2.0))
-    left = int(round((w - tw) / 2.0))
-    return x[..., top : top + th, left : left + tw]
-
-
-def weight_files(folder: Path) -> list[Path]:
-    """Checkpoint files in a ``local-dir:`` model folder (what open_clip would look for)."""
-    return sorted(p for pat in ("*.safetensors", "*.bin", "*.pth") for p in folder.glob(pat))
+    return Preprocess.from_config(open_clip.get_model_preprocess_cfg(model))
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -294,7 +179,7 @@ def load_openclip(
         if not _hub_config_cached(repo, cache_dir) and not _hub_reachable():
             raise WeightsUnavailable(_how_to_supply(model_name, None))
     elif model_name not in open_clip.list_models():
-        raise ValueError(
+        raise UnknownModel(
             f"unknown model {model_name!r}; see `vad models` or open_clip.list_models()"
         )
     elif tag is not None:
@@ -335,27 +220,29 @@ def load_openclip(
         raise
     model.eval()
     tokenizer = open_clip.get_tokenizer(model_name)
-    return model, tokenizer, Preprocess.from_model(model)
+    return model, tokenizer, preprocess_of(model)
 
 
-def _encode_text_trimmed(model, tokens: torch.Tensor) -> torch.Tensor:
-    """``model.encode_text`` on the tokens up to the longest text instead of all 77 positions.
-
-    CLIP's text transformer is causal and pools at the end-of-text token, so the positions
-    after it cannot change the result; prompt banks are short texts, so this is several
-    times faster. Models of another design go through ``encode_text`` unchanged.
-    """
+def trimmable(model) -> bool:
+    """Whether ``model``'s text tower may be given only the tokens up to the longest text:
+    OpenCLIP's CLIP with a causal text transformer that pools at the end-of-text token (the
+    positions after it cannot change the result)."""
     import open_clip
 
     try:
-        from open_clip.transformer import text_global_pool
-    except ImportError:  # older open_clip
-        return model.encode_text(tokens)
+        from open_clip.transformer import text_global_pool  # noqa: F401 - older open_clip
+    except ImportError:
+        return False
     causal = getattr(model, "attn_mask", None) is not None
-    if type(model) is not open_clip.CLIP or not causal or model.text_pool_type != "argmax":
-        return model.encode_text(tokens)
-    n = int((tokens != 0).sum(dim=1).max().item())
-    tokens = tokens[:, :n]
+    return type(model) is open_clip.CLIP and causal and model.text_pool_type == "argmax"
+
+
+def encode_text_prefix(model, tokens: torch.Tensor) -> torch.Tensor:
+    """``model.encode_text`` for tokens already cut to the longest text's length (a
+    :func:`trimmable` model only): the positions past it are left out of the transformer."""
+    from open_clip.transformer import text_global_pool
+
+    n = tokens.shape[1]
     cast_dtype = model.transformer.get_cast_dtype()
     x = model.token_embedding(tokens).to(cast_dtype)
     x = x + model.positional_embedding[:n].to(cast_dtype)
@@ -370,6 +257,16 @@ def _encode_text_trimmed(model, tokens: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def _encode_text_trimmed(model, tokens: torch.Tensor) -> torch.Tensor:
+    """``model.encode_text`` on the tokens up to the longest text instead of all 77 positions
+    (several times faster for prompt banks' short texts); models of another design go through
+    ``encode_text`` unchanged."""
+    if not trimmable(model):
+        return model.encode_text(tokens)
+    n = int((tokens != 0).sum(dim=1).max().item())
+    return encode_text_prefix(model, tokens[:, :n])
+
+
 class ClipEncoder:
     """OpenCLIP image and text encoder returning L2-normalised float32 numpy embeddings.
 
@@ -380,7 +277,12 @@ class ClipEncoder:
         meaningless - for speed tests only).
     device : ``auto``, ``cpu`` or ``cuda``.
     precision : ``auto`` (fp16 on GPU, fp32 on CPU), ``fp32``, ``fp16`` or ``bf16``.
+    cache_dir : open_clip's weights cache (``None``: its default).
+    memo_dir : where checkpoint hashes are remembered between processes (vad's cache folder;
+        ``None``: hashed once per process).
     """
+
+    runtime = "torch"
 
     def __init__(
         self,
@@ -389,7 +291,9 @@ class ClipEncoder:
         device: str = "auto",
         precision: str = "auto",
         cache_dir: str | None = None,
+        memo_dir: str | Path | None = None,
     ):
+        self.memo_dir = memo_dir
         self.model_name = model
         self.pretrained = pretrained or "none"
         self.device = resolve_device(device)
@@ -415,29 +319,17 @@ class ClipEncoder:
             self.random_weights = not weight_files(folder)
             if self.random_weights:
                 log.warning("%s holds no weights file: RANDOM weights, meaningless scores", folder)
-        self.pretrained_label = self._pretrained_label()
+        self.pretrained_label = pretrained_label(model, self.pretrained)
         self.logit_scale = float(self.model.logit_scale.exp().clamp(max=100).item())
         self.input_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(
             self.precision, torch.float32
         )
         self._mean_std: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    def _pretrained_label(self) -> str:
-        """What the weights are, for outputs: the tag, the file name, or the model folder's."""
-        if self.model_name.startswith("local-dir:"):
-            folder = Path(self.model_name.removeprefix("local-dir:")).expanduser()
-            files = sorted(
-                p.name for pat in ("*.safetensors", "*.bin", "*.pth") for p in folder.glob(pat)
-            )
-            return files[0] if files else "none"
-        if self.model_name.startswith("hf-hub:"):
-            return "hf-hub"
-        return self.pretrained
-
     @torch.inference_mode()
-    def encode_images(self, pixels: torch.Tensor) -> np.ndarray:
+    def encode_images(self, pixels: np.ndarray | torch.Tensor) -> np.ndarray:
         """Preprocessed pixels (N,3,h,w) -> normalised embeddings (N,D) float32."""
-        pixels = pixels.to(self.device, dtype=self.input_dtype, non_blocking=True)
+        pixels = torch.as_tensor(pixels).to(self.device, dtype=self.input_dtype, non_blocking=True)
         feats = self.model.encode_image(pixels)
         feats = F.normalize(feats.float(), dim=-1)
         return feats.cpu().numpy()
@@ -487,24 +379,10 @@ class ClipEncoder:
     def identity(self) -> dict:
         """What determines the embeddings: used for cache keys. Weights given as files are
         identified by their content, so replacing a checkpoint invalidates the caches."""
-        from vad.cache import content_hash
-
-        weights = self.pretrained
-        if self.model_name.startswith("local-dir:"):
-            folder = Path(self.model_name.removeprefix("local-dir:")).expanduser()
-            files = sorted(
-                p for pat in ("*.safetensors", "*.bin", "*.pth") for p in folder.glob(pat)
-            )
-            weights = ",".join(content_hash(p) for p in files) or "none"
-        elif Path(self.pretrained).expanduser().is_file():
-            weights = content_hash(Path(self.pretrained).expanduser())
-        if weights == "none":  # seeded random init: depends on the library versions
-            import open_clip
-
-            weights = f"random-seed0-torch{torch.__version__}-open_clip{open_clip.__version__}"
         return {
             "model": self.model_name,
-            "pretrained": weights,
+            "pretrained": weights_identity(self.model_name, self.pretrained, self.memo_dir),
             "preprocess": self.preprocess.key(),
+            "runtime": self.runtime,
             "precision": self.precision,
         }

@@ -6,3 +6,15 @@ from __future__ import annotations
 
 class UsageError(Exception):
     """Bad options, config, prompt bank, weights or engine setup: exit status 2, one line."""
+
+
+class WeightsUnavailable(RuntimeError):
+    """Pretrained weights are neither cached nor downloadable. The message says what to do."""
+
+
+class BadCheckpoint(WeightsUnavailable):
+    """A checkpoint file is refused (pickled code, not plain tensors) or does not load."""
+
+
+class UnknownModel(ValueError):
+    """The model name is neither an open_clip model nor a ``local-dir:``/``hf-hub:`` spec."""
