@@ -2,7 +2,8 @@
 context, smoothing) re-scores in seconds without decoding or encoding again.
 
 Entries are plain ``.npz`` files (never pickled), keyed by the video's content hash and
-everything that shapes the embeddings: model, weights, preprocessing, precision, sampling rate.
+everything that shapes the embeddings: model, weights, preprocessing, runtime and precision,
+sampling rate. Each entry also records the runtime and precision that made it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = 2  # 2: PyAV first for backend auto; per-frame timestamps
+CACHE_VERSION = 3  # 2: PyAV first for backend auto; per-frame timestamps; 3: runtimes
 
 
 def default_cache_dir() -> Path:
@@ -44,6 +45,7 @@ class VideoEmbeddings:
     warnings: list[str] = field(default_factory=list)
     from_cache: bool = False
     frame_times: np.ndarray | None = None  # every decoded frame's time (s) when not i / fps
+    made_by: dict = field(default_factory=dict)  # {"runtime", "precision"} of the encoder
     # what scoring derives from the embeddings alone (kNN graph, anchor), kept for re-scoring
     derived: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -154,6 +156,7 @@ class EmbeddingCache:
                     warnings=list(meta.get("warnings", [])),
                     from_cache=True,
                     frame_times=z["frame_times"] if "frame_times" in z.files else None,
+                    made_by=dict(meta.get("made_by", {})),
                 )
             n = len(emb.embeddings)
             ft = emb.frame_times
@@ -181,6 +184,7 @@ class EmbeddingCache:
             "fps": emb.fps,
             "reported_frames": emb.reported_frames,
             "warnings": emb.warnings,
+            "made_by": emb.made_by,
         }
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

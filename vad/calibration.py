@@ -34,6 +34,7 @@ arrays); loaded with ``allow_pickle=False``.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +43,10 @@ import numpy as np
 
 from vad.cache import VideoEmbeddings
 from vad.outputs import atomic_write_text
+from vad.runtime import encoder_facts
 from vad.temporal import find_events
+
+log = logging.getLogger(__name__)
 
 FORMAT = "vad-calibration"
 VERSION = 1
@@ -196,6 +200,7 @@ def calibrate(detector, paths, memory_size: int = 2048) -> Calibration:
         "hours": 0.0,
         "model": detector.model,
         "pretrained": getattr(detector.encoder, "pretrained_label", detector.pretrained),
+        **encoder_facts(detector.encoder),  # the memory's embeddings: runtime and precision
         "prompts": detector.bank.name,
         "sample_fps": detector.sample_fps,
         # the scoring recipe: another recipe has another score distribution
@@ -312,6 +317,7 @@ def apply_calibration(
             raise CalibrationError(
                 f"{where}: calibrated with {key} {cal.about.get(key)}, but this run uses {have}"
             )
+    _check_made_by(detector, cal, where)
     threshold, note = cal.threshold_for(false_alarms_per_hour)
     detector.event_threshold = threshold
     detector.sample_adjust = cal.adjust
@@ -329,6 +335,21 @@ def apply_calibration(
     if note:
         record["note"] = note
     return record
+
+
+def _check_made_by(detector, cal: Calibration, where) -> None:
+    """One warning line when the calibration's embeddings were made by another runtime or at
+    another precision than this run's: they agree to a cosine of 0.999 (tested), so the memory
+    still works, but the two are not silently mixed."""
+    now = encoder_facts(detector.encoder)
+    then = {k: cal.about.get(k, default) for k, default in (("runtime", "torch"),
+                                                              ("precision", "fp32"))}  # fmt: skip
+    if now != then:
+        log.warning(
+            "%s: calibrated with %s/%s embeddings, this run makes %s/%s ones (they agree to a "
+            "cosine of 0.999; recalibrate to match exactly)",
+            where, then["runtime"], then["precision"], now["runtime"], now["precision"],
+        )  # fmt: skip
 
 
 class RecordingCalibration:

@@ -19,6 +19,7 @@ from vad import __version__, console
 from vad.console import one_line
 from vad.errors import UsageError
 from vad.naming import collect_inputs, output_stems
+from vad.runtime import PRECISIONS, RUNTIMES, encoder_facts
 
 log = logging.getLogger("vad")
 
@@ -140,9 +141,16 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
         help="where the model runs" + default("device", "auto"),
     )
     g.add_argument(
+        "--runtime",
+        choices=list(RUNTIMES),
+        help="what runs the model: auto = OpenVINO on a CPU, torch on a GPU"
+        + default("runtime", "auto"),
+    )
+    g.add_argument(
         "--precision",
-        choices=["auto", "fp32", "fp16", "bf16"],
-        help="model precision" + default("precision", "auto"),
+        choices=list(PRECISIONS),
+        help="auto = bf16 where the CPU does it natively (OpenVINO), fp16 on a GPU, else fp32; "
+        "int8: OpenVINO only, experimental" + default("precision", "auto"),
     )
     g.add_argument(
         "--smoothing",
@@ -174,7 +182,11 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
         help="give up on a video whose decoding makes no progress for this long (default: 60)",
     )
     g.add_argument("--cache-dir", help="embedding cache folder (default: user cache dir)")
-    g.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    g.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither read nor write cached embeddings (model exports are kept and reused)",
+    )
     add_scoring_options(p)
 
 
@@ -198,7 +210,7 @@ def add_scoring_options(p: argparse.ArgumentParser) -> None:
 
 DETECTOR_KEYS = tuple(
     "model pretrained context context_window_s prompts sample_fps batch_size device precision "
-    "smoothing window_s event_threshold backend decode_timeout_s head anchor refine".split()
+    "runtime smoothing window_s event_threshold backend decode_timeout_s head anchor refine".split()
 )
 
 
@@ -234,8 +246,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     from vad.score_run import score_to_files
 
     settings = detector_settings(args)
-    detector = build_detector(settings)
     check_engine_options(args)
+    # the inputs first: a missing file is reported before anything heavy is imported or loaded
     problems: list[str] = []  # paths that cannot be looked at: one error line each, not fatal
     inputs = collect_inputs(args.paths, args.list, problems)
     for problem in problems:
@@ -245,6 +257,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             print(f"vad: {len(problems)} of {len(problems)} inputs failed", file=sys.stderr)
             return 1
         raise UsageError("no input videos (give files, folders or --list FILE)")
+    detector = build_detector(settings)
     out_dir = Path(args.out)
     stems = output_stems(inputs)
     todo = [(p, s) for p, s in zip(inputs, stems, strict=True)]
@@ -446,6 +459,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     effective = {k: getattr(detector, k) for k in DETECTOR_KEYS}
     # the weights really used (a local-dir: folder, a checkpoint file), as `vad score` records
     effective["pretrained"] = getattr(detector.encoder, "pretrained_label", detector.pretrained)
+    effective.update(encoder_facts(detector.encoder))  # what ran: runtime, precision
     about = {
         "dataset": args.dataset,
         "annotations": str(args.annotations),
@@ -901,12 +915,13 @@ def install_signal_handlers():
 
 def usage_errors() -> tuple[type[BaseException], ...]:
     """Errors that are the user's to fix (exit status 2). Looked up among the modules already
-    imported, so that `vad --help` never imports torch (vad.encoder) to name one."""
-    classes: list[type[BaseException]] = [UsageError, ValueError]
+    imported, so that `vad --help` imports nothing more to name one."""
+    from vad.errors import WeightsUnavailable
+
+    classes: list[type[BaseException]] = [UsageError, ValueError, WeightsUnavailable]
     for module, name in (
         ("vad.config", "ConfigError"),
         ("vad.prompts", "PromptBankError"),
-        ("vad.encoder", "WeightsUnavailable"),
     ):
         if module in sys.modules:
             classes.append(getattr(sys.modules[module], name))

@@ -22,6 +22,7 @@ SCHEMA: dict[str, tuple[type, ...]] = {
     "batch_size": (int,),
     "device": (str,),
     "precision": (str,),
+    "runtime": (str,),
     "smoothing": (str,),
     "window_s": (int, float),
     "context_window_s": (int, float, type(None)),
@@ -54,7 +55,9 @@ NUMBERS: dict[str, tuple[bool, float, float, bool, str]] = {
     "ablate_windows": (False, 0.0, 86400.0, True, "seconds (0: no smoothing)"),
 }
 # text settings that must say something: an empty --context is not "auto"
-NON_EMPTY = ("model", "context", "prompts", "device", "precision", "smoothing", "backend")
+NON_EMPTY = (
+    "model", "context", "prompts", "device", "precision", "runtime", "smoothing", "backend"
+)  # fmt: skip
 
 
 def check_value(key: str, value):

@@ -175,16 +175,17 @@ def make_plan(
         )
     cache_root = Path(settings.get("cache_dir") or default_cache_dir()).expanduser().resolve()
     # the driver decodes nothing: no decode worker
-    driver = {"device": "cpu", "precision": "fp32", "isolate_decoding": False}
+    driver = {"device": "cpu", "precision": _driver_precision(settings, device),
+              "isolate_decoding": False}  # fmt: skip
     scorer = Detector(**{**settings, **driver, "cache_dir": cache_root}, encoder=encoder)
     ray = sys.modules.get("ray")
     if encoder is None and ray is not None and ray.is_initialized():
-        encoder, precision = _probed(ray, scorer, device, settings.get("precision") or "auto")
+        encoder, made_by = _probed(ray, scorer, device, settings.get("precision") or "auto")
     else:
-        encoder, precision = _load_here(scorer, device, settings.get("precision") or "auto")
+        encoder, made_by = _load_here(scorer, device, settings.get("precision") or "auto")
     identity = None
     if scorer.use_cache and getattr(encoder, "cacheable", False):
-        identity = {**encoder.identity(), "precision": precision}
+        identity = {**encoder.identity(), **made_by}
     plan = _Plan(
         settings={**settings, "device": device, "cache_dir": str(cache_root)},
         identity=identity,
@@ -199,13 +200,32 @@ def make_plan(
     return plan, scorer
 
 
-def _load_here(scorer, device: str, precision: str):
-    """The model loaded on the driver (on CPU; or the one ``scorer`` was given): ``(encoder,
-    the actors' precision)``."""
+def _driver_precision(settings: dict, device: str) -> str:
+    """The precision of the model the driver (or its probe) loads on a CPU: the actors' own
+    when they run on CPUs too (so the prompt bank is encoded as they would encode it), else
+    fp32."""
+    if device.startswith("cuda"):
+        return "fp32"
+    return settings.get("precision") or "auto"
+
+
+def actor_facts(encoder, device: str, precision: str) -> dict:
+    """``{"runtime", "precision"}`` of the actors' encoders: on CPUs, what ``encoder`` (loaded
+    on a CPU with the same settings) computes with; on GPUs, torch at the GPU's precision."""
+    from vad.runtime import encoder_facts
+
+    if not device.startswith("cuda"):
+        return encoder_facts(encoder)
     import torch
 
     from vad.encoder import resolve_precision
 
+    return {"runtime": "torch", "precision": resolve_precision(precision, torch.device(device))}
+
+
+def _load_here(scorer, device: str, precision: str):
+    """The model loaded on the driver (on CPU; or the one ``scorer`` was given): ``(encoder,
+    the actors' runtime and precision)``."""
     own_model = scorer._encoder is None
     encoder = scorer.encoder  # loads the model: WeightsUnavailable is a usage error
     scorer.text_embeddings()  # the prompt bank, encoded once here
@@ -215,9 +235,11 @@ def _load_here(scorer, device: str, precision: str):
         if scorer.context.strip().lower() in ("auto", "none"):
             encoder.model = None
         elif hasattr(encoder.model, "visual"):
+            import torch
+
             encoder.model.visual = torch.nn.Identity()
     # the actors' encoder runs on `device`, where the precision may differ from the driver's
-    return encoder, resolve_precision(precision, torch.device(device))
+    return encoder, actor_facts(encoder, device, precision)
 
 
 class ProbedModel:
@@ -264,17 +286,16 @@ def probe_model(settings: dict, bank, device: str) -> dict:
     vad_log.setLevel(logging.INFO)
     root.setLevel(logging.ERROR)  # open_clip's own "no pretrained weights" (vad says it)
     try:
-        import torch
+        from vad.errors import WeightsUnavailable
 
-        from vad.encoder import WeightsUnavailable, resolve_precision
-
-        driver = {"device": "cpu", "precision": "fp32", "isolate_decoding": False}
+        precision = settings.get("precision") or "auto"
+        driver = {"device": "cpu", "precision": _driver_precision(settings, device),
+                  "isolate_decoding": False}  # fmt: skip
         det = Detector(**{**settings, **driver, "prompts": "default"})
         det.bank = bank  # the driver's, read from its own file
         try:
             encoder = det.encoder
-            precision = resolve_precision(settings.get("precision") or "auto",
-                                          torch.device(device))  # fmt: skip
+            made_by = actor_facts(encoder, device, precision)
         except (WeightsUnavailable, ValueError) as exc:
             return {"error": str(exc), "log": records}
         text = det.text_embeddings()
@@ -285,7 +306,7 @@ def probe_model(settings: dict, bank, device: str) -> dict:
             texts = dict(zip(queries, encoder.encode_text(queries), strict=True))
         return {
             "identity": encoder.identity(),
-            "precision": precision,
+            "made_by": made_by,
             "cacheable": bool(getattr(encoder, "cacheable", False)),
             "random_weights": bool(getattr(encoder, "random_weights", False)),
             "pretrained_label": getattr(encoder, "pretrained_label", det.pretrained),
@@ -302,10 +323,11 @@ def probe_model(settings: dict, bank, device: str) -> dict:
 
 def _probed(ray, scorer, device: str, precision: str):
     """:func:`probe_model` in a Ray task of its own (``max_calls=1``: its process, torch and
-    the model go when it ends): ``(stand-in encoder, the actors' precision)``."""
+    the model go when it ends): ``(stand-in encoder, the actors' runtime and precision)``."""
     task = ray.remote(num_cpus=1, max_calls=1, max_retries=TASK_RETRIES)(probe_model)
     settings = {k: getattr(scorer, k) for k in ("model", "pretrained", "context", "head",
-                                                "anchor", "refine", "use_cache")}  # fmt: skip
+                                                "anchor", "refine", "use_cache",
+                                                "runtime")}  # fmt: skip
     settings.update(cache_dir=str(scorer.cache_dir), precision=precision)
     try:
         facts = ray.get(task.remote(settings, scorer.bank, device))
@@ -320,7 +342,7 @@ def _probed(ray, scorer, device: str, precision: str):
     model = ProbedModel(facts)
     scorer._encoder = model
     scorer._text[scorer.scoring.repulsive] = facts["text"]  # what text_embeddings() gives
-    return model, facts["precision"]
+    return model, facts["made_by"]
 
 
 # -- rows: one schema for every stage ------------------------------------------------------------
@@ -854,6 +876,8 @@ class _Run:
         cacheable = all(json.loads(str(s["meta"])).get("cacheable") for s in segments)
         # the video may have changed while its segments were decoded: cache only if its
         # content still gives the key (re-hashed here; unknowable when the driver cannot read it)
+        emb.made_by = {k: self.plan.identity[k] for k in ("runtime", "precision")
+                       if self.plan.identity and k in self.plan.identity}  # fmt: skip
         if (
             self.cache is not None
             and key

@@ -28,6 +28,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -277,7 +278,8 @@ def _convert(model: str, pretrained: str, precision: str, weights: str, out: Pat
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # its fused op has no conversion (open_clip#186)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer's notes on shapes it treats as fixed
             image = ov.convert_model(
                 ImageTower().eval(),
                 example_input=torch.zeros(2, 3, h, w),
@@ -352,6 +354,7 @@ def _quantize(image, pre: Preprocess, size: tuple[int, int]):
     calibrated on synthetic images: no data set ships with vad)."""
     import nncf
 
+    nncf.set_log_level(logging.ERROR)
     calibration = [pre.normalize(x[None]) for x in synthetic_images(64, size, seed=7)]
     return nncf.quantize(
         image,

@@ -23,6 +23,15 @@ from vad.cache import EmbeddingCache, VideoEmbeddings, default_cache_dir, embedd
 from vad.context import Context, context_embeddings, fixed_context, scene_posterior
 from vad.heads import Scoring
 from vad.prompts import PromptBank
+from vad.runtime import (
+    PRECISIONS,
+    RUNTIMES,
+    Precision,
+    Runtime,
+    build_encoder,
+    check_choice,
+    encoder_facts,
+)
 from vad.scoring import (
     load_or_build_text,
     score_samples,
@@ -132,7 +141,10 @@ class Detector:
 
     Parameters
     ----------
-    model, pretrained, device, precision : the OpenCLIP encoder (see :class:`ClipEncoder`).
+    model, pretrained, device : the OpenCLIP model and where it runs (see :class:`ClipEncoder`).
+    runtime : ``"auto"`` (OpenVINO on a CPU, torch on a GPU), ``"torch"`` or ``"openvino"``
+        (:mod:`vad.runtime`).
+    precision : ``"auto"``, ``"fp32"``, ``"bf16"``, ``"fp16"`` or ``"int8"`` (OpenVINO only).
     context : ``"auto"`` (infer the scene), ``"none"`` (context-free baseline) or free text
         naming the scene (``"a bank vault"``).
     prompts : a prompt-bank YAML file or the name of a shipped bank.
@@ -167,7 +179,7 @@ class Detector:
         sample_fps: float = 2.0,
         batch_size: int = 32,
         device: str = "auto",
-        precision: str = "auto",
+        precision: Precision = "auto",
         smoothing: str = "gaussian",
         window_s: float = 2.0,
         context_window_s: float | None = None,
@@ -181,6 +193,7 @@ class Detector:
         head: str = "margin",
         anchor: bool = True,
         refine: str = "knn",
+        runtime: Runtime = "auto",
     ):
         self.model = model
         self.pretrained = pretrained or "none"
@@ -189,7 +202,8 @@ class Detector:
         self.sample_fps = sample_fps
         self.batch_size = batch_size
         self.device = device
-        self.precision = precision
+        self.precision = check_choice("precision", precision, PRECISIONS)
+        self.runtime = check_choice("runtime", runtime, RUNTIMES)
         self.smoothing = smoothing
         self.window_s = window_s
         self.context_window_s = context_window_s
@@ -222,9 +236,14 @@ class Detector:
         if self._encoder is None:
             if self.isolate_decoding:  # the decode worker boots (imports) while the model loads
                 self.decoder.start()
-            from vad.encoder import ClipEncoder
-
-            self._encoder = ClipEncoder(self.model, self.pretrained, self.device, self.precision)
+            self._encoder = build_encoder(
+                self.model,
+                self.pretrained,
+                self.device,
+                self.precision,
+                self.runtime,
+                self.cache_dir,
+            )
         return self._encoder
 
     # -- stages 1-2: sample and encode one video -----------------------------------------------
@@ -239,6 +258,7 @@ class Detector:
         if hit is not None:
             return hit
         emb = self._encode_video(path)
+        emb.made_by = encoder_facts(self.encoder)
         if cache is not None:
             cache.put(key, emb)
         return emb
@@ -347,6 +367,7 @@ class Detector:
             "num_samples": len(emb.indices),
             "model": self.model,
             "pretrained": getattr(self.encoder, "pretrained_label", self.pretrained),
+            **encoder_facts(self.encoder),
             "prompts": self.bank.name,
             "context": context.summary(self.bank),
             "smoothing": {"method": self.smoothing, "window_s": self.window_s},

@@ -105,6 +105,15 @@ def openvino_precision(precision: str, capabilities: list[str]) -> str:
     return precision
 
 
+def encoder_facts(encoder) -> dict:
+    """``{"runtime", "precision"}`` that made an encoder's embeddings, for results and caches."""
+    identity = encoder.identity() if hasattr(encoder, "identity") else {}
+    return {
+        "runtime": identity.get("runtime", getattr(encoder, "runtime", "torch")),
+        "precision": identity.get("precision", getattr(encoder, "precision", "fp32")),
+    }
+
+
 def build_encoder(
     model: str,
     pretrained: str | None,

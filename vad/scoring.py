@@ -121,7 +121,12 @@ class TextEmbeddings:
 
 
 def text_cache_key(bank: PromptBank, identity: dict, repulsive: bool = False) -> str:
-    raw = f"{bank.fingerprint()}|{identity['model']}|{identity['pretrained']}"
+    """The bank's text-embedding cache entry for an encoder: the runtime and precision are part
+    of it, so fp16 and fp32 (or OpenVINO and torch) prompt embeddings never mix."""
+    raw = (
+        f"{bank.fingerprint()}|{identity['model']}|{identity['pretrained']}|"
+        f"{identity.get('runtime', 'torch')}|{identity.get('precision', 'fp32')}"
+    )
     if repulsive:
         raw += "|repulsive"
     return hashlib.sha256(raw.encode()).hexdigest()[:24]

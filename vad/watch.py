@@ -31,6 +31,7 @@ import numpy as np
 
 from vad.alerts import AlertSink
 from vad.cache import VideoEmbeddings
+from vad.runtime import encoder_facts
 from vad.stream import FrameQueue, SampledFrame, StreamReader, StreamStatus, parse_source
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,7 @@ class Watcher:
                 "min_event_s": self.options.min_event_s,
                 "cooldown_s": self.options.cooldown_s,
                 "model": self.detector.model,
+                **encoder_facts(encoder),
                 "prompts": self.detector.bank.name,
                 "context": self.detector.context,
                 **self.info,
@@ -264,9 +266,7 @@ class Watcher:
     # -- scoring -----------------------------------------------------------------------------
 
     def _score_batch(self, batch: list[SampledFrame], encoder) -> None:
-        import torch
-
-        pixels = torch.cat([torch.as_tensor(f.pixels) for f in batch])
+        pixels = np.concatenate([np.asarray(f.pixels) for f in batch])
         submit = getattr(encoder, "submit_pixels", None)
         if submit is None:  # an encoder without the uint8 entry point (test stand-ins)
             embeddings = np.asarray(encoder.encode_images(encoder.preprocess.normalize(pixels)))

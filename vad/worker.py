@@ -43,7 +43,7 @@ import numpy as np
 from vad.video import FrameSampler, VideoError
 
 POLL_S = 0.5
-BOOT_TIMEOUT_S = 120.0  # a fresh worker imports torch and OpenCV before its first frame
+BOOT_TIMEOUT_S = 120.0  # a fresh worker imports numpy, OpenCV and PyAV before its first frame
 _LEN = struct.Struct(">I")
 
 
@@ -76,7 +76,7 @@ def _produce(path, sampler: FrameSampler, preprocess, emit) -> None:
         emit(("info", stream.fps, stream.info.reported_frames))
         stream.on_progress = lambda n: emit(("progress", n))
         for b in stream:
-            emit(("batch", preprocess.resize_crop(b.frames).numpy(), b.indices, b.times))
+            emit(("batch", np.asarray(preprocess.resize_crop(b.frames)), b.indices, b.times))
         times = stream.frame_times  # None for a constant frame rate
         emit(("done", stream.num_decoded, list(stream.warnings),
               None if times is None else times.tolist(), stream.reached_end))  # fmt: skip
@@ -205,10 +205,8 @@ def serve(
     if quiet:
         _quiet_native_stderr()
     import cv2
-    import torch
 
-    torch.set_num_threads(1)  # the encoder owns the cores; decoding fills the gaps
-    cv2.setNumThreads(1)
+    cv2.setNumThreads(1)  # the encoder owns the cores; decoding fills the gaps
 
     # A sender thread writes to the pipe, so decoding runs up to ``depth`` batches ahead of
     # the parent's reading while memory stays bounded.
@@ -235,7 +233,7 @@ def serve(
         size = _LEN.unpack(head)[0] if head else 0
         if size == 0:
             # The parent has read this job's last message, so nothing is left to send: skip the
-            # interpreter's teardown, about a second with torch imported, which close() waits for.
+            # interpreter's teardown, which close() waits for.
             os._exit(0)
         job, path, sampler, preprocess = pickle.loads(_read_exact(tasks_in, size) or b"")
         _produce(path, sampler, preprocess, lambda msg, job=job: send(job, msg))
@@ -281,7 +279,7 @@ class DecodeWorker:
     Parameters
     ----------
     sampler : the frame sampler (sampling rate, batch size, backend).
-    preprocess : the encoder's :class:`~vad.encoder.Preprocess` (resize and crop happen here).
+    preprocess : the encoder's :class:`~vad.preprocess.Preprocess` (resize and crop happen here).
     timeout_s : a video whose decoding makes no progress for this long is abandoned.
     depth : batches decoded ahead of the encoder.
     isolate : decode in a separate process (default); ``False`` uses a thread in this process
