@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vad.encoder import Preprocess
+from vad.preprocess import Preprocess
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -116,14 +116,17 @@ def stand_in() -> StandInEncoder:
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_user_cache(tmp_path_factory):
-    """Keep tests out of the user's real cache (~/.cache/vad)."""
-    old = os.environ.get("VAD_CACHE_DIR")
+    """Keep tests out of the user's real cache (~/.cache/vad); OpenVINO exports are shared by
+    the whole session (keyed by content, so sharing is safe): each is made once."""
+    saved = {k: os.environ.get(k) for k in ("VAD_CACHE_DIR", "VAD_EXPORT_DIR")}
     os.environ["VAD_CACHE_DIR"] = str(tmp_path_factory.mktemp("user-cache"))
+    os.environ["VAD_EXPORT_DIR"] = str(tmp_path_factory.mktemp("exports"))
     yield
-    if old is None:
-        os.environ.pop("VAD_CACHE_DIR", None)
-    else:
-        os.environ["VAD_CACHE_DIR"] = old
+    for key, old in saved.items():
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
 
 
 def run_vad(argv: list[str], catch_exit: bool = True) -> tuple[int, str, str]:

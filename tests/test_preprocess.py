@@ -1,4 +1,4 @@
-"""Batched uint8 preprocessing matches open_clip's own (PIL-based) eval transform."""
+"""Batched uint8 preprocessing (no torch) is open_clip's own (PIL-based) eval transform."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vad.encoder import Preprocess
+from vad.preprocess import Preprocess
 
 
 def natural_frames(n: int, h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -52,18 +52,20 @@ def test_matches_open_clip_transform(size, resize_mode, shape):
         interpolation="bicubic",
         resize_mode=resize_mode,
     )
-    expected = torch.stack([reference(Image.fromarray(f)) for f in frames])
+    expected = torch.stack([reference(Image.fromarray(f)) for f in frames]).numpy()
     ours = Preprocess(
         size=(size, size),
         mean=open_clip.OPENAI_DATASET_MEAN,
         std=open_clip.OPENAI_DATASET_STD,
         resize_mode=resize_mode,
     )(frames)
-    assert ours.shape == expected.shape
-    diff = (ours - expected).abs()
-    # in 0-255 pixel units (std ~0.27): mean well under one grey level, rare outliers at edges
-    assert diff.mean().item() * 0.27 * 255 < 0.3
-    assert torch.quantile(diff.flatten()[::7], 0.99).item() * 0.27 * 255 < 3.0
+    assert ours.shape == expected.shape and ours.dtype == np.float32
+    diff = np.abs(ours - expected) * 0.27 * 255  # in 0-255 pixel units (std ~0.27)
+    # PIL's own resize: the same pixels (99 %), but where a crop box's float rounding moves
+    # PIL's fixed-point weights (one or two grey levels)
+    assert diff.mean() < 0.01
+    assert np.quantile(diff, 0.99) < 0.5
+    assert diff.max() < 2.5
 
 
 def test_rejects_wrong_shapes():

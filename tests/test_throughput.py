@@ -1,4 +1,4 @@
-"""The fast paths give the same results as the plain ones: 8-bit resizing stays on PIL's output,
+"""The fast paths give the same results as the plain ones: 8-bit resizing is PIL's output,
 the encoder's uint8 entry point equals normalise-then-encode, and encoding one batch ahead
 keeps every embedding with its frame. (Speed itself is measured by scripts/bench.py.)"""
 
@@ -30,33 +30,35 @@ def textured_frames(n: int, h: int, w: int, seed: int = 0) -> np.ndarray:
     [(224, "shortest", (576, 768)), (224, "shortest", (768, 576)), (256, "shortest", (120, 160)),
      (224, "longest", (300, 500))],
 )  # fmt: skip
-def test_uint8_resize_is_within_a_grey_level_of_pil(size, resize_mode, shape):
+def test_uint8_resize_is_pils(size, resize_mode, shape):
     frames = textured_frames(2, *shape)
     pil = open_clip.image_transform(
         size, is_train=False, mean=(0.0,) * 3, std=(1 / 255,) * 3, resize_mode=resize_mode
     )
-    expected = torch.stack([pil(Image.fromarray(f)) for f in frames]).round()
+    expected = torch.stack([pil(Image.fromarray(f)) for f in frames]).round().numpy()
     pre = Preprocess(size=(size, size), mean=(0.5,) * 3, std=(0.25,) * 3, resize_mode=resize_mode)
     ours = pre.resize_crop(frames)
-    assert ours.dtype == torch.uint8 and ours.shape == (2, 3, size, size)
-    assert ours.is_contiguous()
-    diff = (ours.float() - expected).abs()
-    assert diff.max().item() <= 2
-    assert diff.mean().item() < 0.05
+    assert ours.dtype == np.uint8 and ours.shape == (2, 3, size, size)
+    assert ours.flags.c_contiguous
+    diff = np.abs(ours.astype(np.float32) - expected)
+    # PIL's own resize: equal but where a crop box's float rounding moves PIL's fixed-point
+    # weights, rarely by a grey level or two
+    assert diff.max() <= 2
+    assert diff.mean() < 0.005
 
 
-def test_float_frames_take_the_float_path_and_agree():
+def test_float_frames_are_rounded_to_8_bits_first():
     frames = textured_frames(2, 96, 128)
     pre = Preprocess(size=(64, 64), mean=(0.5,) * 3, std=(0.25,) * 3)
     u8 = pre.resize_crop(frames)
-    f32 = pre.resize_crop(torch.from_numpy(frames).float())
-    assert f32.dtype == torch.uint8 and f32.shape == u8.shape
-    assert (u8.float() - f32.float()).abs().max().item() <= 2
+    f32 = pre.resize_crop(frames.astype(np.float32) + 0.2)
+    assert f32.dtype == np.uint8 and f32.shape == u8.shape
+    np.testing.assert_array_equal(u8, f32)
 
 
 def test_uint8_entry_point_equals_normalise_then_encode(tiny_model):
     encoder = ClipEncoder(tiny_model, "none", "cpu")
-    pixels = encoder.preprocess.resize_crop(textured_frames(5, 48, 80)).numpy()
+    pixels = encoder.preprocess.resize_crop(textured_frames(5, 48, 80))
     plain = encoder.encode_images(encoder.preprocess.normalize(pixels))
     fast = encoder.collect(encoder.submit_pixels(pixels))
     assert fast.dtype == np.float32 and fast.shape == plain.shape

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vad.encoder import Preprocess
+from vad.preprocess import Preprocess
 from vad.video import FrameSampler, VideoError
 from vad.worker import DecodeWorker
 

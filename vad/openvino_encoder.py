@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vad.modelid import package_version, pretrained_label, weights_identity
+from vad.modelid import package_version, weights_identity
 from vad.preprocess import Preprocess
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,14 @@ def export_key(model: str, weights: str, precision: str) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
+def export_root(cache_dir: str | Path) -> Path:
+    """Where exports live: ``$VAD_EXPORT_DIR`` when set (one folder shared by several caches,
+    e.g. by a test session's throw-away caches), else ``CACHE/exports``."""
+    return Path(os.environ.get("VAD_EXPORT_DIR") or Path(cache_dir) / "exports")
+
+
 def export_folder(cache_dir: str | Path, model: str, weights: str, precision: str) -> Path:
-    return Path(cache_dir) / "exports" / export_key(model, weights, precision)
+    return export_root(cache_dir) / export_key(model, weights, precision)
 
 
 def cpu_capabilities() -> list[str]:
@@ -226,8 +232,6 @@ def export(model: str, pretrained: str, precision: str, cache_dir: str | Path) -
     folder = export_folder(cache_dir, model, weights, precision)
     if (folder / "manifest.json").is_file():
         return folder
-    log.info("exporting %s (%s) to OpenVINO at %s once; later runs reuse it", model,
-             pretrained_label(model, pretrained), precision)  # fmt: skip
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
@@ -251,6 +255,8 @@ def _convert(model: str, pretrained: str, precision: str, weights: str, out: Pat
     from vad.encoder import ClipEncoder, encode_text_prefix, trimmable
 
     torch_encoder = ClipEncoder(model, pretrained, "cpu", "fp32", memo_dir=cache_dir)
+    log.info("exporting %s (%s) to OpenVINO at %s once; later runs reuse it", model,
+             torch_encoder.pretrained_label, precision)  # fmt: skip
     clip = torch_encoder.model
     pre = torch_encoder.preprocess
     h, w = pre.size

@@ -3,7 +3,8 @@ eval transform (PIL bicubic resize with antialiasing, centre crop, normalisation
 
 The resize is PIL's own (what open_clip's torchvision transform calls on a PIL image), so the
 pixels equal open_clip's; for a centre crop PIL computes only the cropped part (its ``box``
-argument, the same weights). It costs 3-7 ms a frame on one core, in the decode worker, which
+argument, the same weights but for float rounding, which moves 1 % of the pixels by a grey
+level or two). It costs 3-7 ms a frame on one core, in the decode worker, which
 overlaps it with the model; neither process needs torch for its input. (torch's uint8 resize,
 used before, was faster but within one grey level of PIL; OpenCV's resizes are not PIL's
 arithmetic: INTER_AREA differs by up to 24 grey levels on video frames.)
