@@ -132,7 +132,7 @@ def score_command(args, video: Path, out_dir: Path, cache_dir: Path) -> list[str
     cmd += ["--model", args.model, "--pretrained", args.pretrained]
     cmd += ["--sample-fps", f"{args.sample_fps:g}", "--batch-size", str(args.batch_size)]
     cmd += ["--device", args.device, "--precision", args.precision, "--prompts", args.prompts]
-    cmd += ["--cache-dir", str(cache_dir)]
+    cmd += ["--runtime", args.runtime, "--cache-dir", str(cache_dir)]
     return cmd
 
 
@@ -302,6 +302,7 @@ def throughput(args, encoder, cache_dir: Path, report: dict) -> None:
         batch_size=args.batch_size,
         device=args.device,
         precision=args.precision,
+        runtime=args.runtime,
         cache_dir=cache_dir,
         encoder=encoder,
     )
@@ -381,7 +382,7 @@ def _throughput(args, detector, video: Path, cache_dir: Path, report: dict) -> N
     }
     limit = min(decode["fps"], n / enc_s)
     report["fraction_of_limit"] = {"in_process": (n / warm_s) / limit, "e2e": (n / e2e_s) / limit}
-    if encoder.device.type == "cuda":
+    if str(encoder.device).startswith("cuda"):
         report["target"] = {
             "what": f"in-process end-to-end >= {GPU_FRACTION_TARGET:.0%} of "
             "min(decode-only, encoder-only) throughput",
@@ -495,7 +496,7 @@ def watch_bench(args, encoder, report: dict) -> None:
     from vad.pipeline import Detector
     from vad.watch import Watcher, WatchOptions
 
-    on_gpu = encoder.device.type == "cuda"
+    on_gpu = str(encoder.device).startswith("cuda")
     core = None
     if not on_gpu:  # one CPU core; on a GPU the question is what one GPU takes (all cores)
         core = sorted(os.sched_getaffinity(0))[0]
@@ -508,6 +509,7 @@ def watch_bench(args, encoder, report: dict) -> None:
         sample_fps=fps,
         device=str(encoder.device),
         precision=args.precision,
+        runtime=args.runtime,
         batch_size=args.batch_size,
         cache_dir=args.cache_dir,
         isolate_decoding=False,
@@ -603,7 +605,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sample-fps", type=float, default=10.0)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16", "int8"])
+    p.add_argument("--runtime", default="auto", choices=["auto", "torch", "openvino"])
+    p.add_argument(
+        "--runtimes",
+        action="store_true",
+        help="OpenVINO against torch, paired: agreement, encoder-only, prompt bank, "
+        "end-to-end against --baseline, start-up (docs/benchmarks.md, issue 17)",
+    )
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="CHECKOUT",
+        help="--runtimes: the end-to-end baseline is `vad score` of this checkout (e.g. main "
+        "before the runtimes); default: this checkout with --runtime torch",
+    )
+    p.add_argument(
+        "--encoder-only",
+        action="store_true",
+        help="--runtimes: agreement and encoder-only throughput only (large models)",
+    )
     p.add_argument("--prompts", default="default", help="prompt bank of the end-to-end runs")
     p.add_argument("--repeats", type=int, default=3, help="encoder-only/end-to-end pairs")
     p.add_argument("--decode-repeats", type=int, default=2, help="timed decode-only passes")
@@ -631,13 +652,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("vad").setLevel(logging.ERROR)  # the random-weights warning, once is enough
-    from vad.encoder import ClipEncoder
-
     for v in (args.video, args.memory):
         if v and not Path(v).is_file():
             raise SystemExit(f"bench: {v}: no such file")
     args.cache_dir.mkdir(parents=True, exist_ok=True)
-    encoder = ClipEncoder(args.model, args.pretrained, args.device, args.precision)
+    if args.runtimes:
+        from runtime_bench import compare_runtimes, print_runtimes
+
+        report = {"machine": machine_info()}
+        compare_runtimes(args, report)
+        print(json.dumps(report, indent=1) if args.json else print_runtimes(report))
+        return 0
+    from vad.runtime import build_encoder
+
+    if args.watch and args.device != "cuda":  # pinned before the model is compiled for N cores
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    encoder = build_encoder(
+        args.model, args.pretrained, args.device, args.precision, args.runtime, args.cache_dir
+    )
     report: dict = {
         "machine": machine_info(),
         "settings": {
@@ -645,6 +677,7 @@ def main(argv: list[str] | None = None) -> int:
             "model": args.model,
             "pretrained": args.pretrained,
             "device": str(encoder.device),
+            "runtime": encoder.identity()["runtime"],
             "precision": encoder.precision,
             "sample_fps": args.sample_fps,
             "batch_size": args.batch_size,
