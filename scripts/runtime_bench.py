@@ -22,6 +22,7 @@ start-up
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -58,6 +59,8 @@ def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _run(cmd: list[str], env: dict, cwd: str) -> dict:
+    """One process, timed: wall, CPU (it and its children: load-independent) and peak RSS."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)  # fmt: skip
@@ -65,11 +68,14 @@ def _run(cmd: list[str], env: dict, cwd: str) -> dict:
     poller.start()
     _, err = proc.communicate()
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     poller.stop.set()
     poller.join()
     worker = max(poller.children_kb.values(), default=0)
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "rc": proc.returncode,
         "stderr": err.decode(errors="replace")[-500:],
         "sum_peak_rss_mb": (poller.main_kb + worker) / 1024,
@@ -209,6 +215,9 @@ def compare_runtimes(args, report: dict) -> None:
     report["e2e"] = {
         "runs": runs, "baseline": str(baseline), "baseline_args": base_extra,
         "speedup_median": statistics.median(r["speedup"] for r in runs),
+        "cpu_speedup_median": statistics.median(
+            r["baseline"]["cpu_s"] / r["ours"]["cpu_s"] for r in runs
+        ),
         "ours_s": ours_s, "baseline_s": statistics.median(r["baseline"]["wall_s"] for r in runs),
         "ours_over_encoder_only": ours_s / enc_s,
         "ours_peak_rss_mb": max(r["ours"]["sum_peak_rss_mb"] for r in runs),
@@ -280,7 +289,8 @@ def print_runtimes(report: dict) -> str:
     if "startup" in report:
         for label, st in report["startup"].items():
             lines.append(
-                f"start-up {label}: 10-s clip {st['clip10s_s']:.2f} s, missing file "
-                f"{st['missing_file_s']:.2f} s, --help {st['help_s']:.2f} s"
+                f"start-up {label} (wall / CPU s): 10-s clip {st['clip10s_wall']:.2f} / "
+                f"{st['clip10s_cpu']:.2f}, missing file {st['missing_file_wall']:.2f} / "
+                f"{st['missing_file_cpu']:.2f}, --help {st['help_wall']:.2f} / {st['help_cpu']:.2f}"
             )
     return "\n".join(lines)

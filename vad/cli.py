@@ -257,6 +257,13 @@ def cmd_score(args: argparse.Namespace) -> int:
             print(f"vad: {len(problems)} of {len(problems)} inputs failed", file=sys.stderr)
             return 1
         raise UsageError("no input videos (give files, folders or --list FILE)")
+    unusable = unusable_inputs(inputs)
+    if len(unusable) == len(inputs):  # nothing to score: say so without loading a model
+        for error in unusable:
+            print(one_line(f"vad: error: {error}"), file=sys.stderr)
+        total = len(inputs) + len(problems)
+        print(f"vad: {total} of {total} inputs failed", file=sys.stderr)
+        return 1
     detector = build_detector(settings)
     out_dir = Path(args.out)
     stems = output_stems(inputs)
@@ -294,6 +301,20 @@ def cmd_score(args: argparse.Namespace) -> int:
         )
     status = 1 if failed else 0
     return review_score_outputs(args, todo, inputs, stems, out_dir, detector, status)
+
+
+def unusable_inputs(inputs: list[Path]) -> list[str]:
+    """The one-line errors of inputs that fail before decoding (missing, empty, a folder,
+    unreadable), as the engines would report them."""
+    from vad.video import VideoError, check_input_file
+
+    errors = []
+    for path in inputs:
+        try:
+            check_input_file(Path(path))
+        except VideoError as exc:
+            errors.append(str(exc))
+    return errors
 
 
 def review_score_outputs(args, todo, inputs, stems, out_dir: Path, detector, status: int) -> int:
