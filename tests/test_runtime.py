@@ -107,21 +107,26 @@ def test_a_whole_videos_scores_agree(tiny_model, vtest, bank, tmp_path):
     ]
 
 
-def test_exports_are_reused_and_keyed_by_the_weights(tmp_path):
+def test_exports_are_reused_and_keyed_by_the_weights(tiny_model, tmp_path):
+    from vad.modelid import weights_identity
+    from vad.openvino_encoder import export_folder
     from vad.testing import make_tiny_model_dir
 
-    folder = make_tiny_model_dir(tmp_path / "model")
-    model = f"local-dir:{folder}"
-    first = export(model, "none", "fp32", tmp_path / "cache")
+    first = export(tiny_model, "none", "fp32", tmp_path)  # made by an earlier test, or now
     manifest = json.loads((first / "manifest.json").read_text())
     assert manifest["agreement"]["image_min_cos"] >= AGREEMENT
     mtime = (first / "image.xml").stat().st_mtime_ns
-    assert export(model, "none", "fp32", tmp_path / "cache") == first  # reused, not remade
+    assert export(tiny_model, "none", "fp32", tmp_path) == first  # reused, not remade
     assert (first / "image.xml").stat().st_mtime_ns == mtime
     assert not [p for p in first.parent.iterdir() if p.name.startswith(".")]  # no leftovers
-    make_tiny_model_dir(folder, seed=1)  # the checkpoint changes: a new export
-    second = export(model, "none", "fp32", tmp_path / "cache")
-    assert second != first and (second / "manifest.json").is_file()
+    # another checkpoint in the same place, or another precision: another export
+    folder = make_tiny_model_dir(tmp_path / "model")
+    model = f"local-dir:{folder}"
+    before = export_folder(tmp_path, model, weights_identity(model, "none", tmp_path), "fp32")
+    make_tiny_model_dir(folder, seed=1)
+    after = export_folder(tmp_path, model, weights_identity(model, "none", tmp_path), "fp32")
+    bf16 = export_folder(tmp_path, model, weights_identity(model, "none", tmp_path), "bf16")
+    assert len({before, after, bf16}) == 3
 
 
 def test_a_failed_export_falls_back_to_torch_with_one_warning(
