@@ -21,6 +21,7 @@ start-up
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -97,6 +98,9 @@ def _score(checkout: Path, video: Path, cache: Path, extra: list[str], args) -> 
                "--sample-fps", f"{args.sample_fps:g}", "--batch-size", str(args.batch_size),
                "--prompts", args.prompts, "--cache-dir", str(cache), *extra]  # fmt: skip
         r = _run(cmd, _env(checkout), tmp)
+        results = list(Path(tmp, "out").glob("*.json"))
+        if results:
+            r["samples"] = json.loads(results[0].read_text())["num_samples"]
     if r["rc"] != 0:
         raise SystemExit(f"bench: {' '.join(cmd)} failed ({r['rc']}):\n{r['stderr']}")
     return r
@@ -211,7 +215,7 @@ def compare_runtimes(args, report: dict) -> None:
             f"({ours['sum_peak_rss_mb']:.0f} MB): {base['wall_s'] / ours['wall_s']:.2f}x"
         )
     ours_s = statistics.median(r["ours"]["wall_s"] for r in runs)
-    enc_s = n / report["encoder"]["openvino_fps"]
+    enc_s = runs[0]["ours"]["samples"] / report["encoder"]["openvino_fps"]
     report["e2e"] = {
         "runs": runs, "baseline": str(baseline), "baseline_args": base_extra,
         "speedup_median": statistics.median(r["speedup"] for r in runs),
