@@ -22,6 +22,7 @@ _EXPORTS = {
     "PromptBank": "vad.prompts",
     "PromptBankError": "vad.prompts",
     "ClipEncoder": "vad.encoder",
+    "build_encoder": "vad.runtime",
 }
 __all__ = [*_EXPORTS, "__version__"]
 
