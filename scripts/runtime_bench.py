@@ -173,18 +173,24 @@ def compare_runtimes(args, report: dict) -> None:
     _encode_all(torch_encoder, batches[:1])
     pairs = []
     for r in range(args.repeats):
-        t_torch = _encode_all(torch_encoder, batches)
-        t_ov = _encode_all(ov, batches)
-        pairs.append({"torch_s": t_torch, "openvino_s": t_ov, "ratio": t_torch / t_ov})
+        t_torch, c_torch = _encode_all(torch_encoder, batches)
+        t_ov, c_ov = _encode_all(ov, batches)
+        pairs.append({"torch_s": t_torch, "openvino_s": t_ov, "ratio": t_torch / t_ov,
+                      "torch_cpu_s": c_torch, "openvino_cpu_s": c_ov,
+                      "cpu_ratio": c_torch / c_ov})  # fmt: skip
         log(
             f"  encoder-only pair {r + 1}: torch {n / t_torch:.2f} frames/s, OpenVINO "
-            f"{n / t_ov:.2f} frames/s, {t_torch / t_ov:.2f}x (load {os.getloadavg()[0]:.1f})"
+            f"{n / t_ov:.2f} frames/s, {t_torch / t_ov:.2f}x; CPU s torch {c_torch:.1f}, "
+            f"OpenVINO {c_ov:.1f}: {c_torch / c_ov:.2f}x (load {os.getloadavg()[0]:.1f})"
         )
     report["encoder"] = {
         "frames": n, "pairs": pairs,
         "torch_fps": n / statistics.median(p["torch_s"] for p in pairs),
         "openvino_fps": n / statistics.median(p["openvino_s"] for p in pairs),
         "ratio_median": statistics.median(p["ratio"] for p in pairs),
+        "torch_fps_per_cpu_s": n / statistics.median(p["torch_cpu_s"] for p in pairs),
+        "openvino_fps_per_cpu_s": n / statistics.median(p["openvino_cpu_s"] for p in pairs),
+        "cpu_ratio_median": statistics.median(p["cpu_ratio"] for p in pairs),
     }  # fmt: skip
     if args.encoder_only:
         return
