@@ -182,6 +182,8 @@ def test_random_weights_warn_loudly(tmp_path, vtest):
         tmp_path,
         "--device",
         "cpu",
+        "--runtime",  # not an OpenVINO export of a full-size model: this is about the warning
+        "torch",
         "--prompts",
         bank,
         timeout=300,

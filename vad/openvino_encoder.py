@@ -120,6 +120,11 @@ class OpenVINOEncoder:
         self.memo_dir = memo_dir
         self.device = "cpu"
         self._weights = m["weights"]
+        if self.random_weights:  # as loud as the torch runtime, which says it when it loads
+            log.warning(
+                "model %s has RANDOM weights: scores are meaningless; use this for speed tests "
+                "only", self.model_name,
+            )  # fmt: skip
         self._tokenizer = None
         self._text = None
         self._image = self._compile("image")  # a broken export fails here, not mid-video

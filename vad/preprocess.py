@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from PIL import Image  # here, not on the first frame: a decoding thread's first batch is timed
 
 RESIZE_VERSION = "pil"  # changes whenever resize_crop's arithmetic does (cache keys)
 
@@ -135,8 +136,6 @@ def _resize(img: np.ndarray, size: tuple[int, int], interpolation: str, window=N
     """One (H,W,3) uint8 image resized to ``size`` (h, w) by PIL (what torchvision's ``Resize``
     calls for a PIL image), or only the part ``window`` (top, left, h, w) of that result: PIL's
     ``box`` computes those outputs alone, with the same weights."""
-    from PIL import Image
-
     h, w = img.shape[:2]
     resample = Image.BILINEAR if interpolation == "bilinear" else Image.BICUBIC
     if (h, w) == tuple(size) and window is None:

@@ -43,6 +43,7 @@ import numpy as np
 from vad.video import FrameSampler, VideoError
 
 POLL_S = 0.5
+RESIZE_CHUNK = 8  # frames resized between two signs of life (PIL: a few ms each)
 BOOT_TIMEOUT_S = 120.0  # a fresh worker imports numpy, OpenCV and PyAV before its first frame
 _LEN = struct.Struct(">I")
 
@@ -76,7 +77,12 @@ def _produce(path, sampler: FrameSampler, preprocess, emit) -> None:
         emit(("info", stream.fps, stream.info.reported_frames))
         stream.on_progress = lambda n: emit(("progress", n))
         for b in stream:
-            emit(("batch", np.asarray(preprocess.resize_crop(b.frames)), b.indices, b.times))
+            pixels = []
+            for i in range(0, len(b.frames), RESIZE_CHUNK):  # resizing is progress too
+                pixels.append(np.asarray(preprocess.resize_crop(b.frames[i : i + RESIZE_CHUNK])))
+                emit(("progress", 0))
+            pixels = np.concatenate(pixels) if pixels else preprocess.resize_crop(b.frames)
+            emit(("batch", pixels, b.indices, b.times))
         times = stream.frame_times  # None for a constant frame rate
         emit(("done", stream.num_decoded, list(stream.warnings),
               None if times is None else times.tolist(), stream.reached_end))  # fmt: skip
