@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from vad.cache import EmbeddingCache, VideoEmbeddings, default_cache_dir, embedding_identity
+from vad.clock import ClockStart, add_clock, container_clock
 from vad.context import Context, context_embeddings, fixed_context, scene_posterior
+from vad.explain import ScoreComponents, describe_event, explain_peak
 from vad.heads import Scoring
 from vad.prompts import PromptBank
 from vad.scoring import (
@@ -149,10 +151,15 @@ class Detector:
     encoder : an already-built encoder to use (shares one model between detectors).
     head, anchor, refine : the scoring recipe (:class:`vad.heads.Scoring`, docs/quality.md):
         ``"softmax"``, ``False``, ``"none"`` is the original one.
+    start_time : the wall-clock time (ISO-8601) of the videos' first frame; by default each
+        video's container says it when it can (creation time, timecode; :mod:`vad.clock`).
+        Results then carry clock times beside the seconds.
 
-    ``sample_adjust``, when set, is called as ``sample_adjust(emb, raw)`` on the per-sample
-    anomaly probabilities and returns the probabilities to smooth and use instead (a camera
-    calibration's novelty term, :mod:`vad.calibration`).
+    ``sample_novelty``, when set, is called as ``sample_novelty(emb)`` and returns
+    ``(novelty, weight)``: each sample's novelty ``n(x)`` in [0, 1] and its weight; the sample's
+    probability ``s`` becomes ``1 - (1 - s) * (1 - weight * n)`` before smoothing (a camera
+    calibration's novelty term, :mod:`vad.calibration`). Each event records what drove it
+    (:mod:`vad.explain`).
 
     A detector holds a model and a decode worker process: reuse it for many videos, and
     ``close()`` it (or use it as a context manager) when done.
@@ -181,6 +188,7 @@ class Detector:
         head: str = "margin",
         anchor: bool = True,
         refine: str = "knn",
+        start_time: str | None = None,
     ):
         self.model = model
         self.pretrained = pretrained or "none"
@@ -207,13 +215,15 @@ class Detector:
         self.anchor = anchor
         self.refine = refine
         Scoring(head=head, anchor=anchor, refine=refine)  # an unknown head fails here
+        self.start_time = start_time
+        self.clock_start = None if start_time is None else ClockStart.parse(start_time)
         self.bank = PromptBank.from_yaml(prompts)
         self.sampler = FrameSampler(sample_fps, batch_size, backend)
         self._encoder = encoder
         self._decoder: DecodeWorker | None = None
         self._text: dict[bool, object] = {}
         self.on_samples = None  # called with the number of frames of each encoded batch
-        self.sample_adjust = None
+        self.sample_novelty = None
 
     # -- stage 2: the encoder, loaded once and shared by every video ---------------------------
 
@@ -324,8 +334,10 @@ class Detector:
             memo=getattr(emb, "derived", None),  # re-scoring (ablation) reuses the kNN graph
         )
         raw, smoothed = to_probabilities(values, emb.times, scoring, self.window_s, self.smoothing)
-        if self.sample_adjust is not None:  # adjusts probabilities, so smooth them after it
-            raw = self.sample_adjust(emb, raw)
+        parts = ScoreComponents(semantic=raw)
+        if self.sample_novelty is not None:  # adjusts probabilities, so smooth them after it
+            parts.novelty, parts.novelty_weight = self.sample_novelty(emb)
+            raw = parts.score()
             smoothed = smooth(raw, emb.times, self.window_s, self.smoothing)
         frame_times = getattr(emb, "frame_times", None)  # a variable frame rate's timestamps
         frame_scores = np.clip(
@@ -335,10 +347,26 @@ class Detector:
         top_idx, top_sim = top_anomalous_descriptions(emb.embeddings, text, context.posterior)
         classes = [text.class_names[c] if c >= 0 else None for c in text.classes.tolist()]
         events = self._events(frame_scores, emb, top_idx, top_sim, text.labels, classes)
+        if events and scoring.anchor:  # what the anchor added: the score without it
+            free = Scoring(head=scoring.head, anchor=False, refine=scoring.refine)
+            values_free = score_samples(
+                emb.embeddings, emb.times, text, context.posterior, free,
+                self.encoder.logit_scale, self.context_window_s,
+                memo=getattr(emb, "derived", None),
+            )  # fmt: skip
+            parts.anchor_free = to_probabilities(
+                values_free, emb.times, free, self.window_s, self.smoothing
+            )[0]
+        for event in events:
+            explanation = explain_peak(
+                parts, emb.times, event["peak_s"], event["peak_score"], self.event_threshold,
+                lambda v: smooth(v, emb.times, self.window_s, self.smoothing),
+            )  # fmt: skip
+            describe_event(event, explanation)
         warnings = list(emb.warnings)
         if getattr(self.encoder, "random_weights", False):
             warnings.append("random model weights: scores are meaningless (speed tests only)")
-        return {
+        result = {
             "video": str(video),
             "fps": round(float(emb.fps), 6),
             "num_frames": int(emb.num_frames),
@@ -351,6 +379,7 @@ class Detector:
             "context": context.summary(self.bank),
             "smoothing": {"method": self.smoothing, "window_s": self.window_s},
             "scoring": scoring.summary(),
+            "event_threshold": self.event_threshold,
             "scores": frame_scores.tolist(),
             "events": events,
             "samples": {
@@ -362,6 +391,14 @@ class Detector:
             # every frame's timestamp, only where they are not frame / fps (variable rate)
             **({} if frame_times is None else {"frame_times": np.round(frame_times, 6).tolist()}),
         }
+        return add_clock(result, self.clock_of(video))
+
+    def clock_of(self, video: str | Path) -> ClockStart | None:
+        """The wall-clock start of ``video``: ``start_time`` when given, else what its container
+        says (None for a stream, or a file that says nothing)."""
+        if self.clock_start is not None:
+            return self.clock_start
+        return container_clock(video) if video else None
 
     def _events(self, frame_scores, emb, top_idx, top_sim, labels, classes=None) -> list[dict]:
         out = []
