@@ -234,10 +234,17 @@ def cmd_score(args: argparse.Namespace) -> int:
     from vad.score_run import score_to_files
 
     settings = detector_settings(args)
+    if args.start_time is not None:
+        settings["start_time"] = check_start_time(args.start_time)
     detector = build_detector(settings)
     check_engine_options(args)
     problems: list[str] = []  # paths that cannot be looked at: one error line each, not fatal
     inputs = collect_inputs(args.paths, args.list, problems)
+    if args.start_time is not None and len(inputs) + len(problems) > 1:
+        raise UsageError(
+            f"--start-time: gives one video's start, but {len(inputs) + len(problems)} inputs "
+            "were given (score them one at a time)"
+        )
     for problem in problems:
         print(one_line(f"vad: error: {problem}"), file=sys.stderr)
     if not inputs:
@@ -281,6 +288,17 @@ def cmd_score(args: argparse.Namespace) -> int:
         )
     status = 1 if failed else 0
     return review_score_outputs(args, todo, inputs, stems, out_dir, detector, status)
+
+
+def check_start_time(text: str) -> str:
+    """``--start-time``: an ISO-8601 date and time, else a usage error naming the flag."""
+    from vad.clock import ClockStart
+
+    try:
+        ClockStart.parse(text)
+    except ValueError as exc:
+        raise UsageError(f"--start-time: {exc}") from None
+    return text
 
 
 def review_score_outputs(args, todo, inputs, stems, out_dir: Path, detector, status: int) -> int:
@@ -838,6 +856,12 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--list", help="text file with one video path per line")
     score.add_argument("--out", default="vad-out", help="output folder (default: vad-out)")
     score.add_argument("--resume", action="store_true", help="skip inputs already scored")
+    score.add_argument(
+        "--start-time",
+        metavar="ISO-8601",
+        help="wall-clock time of the video's first frame, e.g. 2026-12-02T10:00:00+01:00 (no "
+        "zone: local time); default: the container's creation time or timecode, when present",
+    )
     add_detector_options(score)
     add_engine_options(score)
     add_review_options(score)

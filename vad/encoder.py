@@ -240,6 +240,18 @@ def _weights_cached(model_name: str, tag: str, cache_dir: str | None) -> bool:
     return False
 
 
+def _marked_random(folder: Path) -> bool:
+    """Whether a model folder's ``open_clip_config.json`` says its weights are random
+    (``"random_weights": true``, written by :func:`vad.testing.make_tiny_model_dir`)."""
+    import json
+
+    try:
+        config = json.loads((folder / "open_clip_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("random_weights") is True
+
+
 def _hub_config_cached(repo_id: str, cache_dir: str | None) -> bool:
     from huggingface_hub import try_to_load_from_cache
 
@@ -415,6 +427,10 @@ class ClipEncoder:
             self.random_weights = not weight_files(folder)
             if self.random_weights:
                 log.warning("%s holds no weights file: RANDOM weights, meaningless scores", folder)
+            elif _marked_random(folder):  # e.g. vad.testing's tiny models
+                self.random_weights = True
+                log.warning("%s: its weights are RANDOM (its config says so): meaningless "
+                            "scores", folder)  # fmt: skip
         self.pretrained_label = self._pretrained_label()
         self.logit_scale = float(self.model.logit_scale.exp().clamp(max=100).item())
         self.input_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(
