@@ -481,6 +481,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    for caution in metrics["cautions"]:
+        print(f"vad: warning: {caution}", file=sys.stderr)
     rows = None
     if ablate:
         rows = run_ablation(detector, run, grid)
