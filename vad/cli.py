@@ -825,6 +825,9 @@ def cmd_prompts_check(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from huggingface_hub import constants
+
+    from vad.cache import default_cache_dir
     from vad.encoder import _weights_cached
 
     print(f"{'model':<22} {'pretrained':<22} {'cached':<7} note")
@@ -834,15 +837,46 @@ def cmd_models(args: argparse.Namespace) -> int:
     print(
         "\nAny open_clip model works too: --model NAME --pretrained TAG|FILE, "
         "--model local-dir:PATH or --model hf-hub:ORG/REPO."
+        f"\nWeights cache: {constants.HF_HUB_CACHE} (the Hugging Face hub's; $HF_HOME or "
+        "$HF_HUB_CACHE move it)."
+        f"\nvad's cache (frame and prompt embeddings): {default_cache_dir()} ($VAD_CACHE_DIR or "
+        "--cache-dir move it)."
     )
     return 0
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with a usage error as one line (``vad: error: ...``), as every other one."""
+    """argparse, with a usage error as one line (``vad: error: ...``), as every other one; an
+    unknown option is reported by the subcommand it was given to (``see `vad score --help```),
+    with the option it most looks like."""
 
     def error(self, message: str):
         self.exit(2, one_line(f"vad: error: {message} (see `{self.prog} --help`)") + "\n")
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            parser = self._subcommand(parsed) or self
+            parser.error(f"unrecognized arguments: {' '.join(extras)}{parser._guess(extras)}")
+        return parsed
+
+    def _subcommand(self, parsed) -> argparse.ArgumentParser | None:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return action.choices.get(getattr(parsed, action.dest, None) or "")
+        return None
+
+    def _guess(self, extras: list[str]) -> str:
+        """`` (did you mean --x?)`` for the first unknown option close to a known one."""
+        import difflib
+
+        known = [o for a in self._actions for o in a.option_strings if o.startswith("--")]
+        for word in extras:
+            if word.startswith("--"):
+                close = difflib.get_close_matches(word.split("=", 1)[0], known, n=1, cutoff=0.6)
+                if close:
+                    return f" (did you mean {close[0]}?)"
+        return ""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -952,7 +986,9 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:
             if not isinstance(exc, usage_errors()) or isinstance(exc, BrokenPipeError):
                 raise
-            print(one_line(f"vad: error: {exc}"), file=sys.stderr)
+            # an error that also advises the Python API says it in flags here
+            print(one_line(f"vad: error: {getattr(exc, 'cli_message', None) or exc}"),
+                  file=sys.stderr)  # fmt: skip
             return 2
     except KeyboardInterrupt as exc:
         how = "terminated" if isinstance(exc, Terminated) else "interrupted"
