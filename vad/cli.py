@@ -1,6 +1,7 @@
-"""Command line: ``vad score``, ``vad eval``, ``vad prompts``, ``vad models``. It parses options,
-builds the detector and chooses the engine (:mod:`vad.engine`, :mod:`vad.engine_ray`), then hands
-over to the runners (:mod:`vad.score_run`, :mod:`vad.evaluation_run`); nothing imports it.
+"""Command line: ``vad score``, ``eval``, ``watch``, ``calibrate``, ``search``, ``prompts``,
+``models``. It parses options, builds the detector and chooses the engine (:mod:`vad.engine`,
+:mod:`vad.engine_ray`), then hands over to the runners (:mod:`vad.score_run`,
+:mod:`vad.evaluation_run`, :mod:`vad.search`); nothing imports it.
 
 Exit status: 0 when every input was scored, 1 when any input failed (each named once on
 stderr), 2 for usage errors (bad option, bad config or prompt bank, missing weights).
@@ -780,6 +781,91 @@ def add_calibrate_parser(sub) -> None:
     c.set_defaults(func=cmd_calibrate)
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    """``vad search QUERY PATH...``: ranked moments of the footage most like a text or image."""
+    import json
+
+    from vad.search import search
+
+    if args.top < 1:
+        raise UsageError(f"--top must be at least 1, got {args.top}")
+    settings = detector_settings(args)
+    problems: list[str] = []
+    inputs = collect_inputs(args.paths, args.list, problems)
+    for problem in problems:
+        print(one_line(f"vad: error: {problem}"), file=sys.stderr)
+    if not inputs:
+        if problems:
+            return 1
+        raise UsageError("no videos to search (give files, folders or --list FILE)")
+    detector = build_detector(settings)
+    load_encoder_or_exit(detector)
+    try:
+        found = search(
+            detector,
+            args.query,
+            inputs,
+            top=args.top,
+            min_similarity=args.min_similarity,
+            progress=True,
+            on_error=lambda e: print(one_line(f"vad: error: {e}"), file=sys.stderr),
+        )
+    finally:
+        detector.close()
+    result = found.to_dict()
+    if args.html:
+        from vad.visualize import write_search_page
+
+        write_search_page(args.html, result)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        for line in search_lines(result):
+            console.say(line)
+    if args.html:
+        log.info("wrote %s", args.html)
+    return 1 if found.errors or problems else 0
+
+
+def search_lines(result: dict) -> list[str]:
+    """``vad search``'s text output: one line per moment, best first."""
+    from vad.console import plural
+
+    lines = [
+        f"{plural(len(result['moments']), 'moment')} like {result['query']!r} ({result['kind']}) "
+        f"in {plural(result['videos'], 'video')}, {result['hours']:.2f} h of footage"
+    ]
+    for m in result["moments"]:
+        clock = f"  {m['peak_clock']}" if m.get("peak_clock") else ""
+        lines.append(
+            f"{m['rank']:>3}. {m['similarity']:.3f}  {m['video']}  "
+            f"{m['start_s']:.1f}-{m['end_s']:.1f} s (best at {m['peak_s']:.1f} s){clock}"
+        )
+    return lines
+
+
+def add_search_parser(sub) -> None:
+    s = sub.add_parser(
+        "search",
+        help="find the moments of footage most like a text or an image (cached embeddings)",
+        description='Rank the moments of videos by their similarity to QUERY: a text ("a person '
+        'climbing a fence") or an image file. Reads the frame embeddings vad score cached '
+        "(same model, --sample-fps and cache); footage not cached yet is encoded first. Exit "
+        "status 1 when a video could not be searched.",
+    )
+    s.add_argument("query", metavar="QUERY", help="text, or the path of an image file")
+    s.add_argument("paths", nargs="*", metavar="PATH", help="video files or folders")
+    s.add_argument("--list", help="text file with one video path per line")
+    s.add_argument("--top", type=int, default=10, metavar="N", help="moments shown (default 10)")
+    s.add_argument("--min-similarity", type=float, metavar="COS", help="leave out weaker matches")
+    s.add_argument("--json", action="store_true", help="print the moments as JSON")
+    s.add_argument(
+        "--html", metavar="FILE", help="write a page with the moments' thumbnails to FILE"
+    )
+    add_detector_options(s)
+    s.set_defaults(func=cmd_search)
+
+
 def cmd_prompts(args: argparse.Namespace) -> int:
     from vad.prompts import PromptBank, available_banks
 
@@ -906,6 +992,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(sub)
     add_watch_parser(sub)
     add_calibrate_parser(sub)
+    add_search_parser(sub)
 
     prompts = sub.add_parser("prompts", help="print a prompt bank")
     prompts.add_argument("bank", nargs="?", default="default", help="YAML file or shipped name")

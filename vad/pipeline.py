@@ -253,6 +253,30 @@ class Detector:
             cache.put(key, emb)
         return emb
 
+    def cached_embeddings(self, path: str | Path) -> VideoEmbeddings | None:
+        """``path``'s frame embeddings from the cache, or None when they are not there. A file
+        version whose content hash is remembered is not hashed again (:meth:`EmbeddingCache.key`
+        with ``trust_signature``): looking up hours of footage reads no video bytes."""
+        check_input_file(Path(path))
+        if not (self.use_cache and getattr(self.encoder, "cacheable", False)):
+            return None
+        if not Path(path).is_file():
+            return None
+        identity = embedding_identity(self.encoder.identity(), self.backend)
+        cache = EmbeddingCache(self.cache_dir)
+        return cache.get(cache.key(path, identity, self.sample_fps, trust_signature=True))
+
+    def search(
+        self, query: str | Path, paths, top: int = 10, min_similarity: float | None = None
+    ) -> dict:
+        """The ``top`` moments of the videos ``paths`` most like ``query`` (a text, or an image
+        file), best first, from the cached embeddings (footage not cached is encoded first and
+        cached). A JSON-ready dict: ``moments`` (video, start/end/peak seconds, clock times when
+        known, similarity), ``videos``, ``hours`` searched, ``errors`` (:mod:`vad.search`)."""
+        from vad.search import search
+
+        return search(self, query, paths, top=top, min_similarity=min_similarity).to_dict()
+
     @property
     def decoder(self) -> DecodeWorker:
         if self._decoder is None:

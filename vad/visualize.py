@@ -547,6 +547,67 @@ def write_index(out_dir: str | Path, entries: Sequence[dict], title: str = "vad 
     return path
 
 
+# -- ``vad search --html`` ----------------------------------------------------------------------
+
+
+def write_search_page(path: str | Path, result: dict, title: str | None = None) -> Path:
+    """A self-contained page for a search (:meth:`SearchResult.to_dict
+    <vad.search.SearchResult.to_dict>`): one row per moment, best first, with the thumbnail of
+    its best frame captioned with its time, the video, the similarity and a link to the source
+    at that moment."""
+    path = Path(path)
+    moments = result.get("moments", [])
+    thumbs: dict[tuple[str, float], bytes | None] = {}
+    by_video: dict[str, list[float]] = {}
+    for m in moments:
+        by_video.setdefault(m["video"], []).append(m["peak_s"])
+    for video, times in by_video.items():
+        for t, jpg in zip(times, keyframes(video, times), strict=True):
+            thumbs[(video, t)] = jpg
+    rows = []
+    for m in moments:
+        jpg = thumbs.get((m["video"], m["peak_s"]))
+        when = seconds_text(m["peak_s"])
+        clock = m.get("peak_clock")
+        caption = when + (f" · {clock}" if clock else "")
+        img = (
+            f'<figure><img src="{_data_uri(jpg, "image/jpeg")}" alt="{html.escape(when)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+            if jpg
+            else f'<span class="meta">{html.escape(caption)}</span>'
+        )
+        video = Path(m["video"])
+        try:
+            target = os.path.relpath(video.resolve(), path.parent.resolve())
+        except ValueError:
+            target = str(video.resolve())
+        link = f'<a href="{quote(Path(target).as_posix())}#t={m["start_s"]:.1f}">source</a>'
+        rows.append(
+            f'<tr><td>{m["rank"]}</td><td class="thumbs">{img}</td>'
+            f"<td>{html.escape(video.name)}</td>"
+            f"<td>{m['start_s']:.1f}-{m['end_s']:.1f} s</td>"
+            f"<td>{m['similarity']:.3f}</td><td>{link}</td></tr>"
+        )
+    title = title or f"vad search: {result.get('query', '')}"
+    table = (
+        "<table><tr><th>#</th><th>best frame</th><th>video</th><th>time</th>"
+        f"<th>similarity</th><th>open</th></tr>{''.join(rows)}</table>"
+        if rows
+        else "<p>No moments found.</p>"
+    )
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{PAGE_CSS}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1>"
+        f'<p class="meta">{html.escape(result.get("kind", "text"))} query; '
+        f"{_plural(result.get('videos', 0), 'video')}, {result.get('hours', 0):.2f} h of "
+        "footage searched; moments ranked by cosine similarity of their best frame.</p>"
+        f"{table}</body></html>\n"
+    )
+    atomic_write_text(path, page)
+    return path
+
+
 # -- the ``vad score`` flags ---------------------------------------------------------------------
 
 
