@@ -368,6 +368,7 @@ def _variant(base, config: AblationConfig):
     """A shallow copy of ``base`` (sharing its encoder and text embeddings) with the config's
     context and smoothing window; window 0 turns smoothing off."""
     det = copy.copy(base)
+    det.explain = False  # only the scores are read
     det.context = config.context
     det.window_s = config.window_s
     for key in ("head", "anchor", "refine"):

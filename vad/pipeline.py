@@ -151,6 +151,9 @@ class Detector:
     encoder : an already-built encoder to use (shares one model between detectors).
     head, anchor, refine : the scoring recipe (:class:`vad.heads.Scoring`, docs/quality.md):
         ``"softmax"``, ``False``, ``"none"`` is the original one.
+    explain : each event records what drove it (:mod:`vad.explain`; with the anchor on, the
+        samples of a video with events are scored once more without it). ``False`` leaves
+        events unexplained where only scores are read (ablations).
     start_time : the wall-clock time (ISO-8601) of the videos' first frame; by default each
         video's container says it when it can (creation time, timecode; :mod:`vad.clock`).
         Results then carry clock times beside the seconds.
@@ -188,6 +191,7 @@ class Detector:
         head: str = "margin",
         anchor: bool = True,
         refine: str = "knn",
+        explain: bool = True,
         start_time: str | None = None,
     ):
         self.model = model
@@ -215,6 +219,7 @@ class Detector:
         self.anchor = anchor
         self.refine = refine
         Scoring(head=head, anchor=anchor, refine=refine)  # an unknown head fails here
+        self.explain = explain
         self.start_time = start_time
         self.clock_start = None if start_time is None else ClockStart.parse(start_time)
         self.bank = PromptBank.from_yaml(prompts)
@@ -371,7 +376,7 @@ class Detector:
         top_idx, top_sim = top_anomalous_descriptions(emb.embeddings, text, context.posterior)
         classes = [text.class_names[c] if c >= 0 else None for c in text.classes.tolist()]
         events = self._events(frame_scores, emb, top_idx, top_sim, text.labels, classes)
-        if events and scoring.anchor:  # what the anchor added: the score without it
+        if events and self.explain and scoring.anchor:  # the anchor's effect: without it
             free = Scoring(head=scoring.head, anchor=False, refine=scoring.refine)
             values_free = score_samples(
                 emb.embeddings, emb.times, text, context.posterior, free,
@@ -381,7 +386,7 @@ class Detector:
             parts.anchor_free = to_probabilities(
                 values_free, emb.times, free, self.window_s, self.smoothing
             )[0]
-        for event in events:
+        for event in events if self.explain else ():
             explanation = explain_peak(
                 parts, emb.times, event["peak_s"], event["peak_score"], self.event_threshold,
                 lambda v: smooth(v, emb.times, self.window_s, self.smoothing),
