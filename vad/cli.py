@@ -86,8 +86,13 @@ def preset_defaults() -> dict:
         return {}
 
 
-def add_detector_options(p: argparse.ArgumentParser) -> None:
-    """Model, context and sampling options shared by ``score`` and ``eval``."""
+SCORING_ONLY = {"--context", "--context-window", "--prompts", "--smoothing", "--window",
+                "--event-threshold"}  # fmt: skip
+
+
+def add_detector_options(p: argparse.ArgumentParser, encoding_only: bool = False) -> None:
+    """Model, context and sampling options shared by ``score`` and ``eval``; with
+    ``encoding_only``, those that shape the frame embeddings (``vad search``)."""
     d = preset_defaults()
 
     def default(key: str, fallback: str = "") -> str:
@@ -97,86 +102,92 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group(
         "detector (override the --config preset; defaults shown are the 'default' preset's)"
     )
-    g.add_argument(
+
+    def add(flag: str, *more: str, **kw) -> None:
+        if not (encoding_only and flag in SCORING_ONLY):
+            g.add_argument(flag, *more, **kw)
+
+    add(
         "--config",
         default="default",
         help="run preset: YAML file or shipped name (default: %(default)s)",
     )
-    g.add_argument(
+    add(
         "--model",
         help="OpenCLIP model, local-dir:PATH or hf-hub:ORG/REPO" + default("model"),
     )
-    g.add_argument(
+    add(
         "--pretrained",
         help="weights: open_clip tag, checkpoint file, or none" + default("pretrained"),
     )
-    g.add_argument(
+    add(
         "--context",
         help="auto | none | free text naming the scene" + default("context", "auto"),
     )
-    g.add_argument(
+    add(
         "--context-window",
         type=float,
         dest="context_window_s",
         metavar="SECONDS",
         help="infer the context per sliding window of this length (default: video)",
     )
-    g.add_argument(
+    add(
         "--prompts",
         help="prompt bank: YAML file or shipped name" + default("prompts", "default"),
     )
-    g.add_argument(
+    add(
         "--sample-fps",
         type=float,
         help="frames per second to encode, by timestamp" + default("sample_fps", "2.0"),
     )
-    g.add_argument(
+    add(
         "--batch-size",
         type=int,
         help="frames per encoder batch" + default("batch_size", "32"),
     )
-    g.add_argument(
+    add(
         "--device",
         choices=["auto", "cpu", "cuda"],
         help="where the model runs" + default("device", "auto"),
     )
-    g.add_argument(
+    add(
         "--precision",
         choices=["auto", "fp32", "fp16", "bf16"],
         help="model precision" + default("precision", "auto"),
     )
-    g.add_argument(
+    add(
         "--smoothing",
         choices=["gaussian", "mean", "median", "none"],
         help="temporal smoothing" + default("smoothing", "gaussian"),
     )
-    g.add_argument(
+    add(
         "--window",
         type=float,
         dest="window_s",
         metavar="SECONDS",
         help="smoothing window in seconds (Gaussian sigma; 0: none)" + default("window_s", "2.0"),
     )
-    g.add_argument(
+    add(
         "--event-threshold",
         type=float,
         help="score in [0, 1] at which a span is an event" + default("event_threshold", "0.5"),
     )
-    g.add_argument(
+    add(
         "--backend",
         choices=["auto", "pyav", "opencv", "decord"],
         help="video decoder (auto: PyAV, then OpenCV, then decord)" + default("backend", "auto"),
     )
-    g.add_argument(
+    add(
         "--decode-timeout",
         type=float,
         dest="decode_timeout_s",
         metavar="SECONDS",
         help="give up on a video whose decoding makes no progress for this long (default: 60)",
     )
-    g.add_argument("--cache-dir", help="embedding cache folder (default: user cache dir)")
-    g.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
-    add_scoring_options(p)
+    add("--cache-dir", help="embedding cache folder (default: user cache dir)")
+    add("--no-cache", action="store_true", help="neither read nor write the cache")
+    if not encoding_only:
+        add_scoring_options(p)
 
 
 def add_scoring_options(p: argparse.ArgumentParser) -> None:
@@ -862,7 +873,7 @@ def add_search_parser(sub) -> None:
     s.add_argument(
         "--html", metavar="FILE", help="write a page with the moments' thumbnails to FILE"
     )
-    add_detector_options(s)
+    add_detector_options(s, encoding_only=True)
     s.set_defaults(func=cmd_search)
 
 
