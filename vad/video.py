@@ -85,7 +85,7 @@ def looks_like_text(path: Path, size: int = 4096) -> bool:
 
     >>> import tempfile
     >>> with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
-    ...     _ = f.write("notes about the cameras\n"); f.flush()
+    ...     _ = f.write("notes about the cameras"); f.flush()
     ...     looks_like_text(Path(f.name))
     True
     """
