@@ -156,6 +156,14 @@ def _leave_out_mask(video_idx, times, mem_video, mem_time) -> np.ndarray:
 def calibrate(detector, paths, memory_size: int = 2048) -> Calibration:
     """Score the normal footage ``paths`` with ``detector`` (its settings) and learn the
     camera's calibration."""
+    explain, detector.explain = getattr(detector, "explain", True), False  # scores are read
+    try:
+        return _calibrate(detector, paths, memory_size)
+    finally:
+        detector.explain = explain
+
+
+def _calibrate(detector, paths, memory_size: int) -> Calibration:
     if memory_size < NOVELTY_K:
         raise CalibrationError(f"--memory-size must be at least {NOVELTY_K}, got {memory_size}")
     embs = [detector.embed(p) for p in paths]  # raises VideoError naming a bad file
