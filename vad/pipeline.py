@@ -161,8 +161,7 @@ class Detector:
     ``sample_novelty``, when set, is called as ``sample_novelty(emb)`` and returns
     ``(novelty, weight)``: each sample's novelty ``n(x)`` in [0, 1] and its weight; the sample's
     probability ``s`` becomes ``1 - (1 - s) * (1 - weight * n)`` before smoothing (a camera
-    calibration's novelty term, :mod:`vad.calibration`). Each event records what drove it
-    (:mod:`vad.explain`).
+    calibration's novelty term, :mod:`vad.calibration`).
 
     A detector holds a model and a decode worker process: reuse it for many videos, and
     ``close()`` it (or use it as a context manager) when done.
