@@ -1,6 +1,6 @@
 """Write long test videos in the same format as a source clip, for the memory benchmark.
 
-    python scripts/make_long_video.py /work/shared/videos/vtest.avi --minutes 1 30
+    python scripts/make_long_video.py ../shared/videos/vtest.avi --minutes 1 30
     # -> /tmp/vad-long/vtest_1min.avi, /tmp/vad-long/vtest_30min.avi
 
 The source's frames are played forwards then backwards, over and over (no jump cut), and

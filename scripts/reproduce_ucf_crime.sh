@@ -52,4 +52,4 @@ echo
 echo "context auto: $out/context-auto/metrics.json, report.html, ablation.md"
 echo "context none: $out/context-none/metrics.json, report.html"
 echo "original recipe: $out/original-recipe/metrics.json; dataset bank: $out/ucf-crime-bank/metrics.json"
-echo "published frame-level AUC on this split: zero-shot CLIP 53.16, LAVAD 80.28, Flashback 87.7"
+echo "published frame-level AUC on this split: zero-shot CLIP 53.16, LAVAD 80.28, Flashback 87.3 (arXiv v2; 87.7 in its OpenReview version)"

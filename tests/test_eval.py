@@ -330,6 +330,13 @@ def test_report_shows_curves_timelines_and_events(first_run):
     for src in sources:
         width, height = png_size(first_run / src)
         assert width >= 400 and height >= 150
+    # a 3-video set and the tiny model's random weights: said first, in the report and the JSON
+    cautions = read_json(first_run / "metrics.json")["cautions"]
+    assert cautions[0].startswith("small test set: 3 videos, 2 anomalous")
+    assert cautions[1].startswith("random model weights")
+    caution = page.index("Read with care")
+    assert caution < page.index("<h2>Result</h2>")
+    assert html.escape(cautions[0]) in page[caution:]
     # names from the data are escaped, never markup
     assert "Arson&lt;b&gt;&amp;001_x264.avi" in page
     assert "<b>&001" not in page

@@ -118,7 +118,7 @@ def mixed(tmp_path_factory, videos_dir, tiny_model, bank):
     broken = {
         src / "empty.mp4": "empty file",
         src / "random.mp4": NOT_A_VIDEO,
-        src / "text.mp4": NOT_A_VIDEO,
+        src / "text.mp4": "not a video (it is a text file)",
         src / "header_only.avi": "no frames could be decoded",
         hang: "decoding timed out",
         root / "missing.mp4": "no such file",

@@ -88,7 +88,7 @@ def test_header_frame_count_is_not_trusted(tmp_path, vtest):
     "content,problem",
     [
         (b"", "empty file"),
-        (b"hello, I am not a video\n" * 10, "cannot decode"),
+        (b"hello, I am not a video\n" * 10, "not a video (it is a text file)"),
         (bytes(range(256)) * 64, "cannot decode"),
     ],
 )

@@ -119,6 +119,50 @@ def test_vad_score_writes_plot_overlay_and_html(tmp_path, videos_dir, tiny_model
     assert "Megamind.avi" in (out / "index.html").read_text()
 
 
+def what_was_used(result: dict, random_weights: bool = False) -> dict:
+    """``result`` with what ``vad score`` records about the run: model, recipe, threshold,
+    calibration, clock (and the random-weights warning)."""
+    result.update(
+        model="ViT-B-16",
+        pretrained="openai",
+        prompts="default",
+        sample_fps=2.0,
+        smoothing={"method": "gaussian", "window_s": 2.0},
+        scoring={"head": "margin", "anchor": True, "refine": "knn"},
+        event_threshold=0.5,
+        calibration={"file": "lobby.json", "threshold": 0.62, "false_alarms_per_hour": 2.0,
+                     "calibration_hours": 1.5},
+        clock={"start": "2026-12-02T21:14:05.000000+01:00", "source": "creation_time"},
+        warnings=["random model weights: scores are meaningless"] if random_weights else [],
+    )  # fmt: skip
+    return result
+
+
+def test_the_review_page_says_what_it_used(tmp_path, videos_dir):
+    result = fake_result(videos_dir / "Megamind.avi", 270, 24.0, [(6.0, 8.0, "a fight")], 0.8)
+    what_was_used(result)
+    result["events"][0]["descriptions"].append({"text": "a brawl", "similarity": 0.2512})
+    (tmp_path / "Megamind.overlay.mp4").write_bytes(b"")  # --overlay wrote it
+    entries = [{"video": Path(result["video"]), "stem": "Megamind", "result": result}]
+    text = write_index(tmp_path, entries).read_text()
+    # what it used: threshold, calibration (file, target rate), model and recipe
+    assert "0.62 (calibrated)" in text and "lobby.json" in text
+    assert "at most 2 false alarms per hour" in text
+    assert "ViT-B-16 (openai)" in text and "head margin, anchor, refine knn" in text
+    assert "weights are random" not in text  # no banner for real weights
+    # a time axis under the timeline, in seconds and in wall-clock time
+    svg = text[text.index("<svg") : text.index("</svg>")]
+    assert ">0 s</text>" in svg and ">10 s</text>" in svg and ">21:14:15</text>" in svg
+    # the thumbnail captioned with its time; descriptions with their similarities
+    assert "#1 · 6 s · 21:14:11</figcaption>" in text
+    assert "a fight (0.30); a brawl (0.25)" in text
+    # links to the overlay and the source at the event's start
+    assert 'href="Megamind.overlay.mp4#t=6.0"' in text
+    source = Path(os.path.relpath(videos_dir / "Megamind.avi", tmp_path)).as_posix()
+    assert f'href="{source}#t=6.0"' in text
+    assert "1 event<" in text and "1 video," in text  # one, not "1 events"
+
+
 def test_the_review_page_in_a_headless_browser(tmp_path, videos_dir, chromium):
     calm = fake_result(videos_dir / "vtest.avi", 795, 10.0, [], 0.1)
     busy = fake_result(
@@ -128,6 +172,7 @@ def test_the_review_page_in_a_headless_browser(tmp_path, videos_dir, chromium):
         [(1.0, 2.0, "a person fighting"), (6.0, 8.0, "a <b>bold</b> & strange act")],
         0.8,
     )
+    what_was_used(busy, random_weights=True)
     entries = [{"video": Path(r["video"]), "result": r} for r in (calm, busy)]
     page = write_index(tmp_path, entries, title="review")
     text = page.read_text()
@@ -139,6 +184,10 @@ def test_the_review_page_in_a_headless_browser(tmp_path, videos_dir, chromium):
     dom = subprocess.run(
         [*base, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=180
     ).stdout
+    # the random-weights banner and what the run used come before the videos
+    head = dom.split('<details class="video"')[0]
+    assert "weights are random" in head and "scores below are meaningless" in head
+    assert "threshold" in head and "calibration" in head and "recipe" in head
     rows = dom.split('<details class="video"')[1:]
     assert len(rows) == 2
     assert "Megamind.avi" in rows[0] and "vtest.avi" in rows[1]  # sorted by peak score
@@ -159,8 +208,10 @@ def test_the_review_page_in_a_headless_browser(tmp_path, videos_dir, chromium):
     with Image.open(shot) as img:
         pixels = np.asarray(img.convert("RGB")).astype(float)
     assert pixels.std() > 10  # not blank: text, thumbnails and timelines were rendered
-    # the event shading of the timeline (reddish pixels) is on screen
+    # the event shading of the timeline and the banner (reddish pixels) are on screen
     assert ((pixels[..., 0] - pixels[..., 2]) > 30).sum() > 100
+    top = pixels[: pixels.shape[0] // 4]  # the banner is near the top of the page
+    assert (((top[..., 0] - top[..., 2]) > 10) & (top[..., 0] > 200)).sum() > 1000
 
 
 def test_index_rows_sorted_by_peak_and_events_listed(tmp_path, videos_dir):

@@ -91,10 +91,25 @@ class EmbeddingCache:
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root).expanduser() if root else default_cache_dir()
 
-    def key(self, video: str | Path, identity: dict, sample_fps: float | None) -> str:
+    def key(
+        self,
+        video: str | Path,
+        identity: dict,
+        sample_fps: float | None,
+        *,
+        trust_signature: bool = False,
+    ) -> str:
         """The entry's key. The video's content hash is kept with the key (in this process), so
-        :meth:`still_valid` and :meth:`put` can tell whether the file changed while decoded."""
-        digest = content_hash(video)
+        :meth:`still_valid` and :meth:`put` can tell whether the file changed while decoded.
+
+        Every hash computed is remembered on disk under the file's signature (identity, size,
+        modification and change times: any write changes them). ``trust_signature`` reads
+        that memo instead of hashing again (``vad search`` over hours of footage: hashing reads
+        every byte, seconds per hour of video; the memo is one small file)."""
+        digest = self.remembered_hash(video) if trust_signature else None
+        if digest is None:
+            digest = content_hash(video)
+            self.remember_hash(video, digest)
         fps = None if sample_fps is None else float(sample_fps)  # 2 and 2.0 are one key
         parts = {"v": CACHE_VERSION, "video": digest, "fps": fps, **identity}
         key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
@@ -138,6 +153,31 @@ class EmbeddingCache:
 
     def path(self, key: str) -> Path:
         return self.root / "embeddings" / key[:2] / f"{key}.npz"
+
+    def _hash_memo(self, video: str | Path) -> Path:
+        sig = hashlib.sha256(json.dumps(file_signature(video)).encode()).hexdigest()[:32]
+        return self.root / "hashes" / sig[:2] / sig
+
+    def remembered_hash(self, video: str | Path) -> str | None:
+        """The content hash remembered for this very version of ``video``, or None."""
+        try:
+            text = self._hash_memo(video).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return text if len(text) == 40 and all(c in "0123456789abcdef" for c in text) else None
+
+    def remember_hash(self, video: str | Path, digest: str) -> None:
+        """Keep ``digest`` under ``video``'s signature (best effort: a read-only cache is fine)."""
+        try:
+            memo = self._hash_memo(video)
+            if memo.is_file():
+                return
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            tmp = memo.with_name(f".{memo.name}.{os.getpid()}.tmp")
+            tmp.write_text(digest + "\n", encoding="ascii")
+            tmp.replace(memo)
+        except OSError as exc:
+            log.debug("cannot remember the hash of %s (%s)", video, exc)
 
     def get(self, key: str) -> VideoEmbeddings | None:
         path = self.path(key)

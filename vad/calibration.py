@@ -113,9 +113,12 @@ class Calibration:
         return np.clip((d - self.d50) / max(self.d99 - self.d50, 1e-6), 0.0, 1.0)
 
     def adjust(self, emb: VideoEmbeddings, raw: np.ndarray) -> np.ndarray:
-        """The Detector's ``sample_adjust`` hook: semantic scores -> calibrated scores."""
-        weight = self.about["novelty"]["weight"]
-        return combine(raw, self.novelty(emb.embeddings), weight)
+        """Semantic scores -> calibrated scores."""
+        return combine(raw, *self.sample_novelty(emb))
+
+    def sample_novelty(self, emb: VideoEmbeddings) -> tuple[np.ndarray, float]:
+        """The Detector's ``sample_novelty`` hook: each sample's ``n(x)`` and its weight."""
+        return self.novelty(emb.embeddings), float(self.about["novelty"]["weight"])
 
     def threshold_for(self, false_alarms_per_hour: float) -> tuple[float, str | None]:
         """The lowest threshold whose event rate on the normal footage is at most the target;
@@ -157,12 +160,20 @@ def _leave_out_mask(video_idx, times, mem_video, mem_time) -> np.ndarray:
 def calibrate(detector, paths, memory_size: int = 2048) -> Calibration:
     """Score the normal footage ``paths`` with ``detector`` (its settings) and learn the
     camera's calibration."""
+    explain, detector.explain = getattr(detector, "explain", True), False  # scores are read
+    try:
+        return _calibrate(detector, paths, memory_size)
+    finally:
+        detector.explain = explain
+
+
+def _calibrate(detector, paths, memory_size: int) -> Calibration:
     if memory_size < NOVELTY_K:
         raise CalibrationError(f"--memory-size must be at least {NOVELTY_K}, got {memory_size}")
     embs = [detector.embed(p) for p in paths]  # raises VideoError naming a bad file
     # 1. the scene: the posterior averaged over the videos (as auto context finds it)
     context_given = detector.context.strip().lower() != "auto"
-    detector.sample_adjust = None
+    detector.sample_novelty = None
     first = [detector.score_embeddings(e, video=p) for e, p in zip(embs, paths, strict=True)]
     if context_given:
         context = first[0]["context"]
@@ -223,14 +234,14 @@ def calibrate(detector, paths, memory_size: int = 2048) -> Calibration:
     for i, (e, p) in enumerate(zip(embs, paths, strict=True)):
         mask = _leave_out_mask(np.full(len(e.times), i), e.times, mem_vid, mem_time)
 
-        def leave_out(emb, raw, mask=mask):
-            return combine(raw, cal.novelty(emb.embeddings, mask), NOVELTY_WEIGHT)
+        def leave_out(emb, mask=mask):
+            return cal.novelty(emb.embeddings, mask), NOVELTY_WEIGHT
 
-        detector.sample_adjust = leave_out
+        detector.sample_novelty = leave_out
         result = detector.score_embeddings(e, video=p)
         frame_scores.append((np.asarray(result["scores"]), float(result["fps"])))
         seconds += result["num_frames"] / result["fps"]
-    detector.sample_adjust = None
+    detector.sample_novelty = None
     hours = seconds / 3600.0
     counts = np.zeros(len(THRESHOLDS))
     for scores, fps in frame_scores:
@@ -320,7 +331,7 @@ def apply_calibration(
     _check_made_by(detector, cal, where)
     threshold, note = cal.threshold_for(false_alarms_per_hour)
     detector.event_threshold = threshold
-    detector.sample_adjust = cal.adjust
+    detector.sample_novelty = cal.sample_novelty
     scene = cal.about["context"].get("scene")
     if scene and not context_given:
         detector.context = scene

@@ -1,6 +1,7 @@
-"""Command line: ``vad score``, ``vad eval``, ``vad prompts``, ``vad models``. It parses options,
-builds the detector and chooses the engine (:mod:`vad.engine`, :mod:`vad.engine_ray`), then hands
-over to the runners (:mod:`vad.score_run`, :mod:`vad.evaluation_run`); nothing imports it.
+"""Command line: ``vad score``, ``eval``, ``watch``, ``calibrate``, ``search``, ``prompts``,
+``models``. It parses options, builds the detector and chooses the engine (:mod:`vad.engine`,
+:mod:`vad.engine_ray`), then hands over to the runners (:mod:`vad.score_run`,
+:mod:`vad.evaluation_run`, :mod:`vad.search`); nothing imports it.
 
 Exit status: 0 when every input was scored, 1 when any input failed (each named once on
 stderr), 2 for usage errors (bad option, bad config or prompt bank, missing weights).
@@ -86,8 +87,13 @@ def preset_defaults() -> dict:
         return {}
 
 
-def add_detector_options(p: argparse.ArgumentParser) -> None:
-    """Model, context and sampling options shared by ``score`` and ``eval``."""
+SCORING_ONLY = {"--context", "--context-window", "--prompts", "--smoothing", "--window",
+                "--event-threshold"}  # fmt: skip
+
+
+def add_detector_options(p: argparse.ArgumentParser, encoding_only: bool = False) -> None:
+    """Model, context and sampling options shared by ``score`` and ``eval``; with
+    ``encoding_only``, those that shape the frame embeddings (``vad search``)."""
     d = preset_defaults()
 
     def default(key: str, fallback: str = "") -> str:
@@ -97,97 +103,103 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group(
         "detector (override the --config preset; defaults shown are the 'default' preset's)"
     )
-    g.add_argument(
+
+    def add(flag: str, *more: str, **kw) -> None:
+        if not (encoding_only and flag in SCORING_ONLY):
+            g.add_argument(flag, *more, **kw)
+
+    add(
         "--config",
         default="default",
         help="run preset: YAML file or shipped name (default: %(default)s)",
     )
-    g.add_argument(
+    add(
         "--model",
         help="OpenCLIP model, local-dir:PATH or hf-hub:ORG/REPO" + default("model"),
     )
-    g.add_argument(
+    add(
         "--pretrained",
         help="weights: open_clip tag, checkpoint file, or none" + default("pretrained"),
     )
-    g.add_argument(
+    add(
         "--context",
         help="auto | none | free text naming the scene" + default("context", "auto"),
     )
-    g.add_argument(
+    add(
         "--context-window",
         type=float,
         dest="context_window_s",
         metavar="SECONDS",
         help="infer the context per sliding window of this length (default: video)",
     )
-    g.add_argument(
+    add(
         "--prompts",
         help="prompt bank: YAML file or shipped name" + default("prompts", "default"),
     )
-    g.add_argument(
+    add(
         "--sample-fps",
         type=float,
         help="frames per second to encode, by timestamp" + default("sample_fps", "2.0"),
     )
-    g.add_argument(
+    add(
         "--batch-size",
         type=int,
         help="frames per encoder batch" + default("batch_size", "32"),
     )
-    g.add_argument(
+    add(
         "--device",
         choices=["auto", "cpu", "cuda"],
         help="where the model runs" + default("device", "auto"),
     )
-    g.add_argument(
+    add(
         "--runtime",
         choices=list(RUNTIMES),
         help="what runs the model: auto = OpenVINO on a CPU, torch on a GPU"
         + default("runtime", "auto"),
     )
-    g.add_argument(
+    add(
         "--precision",
         choices=list(PRECISIONS),
         help="auto = bf16 where the CPU does it natively (OpenVINO), fp16 on a GPU, else fp32; "
         "int8: OpenVINO only, experimental" + default("precision", "auto"),
     )
-    g.add_argument(
+    add(
         "--smoothing",
         choices=["gaussian", "mean", "median", "none"],
         help="temporal smoothing" + default("smoothing", "gaussian"),
     )
-    g.add_argument(
+    add(
         "--window",
         type=float,
         dest="window_s",
         metavar="SECONDS",
         help="smoothing window in seconds (Gaussian sigma; 0: none)" + default("window_s", "2.0"),
     )
-    g.add_argument(
+    add(
         "--event-threshold",
         type=float,
         help="score in [0, 1] at which a span is an event" + default("event_threshold", "0.5"),
     )
-    g.add_argument(
+    add(
         "--backend",
         choices=["auto", "pyav", "opencv", "decord"],
         help="video decoder (auto: PyAV, then OpenCV, then decord)" + default("backend", "auto"),
     )
-    g.add_argument(
+    add(
         "--decode-timeout",
         type=float,
         dest="decode_timeout_s",
         metavar="SECONDS",
         help="give up on a video whose decoding makes no progress for this long (default: 60)",
     )
-    g.add_argument("--cache-dir", help="embedding cache folder (default: user cache dir)")
-    g.add_argument(
+    add("--cache-dir", help="embedding cache folder (default: user cache dir)")
+    add(
         "--no-cache",
         action="store_true",
         help="neither read nor write cached embeddings (model exports are kept and reused)",
     )
-    add_scoring_options(p)
+    if not encoding_only:
+        add_scoring_options(p)
 
 
 def add_scoring_options(p: argparse.ArgumentParser) -> None:
@@ -246,10 +258,17 @@ def cmd_score(args: argparse.Namespace) -> int:
     from vad.score_run import score_to_files
 
     settings = detector_settings(args)
+    if args.start_time is not None:
+        settings["start_time"] = check_start_time(args.start_time)
     check_engine_options(args)
     # the inputs first: a missing file is reported before anything heavy is imported or loaded
     problems: list[str] = []  # paths that cannot be looked at: one error line each, not fatal
     inputs = collect_inputs(args.paths, args.list, problems)
+    if args.start_time is not None and len(inputs) + len(problems) > 1:
+        raise UsageError(
+            f"--start-time: gives one video's start, but {len(inputs) + len(problems)} inputs "
+            "were given (score them one at a time)"
+        )
     for problem in problems:
         print(one_line(f"vad: error: {problem}"), file=sys.stderr)
     if not inputs:
@@ -315,6 +334,17 @@ def unusable_inputs(inputs: list[Path]) -> list[str]:
         except VideoError as exc:
             errors.append(str(exc))
     return errors
+
+
+def check_start_time(text: str) -> str:
+    """``--start-time``: an ISO-8601 date and time, else a usage error naming the flag."""
+    from vad.clock import ClockStart
+
+    try:
+        ClockStart.parse(text)
+    except ValueError as exc:
+        raise UsageError(f"--start-time: {exc}") from None
+    return text
 
 
 def review_score_outputs(args, todo, inputs, stems, out_dir: Path, detector, status: int) -> int:
@@ -498,6 +528,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    for caution in metrics["cautions"]:
+        print(f"vad: warning: {caution}", file=sys.stderr)
     rows = None
     if ablate:
         rows = run_ablation(detector, run, grid)
@@ -795,6 +827,91 @@ def add_calibrate_parser(sub) -> None:
     c.set_defaults(func=cmd_calibrate)
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    """``vad search QUERY PATH...``: ranked moments of the footage most like a text or image."""
+    import json
+
+    from vad.search import search
+
+    if args.top < 1:
+        raise UsageError(f"--top must be at least 1, got {args.top}")
+    settings = detector_settings(args)
+    problems: list[str] = []
+    inputs = collect_inputs(args.paths, args.list, problems)
+    for problem in problems:
+        print(one_line(f"vad: error: {problem}"), file=sys.stderr)
+    if not inputs:
+        if problems:
+            return 1
+        raise UsageError("no videos to search (give files, folders or --list FILE)")
+    detector = build_detector(settings)
+    load_encoder_or_exit(detector)
+    try:
+        found = search(
+            detector,
+            args.query,
+            inputs,
+            top=args.top,
+            min_similarity=args.min_similarity,
+            progress=True,
+            on_error=lambda e: print(one_line(f"vad: error: {e}"), file=sys.stderr),
+        )
+    finally:
+        detector.close()
+    result = found.to_dict()
+    if args.html:
+        from vad.visualize import write_search_page
+
+        write_search_page(args.html, result)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        for line in search_lines(result):
+            console.say(line)
+    if args.html:
+        log.info("wrote %s", args.html)
+    return 1 if found.errors or problems else 0
+
+
+def search_lines(result: dict) -> list[str]:
+    """``vad search``'s text output: one line per moment, best first."""
+    from vad.console import plural
+
+    lines = [
+        f"{plural(len(result['moments']), 'moment')} like {result['query']!r} ({result['kind']}) "
+        f"in {plural(result['videos'], 'video')}, {result['hours']:.2f} h of footage"
+    ]
+    for m in result["moments"]:
+        clock = f"  {m['peak_clock']}" if m.get("peak_clock") else ""
+        lines.append(
+            f"{m['rank']:>3}. {m['similarity']:.3f}  {m['video']}  "
+            f"{m['start_s']:.1f}-{m['end_s']:.1f} s (best at {m['peak_s']:.1f} s){clock}"
+        )
+    return lines
+
+
+def add_search_parser(sub) -> None:
+    s = sub.add_parser(
+        "search",
+        help="find the moments of footage most like a text or an image (cached embeddings)",
+        description='Rank the moments of videos by their similarity to QUERY: a text ("a person '
+        'climbing a fence") or an image file. Reads the frame embeddings vad score cached '
+        "(same model, --sample-fps and cache); footage not cached yet is encoded first. Exit "
+        "status 1 when a video could not be searched.",
+    )
+    s.add_argument("query", metavar="QUERY", help="text, or the path of an image file")
+    s.add_argument("paths", nargs="*", metavar="PATH", help="video files or folders")
+    s.add_argument("--list", help="text file with one video path per line")
+    s.add_argument("--top", type=int, default=10, metavar="N", help="moments shown (default 10)")
+    s.add_argument("--min-similarity", type=float, metavar="COS", help="leave out weaker matches")
+    s.add_argument("--json", action="store_true", help="print the moments as JSON")
+    s.add_argument(
+        "--html", metavar="FILE", help="write a page with the moments' thumbnails to FILE"
+    )
+    add_detector_options(s, encoding_only=True)
+    s.set_defaults(func=cmd_search)
+
+
 def cmd_prompts(args: argparse.Namespace) -> int:
     from vad.prompts import PromptBank, available_banks
 
@@ -840,6 +957,9 @@ def cmd_prompts_check(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from huggingface_hub import constants
+
+    from vad.cache import default_cache_dir
     from vad.encoder import _weights_cached
 
     print(f"{'model':<22} {'pretrained':<22} {'cached':<7} note")
@@ -849,15 +969,46 @@ def cmd_models(args: argparse.Namespace) -> int:
     print(
         "\nAny open_clip model works too: --model NAME --pretrained TAG|FILE, "
         "--model local-dir:PATH or --model hf-hub:ORG/REPO."
+        f"\nWeights cache: {constants.HF_HUB_CACHE} (the Hugging Face hub's; $HF_HOME or "
+        "$HF_HUB_CACHE move it)."
+        f"\nvad's cache (frame and prompt embeddings): {default_cache_dir()} ($VAD_CACHE_DIR or "
+        "--cache-dir move it)."
     )
     return 0
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with a usage error as one line (``vad: error: ...``), as every other one."""
+    """argparse, with a usage error as one line (``vad: error: ...``), as every other one; an
+    unknown option is reported by the subcommand it was given to (``see `vad score --help```),
+    with the option it most looks like."""
 
     def error(self, message: str):
         self.exit(2, one_line(f"vad: error: {message} (see `{self.prog} --help`)") + "\n")
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            parser = self._subcommand(parsed) or self
+            parser.error(f"unrecognized arguments: {' '.join(extras)}{parser._guess(extras)}")
+        return parsed
+
+    def _subcommand(self, parsed) -> argparse.ArgumentParser | None:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return action.choices.get(getattr(parsed, action.dest, None) or "")
+        return None
+
+    def _guess(self, extras: list[str]) -> str:
+        """`` (did you mean --x?)`` for the first unknown option close to a known one."""
+        import difflib
+
+        known = [o for a in self._actions for o in a.option_strings if o.startswith("--")]
+        for word in extras:
+            if word.startswith("--"):
+                close = difflib.get_close_matches(word.split("=", 1)[0], known, n=1, cutoff=0.6)
+                if close:
+                    return f" (did you mean {close[0]}?)"
+        return ""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -873,6 +1024,12 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--list", help="text file with one video path per line")
     score.add_argument("--out", default="vad-out", help="output folder (default: vad-out)")
     score.add_argument("--resume", action="store_true", help="skip inputs already scored")
+    score.add_argument(
+        "--start-time",
+        metavar="ISO-8601",
+        help="wall-clock time of the video's first frame, e.g. 2026-12-02T10:00:00+01:00 (no "
+        "zone: local time); default: the container's creation time or timecode, when present",
+    )
     add_detector_options(score)
     add_engine_options(score)
     add_review_options(score)
@@ -881,6 +1038,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(sub)
     add_watch_parser(sub)
     add_calibrate_parser(sub)
+    add_search_parser(sub)
 
     prompts = sub.add_parser("prompts", help="print a prompt bank")
     prompts.add_argument("bank", nargs="?", default="default", help="YAML file or shipped name")
@@ -962,7 +1120,9 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:
             if not isinstance(exc, usage_errors()) or isinstance(exc, BrokenPipeError):
                 raise
-            print(one_line(f"vad: error: {exc}"), file=sys.stderr)
+            # an error that also advises the Python API says it in flags here
+            print(one_line(f"vad: error: {getattr(exc, 'cli_message', None) or exc}"),
+                  file=sys.stderr)  # fmt: skip
             return 2
     except KeyboardInterrupt as exc:
         how = "terminated" if isinstance(exc, Terminated) else "interrupted"

@@ -41,13 +41,13 @@ class ConfigError(ValueError):
 
 # The one place where numeric settings and flags are checked: every numeric option of
 # `vad score` / `vad eval`, given as a flag or in a preset, goes through check_value().
-# key -> (integer?, lowest, highest, lowest allowed itself?, what it is)
+# key -> (integer?, lowest, highest, lowest allowed itself?, unit: what the number counts)
 NUMBERS: dict[str, tuple[bool, float, float, bool, str]] = {
     "sample_fps": (False, 0.0, 1000.0, False, "frames per second"),
     "batch_size": (True, 1, 65536, True, "frames per batch"),
     "window_s": (False, 0.0, 86400.0, True, "seconds (0: no smoothing)"),
     "context_window_s": (False, 0.0, 1e9, False, "seconds"),
-    "event_threshold": (False, 0.0, 1.0, True, "a score in [0, 1]"),
+    "event_threshold": (False, 0.0, 1.0, True, ""),  # a score: no unit
     "decode_timeout_s": (False, 0.0, 1e6, False, "seconds"),
     "limit": (True, 1, 1e12, True, "videos"),
     "workers": (True, 1, 1e6, True, "actors"),
@@ -69,23 +69,25 @@ def check_value(key: str, value):
         return value
     if key not in NUMBERS or value is None:
         return value
-    integer, lo, hi, lo_ok, what = NUMBERS[key]
+    integer, lo, hi, lo_ok, unit = NUMBERS[key]
+    of_unit = f" of {unit}" if unit else ""
     if isinstance(value, str):
         try:
             value = int(value) if integer else float(value)
         except ValueError:
             kind = "a whole number" if integer else "a number"
-            raise ValueError(f"must be {kind} of {what} (got {value!r})") from None
+            raise ValueError(f"must be {kind}{of_unit} (got {value!r})") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"must be a number of {what} (got {value!r})")
-    if integer and value != int(value):
-        raise ValueError(f"must be a whole number of {what} (got {value!r})")
+        raise ValueError(f"must be a number{of_unit} (got {value!r})")
     if not math.isfinite(value):
-        raise ValueError(f"must be a finite number of {what} (got {value})")
+        raise ValueError(f"must be a finite number{of_unit} (got {value})")
+    if integer and value != int(value):
+        raise ValueError(f"must be a whole number{of_unit} (got {value!r})")
     low = value >= lo if lo_ok else value > lo
     if not low or value > hi:
         bound = f"at least {lo:g}" if lo_ok else f"more than {lo:g}"
-        raise ValueError(f"must be {bound} and at most {hi:g} {what} (got {value:g})")
+        unit = f" {unit}" if unit else ""
+        raise ValueError(f"must be {bound} and at most {hi:g}{unit}, got {value:g}")
     return int(value) if integer else value
 
 

@@ -1,6 +1,7 @@
 """The lines vad prints: one line each, whatever the file names hold, and a closed stdout that
 does not stop a batch whose results are files.
 
+- :func:`plural` counts things in words: "1 event", "2 events".
 - :func:`one_line` escapes newlines and other control characters (a file may be named
   ``"a\\nb.mp4"``), so one video is one line of the summary and one line of errors.
 - :func:`say` prints a summary line to stdout; when stdout is a closed pipe
@@ -22,6 +23,15 @@ def one_line(text: str) -> str:
     """``text`` with newlines and other control characters escapes (``\\n``, ``\\x1b``), so it
     stays one line and cannot move a terminal's cursor; printable text (any script) is kept."""
     return text.translate(_CONTROL)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``n`` and ``word``, in the plural unless ``n`` is 1 (``many``: an irregular plural).
+
+    >>> plural(1, "event"), plural(0, "event"), plural(2, "match", "matches")
+    ('1 event', '0 events', '2 matches')
+    """
+    return f"{n} {word if n == 1 else many or word + 's'}"
 
 
 def say(line: str, write=None) -> None:

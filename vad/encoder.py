@@ -125,6 +125,18 @@ def _weights_cached(model_name: str, tag: str, cache_dir: str | None) -> bool:
     return False
 
 
+def _marked_random(folder: Path) -> bool:
+    """Whether a model folder's ``open_clip_config.json`` says its weights are random
+    (``"random_weights": true``, written by :func:`vad.testing.make_tiny_model_dir`)."""
+    import json
+
+    try:
+        config = json.loads((folder / "open_clip_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("random_weights") is True
+
+
 def _hub_config_cached(repo_id: str, cache_dir: str | None) -> bool:
     from huggingface_hub import try_to_load_from_cache
 
@@ -132,13 +144,19 @@ def _hub_config_cached(repo_id: str, cache_dir: str | None) -> bool:
     return isinstance(hit, str)
 
 
-def _how_to_supply(model_name: str, tag: str | None) -> str:
+def _how_to_supply(model_name: str, tag: str | None) -> WeightsUnavailable:
+    """The error for weights that are neither cached nor downloadable, with what to do in the
+    Python API's words and in the command line's."""
     what = f"{model_name} ({tag})" if tag else model_name
-    return (
-        f"pretrained weights for {what} are not cached and the model hub is unreachable; "
-        "supply them with --pretrained /path/to/checkpoint.safetensors, "
+    problem = f"pretrained weights for {what} are not cached and the model hub is unreachable"
+    fill = "or run once with network access to fill the cache"
+    return WeightsUnavailable(
+        f"{problem}; supply them with Detector(pretrained='/path/to/checkpoint.safetensors'), "
+        "Detector(model='local-dir:/path/to/folder') (open_clip_config.json + weights), "
+        f"{fill}",
+        cli_message=f"{problem}; supply them with --pretrained /path/to/checkpoint.safetensors, "
         "--model local-dir:/path/to/folder (open_clip_config.json + weights), "
-        "or run once with network access to fill the cache"
+        f"{fill}",
     )
 
 
@@ -177,7 +195,7 @@ def load_openclip(
     elif schema == "hf-hub":
         repo = model_name.removeprefix("hf-hub:")
         if not _hub_config_cached(repo, cache_dir) and not _hub_reachable():
-            raise WeightsUnavailable(_how_to_supply(model_name, None))
+            raise _how_to_supply(model_name, None)
     elif model_name not in open_clip.list_models():
         raise UnknownModel(
             f"unknown model {model_name!r}; see `vad models` or open_clip.list_models()"
@@ -188,7 +206,7 @@ def load_openclip(
             kwargs["pretrained"] = str(checkpoint)
         elif open_clip.get_pretrained_cfg(model_name, tag):
             if not _weights_cached(model_name, tag, cache_dir) and not _hub_reachable():
-                raise WeightsUnavailable(_how_to_supply(model_name, tag))
+                raise _how_to_supply(model_name, tag)
             kwargs["pretrained"] = tag
             # OpenAI's checkpoints were trained with QuickGELU; the plain config would silently
             # compute a different function.
@@ -196,10 +214,11 @@ def load_openclip(
                 kwargs["force_quick_gelu"] = True
         else:
             tags = ", ".join(open_clip.list_pretrained_tags_by_model(model_name)) or "none"
-            raise WeightsUnavailable(
-                f"--pretrained {tag!r} is neither a checkpoint file nor a known tag for "
-                f"{model_name} (known tags: {tags})"
+            problem = (
+                f"{tag!r} is neither a checkpoint file nor a known tag for {model_name} "
+                f"(known tags: {tags})"
             )
+            raise WeightsUnavailable(f"pretrained={problem}", cli_message=f"--pretrained {problem}")
     # Checkpoints are pickles unless they are safetensors: never unpickle arbitrary objects.
     if "weights_only" in inspect.signature(open_clip.create_model_and_transforms).parameters:
         kwargs["weights_only"] = True
@@ -216,7 +235,7 @@ def load_openclip(
         if isinstance(exc, (FileNotFoundError, RuntimeError, OSError)) and (
             "download" in str(exc).lower() or "hub" in str(exc).lower()
         ):
-            raise WeightsUnavailable(_how_to_supply(model_name, tag)) from exc
+            raise _how_to_supply(model_name, tag) from exc
         raise
     model.eval()
     tokenizer = open_clip.get_tokenizer(model_name)
@@ -319,6 +338,10 @@ class ClipEncoder:
             self.random_weights = not weight_files(folder)
             if self.random_weights:
                 log.warning("%s holds no weights file: RANDOM weights, meaningless scores", folder)
+            elif _marked_random(folder):  # e.g. vad.testing's tiny models
+                self.random_weights = True
+                log.warning("%s: its weights are RANDOM (its config says so): meaningless "
+                            "scores", folder)  # fmt: skip
         self.pretrained_label = pretrained_label(model, self.pretrained)
         self.logit_scale = float(self.model.logit_scale.exp().clamp(max=100).item())
         self.input_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(

@@ -296,8 +296,8 @@ def probe_model(settings: dict, bank, device: str) -> dict:
         try:
             encoder = det.encoder
             made_by = actor_facts(encoder, device, precision)
-        except (WeightsUnavailable, ValueError) as exc:
-            return {"error": str(exc), "log": records}
+        except (WeightsUnavailable, ValueError) as exc:  # the driver is the command line's
+            return {"error": getattr(exc, "cli_message", None) or str(exc), "log": records}
         text = det.text_embeddings()
         texts: dict[str, np.ndarray] = {}
         context = det.context.strip()

@@ -9,7 +9,13 @@ class UsageError(Exception):
 
 
 class WeightsUnavailable(RuntimeError):
-    """Pretrained weights are neither cached nor downloadable. The message says what to do."""
+    """Pretrained weights are neither cached nor downloadable. The message says what to do, in
+    the Python API's words (``Detector(pretrained=...)``); ``cli_message`` says it in the
+    command line's (``--pretrained ...``)."""
+
+    def __init__(self, message: str, cli_message: str | None = None):
+        super().__init__(message)
+        self.cli_message = cli_message or message
 
 
 class BadCheckpoint(WeightsUnavailable):

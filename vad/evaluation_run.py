@@ -258,13 +258,41 @@ def past_end_lines(run: EvalRun) -> list[str]:
     return lines
 
 
+SMALL_SET_VIDEOS = 10  # fewer videos than this, or fewer than 2 anomalous: a caution
+SMALL_SET_ANOMALOUS = 2
+
+
+def cautions(metrics: dict, results: Sequence[dict]) -> list[str]:
+    """What a reader of these metrics must know first: a test set too small for its AUC and AP
+    to mean much, and random model weights.
+
+    >>> cautions({"num_videos": 3, "num_anomalous_videos": 1}, [])[0][:36]
+    'small test set: 3 videos, 1 anomalou'
+    """
+    from vad.console import plural
+
+    out = []
+    n, anomalous = metrics.get("num_videos", 0), metrics.get("num_anomalous_videos", 0)
+    if n < SMALL_SET_VIDEOS or anomalous < SMALL_SET_ANOMALOUS:
+        out.append(
+            f"small test set: {plural(n, 'video')}, {anomalous} anomalous; with fewer than "
+            f"{SMALL_SET_VIDEOS} videos or {SMALL_SET_ANOMALOUS} anomalous ones, one video moves "
+            "the AUC and AP a lot: not comparable with published full-split numbers"
+        )
+    warnings = [str(w) for r in results for w in r.get("warnings", [])]
+    if any(w.startswith("random model weights") for w in warnings):
+        out.append("random model weights: these metrics are meaningless (a pipeline check only)")
+    return out
+
+
 def metrics_document(run: EvalRun, metrics: dict, about: dict) -> dict:
-    """The content of ``metrics.json``: ``about`` (dataset, annotations, settings), then the
-    metrics, the protocol, what was missing or failed, intervals past the end, per-video lines,
-    cache use and timings."""
+    """The content of ``metrics.json``: ``about`` (dataset, annotations, settings), the
+    ``cautions`` (:func:`cautions`), then the metrics, the protocol, what was missing or failed,
+    intervals past the end, per-video lines, cache use and timings."""
     videos = video_summaries(run)
     return {
         **about,
+        "cautions": cautions(metrics, [v.result for v in run.scored]),
         **metrics,
         "protocol": run.protocol.describe(),
         "intervals_past_end": {
@@ -340,6 +368,7 @@ def _variant(base, config: AblationConfig):
     """A shallow copy of ``base`` (sharing its encoder and text embeddings) with the config's
     context and smoothing window; window 0 turns smoothing off."""
     det = copy.copy(base)
+    det.explain = False  # only the scores are read
     det.context = config.context
     det.window_s = config.window_s
     for key in ("head", "anchor", "refine"):

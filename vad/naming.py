@@ -129,8 +129,10 @@ def summary_line(result: dict, seconds: float) -> str:
     peak = max(result["scores"]) if result["scores"] else 0.0
     # what decoding found (a damaged or cut file); the random-weights note is said elsewhere
     notes = [w for w in result.get("warnings", []) if not w.startswith("random model weights")]
+    from vad.console import plural
+
     return (
-        f"{result['video']}: {result['num_frames']} frames, context {where}, "
-        f"max score {peak:.3f}, {len(result['events'])} events, {seconds:.1f} s"
+        f"{result['video']}: {plural(result['num_frames'], 'frame')}, context {where}, "
+        f"max score {peak:.3f}, {plural(len(result['events']), 'event')}, {seconds:.1f} s"
         + "".join(f"; warning: {w}" for w in notes)
     )

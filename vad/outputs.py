@@ -1,4 +1,5 @@
-"""Writing results: ``<stem>.json`` (the full result) and ``<stem>.csv`` (``frame,time_s,score``),
+"""Writing results: ``<stem>.json`` (the full result) and ``<stem>.csv`` (``frame,time_s,score``,
+plus ``clock`` when the wall-clock time is known),
 each written atomically - a temporary file in the same folder, then a rename - so a reader
 never sees half a file and an interrupted run leaves none behind."""
 
@@ -44,14 +45,20 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def result_csv(result: dict) -> str:
+    """``frame,time_s,score``, one row per decoded frame, and ``clock`` (ISO-8601 wall-clock
+    time) as a last column when the result knows its clock (:mod:`vad.clock`)."""
+    from vad.clock import ClockStart
+
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["frame", "time_s", "score"])
+    clock = ClockStart.from_summary(result.get("clock"))
+    writer.writerow(["frame", "time_s", "score", *(["clock"] if clock else [])])
     fps = result["fps"]
     times = result.get("frame_times")  # a variable frame rate's presentation timestamps
     for i, s in enumerate(result["scores"]):
         t = times[i] if times is not None else i / fps
-        writer.writerow([i, f"{t:.6f}", repr(float(s))])
+        row = [i, f"{t:.6f}", repr(float(s))]
+        writer.writerow(row + [clock.iso(t)] if clock else row)
     return buf.getvalue()
 
 

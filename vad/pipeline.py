@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from vad.cache import EmbeddingCache, VideoEmbeddings, default_cache_dir, embedding_identity
+from vad.clock import ClockStart, add_clock, container_clock
 from vad.context import Context, context_embeddings, fixed_context, scene_posterior
+from vad.explain import ScoreComponents, describe_event, explain_peak
 from vad.heads import Scoring
 from vad.prompts import PromptBank
 from vad.runtime import (
@@ -161,9 +163,16 @@ class Detector:
     encoder : an already-built encoder to use (shares one model between detectors).
     head, anchor, refine : the scoring recipe (:class:`vad.heads.Scoring`, docs/quality.md):
         ``"softmax"``, ``False``, ``"none"`` is the original one.
+    explain : each event records what drove it (:mod:`vad.explain`; with the anchor on, the
+        samples of a video with events are scored once more without it). ``False`` leaves
+        events unexplained where only scores are read (ablations).
+    start_time : the wall-clock time (ISO-8601) of the videos' first frame; by default each
+        video's container says it when it can (creation time, timecode; :mod:`vad.clock`).
+        Results then carry clock times beside the seconds.
 
-    ``sample_adjust``, when set, is called as ``sample_adjust(emb, raw)`` on the per-sample
-    anomaly probabilities and returns the probabilities to smooth and use instead (a camera
+    ``sample_novelty``, when set, is called as ``sample_novelty(emb)`` and returns
+    ``(novelty, weight)``: each sample's novelty ``n(x)`` in [0, 1] and its weight; the sample's
+    probability ``s`` becomes ``1 - (1 - s) * (1 - weight * n)`` before smoothing (a camera
     calibration's novelty term, :mod:`vad.calibration`).
 
     A detector holds a model and a decode worker process: reuse it for many videos, and
@@ -194,6 +203,8 @@ class Detector:
         anchor: bool = True,
         refine: str = "knn",
         runtime: Runtime = "auto",
+        explain: bool = True,
+        start_time: str | None = None,
     ):
         self.model = model
         self.pretrained = pretrained or "none"
@@ -221,13 +232,16 @@ class Detector:
         self.anchor = anchor
         self.refine = refine
         Scoring(head=head, anchor=anchor, refine=refine)  # an unknown head fails here
+        self.explain = explain
+        self.start_time = start_time
+        self.clock_start = None if start_time is None else ClockStart.parse(start_time)
         self.bank = PromptBank.from_yaml(prompts)
         self.sampler = FrameSampler(sample_fps, batch_size, backend)
         self._encoder = encoder
         self._decoder: DecodeWorker | None = None
         self._text: dict[bool, object] = {}
         self.on_samples = None  # called with the number of frames of each encoded batch
-        self.sample_adjust = None
+        self.sample_novelty = None
 
     # -- stage 2: the encoder, loaded once and shared by every video ---------------------------
 
@@ -262,6 +276,30 @@ class Detector:
         if cache is not None:
             cache.put(key, emb)
         return emb
+
+    def cached_embeddings(self, path: str | Path) -> VideoEmbeddings | None:
+        """``path``'s frame embeddings from the cache, or None when they are not there. A file
+        version whose content hash is remembered is not hashed again (:meth:`EmbeddingCache.key`
+        with ``trust_signature``): looking up hours of footage reads no video bytes."""
+        check_input_file(Path(path))
+        if not (self.use_cache and getattr(self.encoder, "cacheable", False)):
+            return None
+        if not Path(path).is_file():
+            return None
+        identity = embedding_identity(self.encoder.identity(), self.backend)
+        cache = EmbeddingCache(self.cache_dir)
+        return cache.get(cache.key(path, identity, self.sample_fps, trust_signature=True))
+
+    def search(
+        self, query: str | Path, paths, top: int = 10, min_similarity: float | None = None
+    ) -> dict:
+        """The ``top`` moments of the videos ``paths`` most like ``query`` (a text, or an image
+        file), best first, from the cached embeddings (footage not cached is encoded first and
+        cached). A JSON-ready dict: ``moments`` (video, start/end/peak seconds, clock times when
+        known, similarity), ``videos``, ``hours`` searched, ``errors`` (:mod:`vad.search`)."""
+        from vad.search import search
+
+        return search(self, query, paths, top=top, min_similarity=min_similarity).to_dict()
 
     @property
     def decoder(self) -> DecodeWorker:
@@ -344,8 +382,10 @@ class Detector:
             memo=getattr(emb, "derived", None),  # re-scoring (ablation) reuses the kNN graph
         )
         raw, smoothed = to_probabilities(values, emb.times, scoring, self.window_s, self.smoothing)
-        if self.sample_adjust is not None:  # adjusts probabilities, so smooth them after it
-            raw = self.sample_adjust(emb, raw)
+        parts = ScoreComponents(semantic=raw)
+        if self.sample_novelty is not None:  # adjusts probabilities, so smooth them after it
+            parts.novelty, parts.novelty_weight = self.sample_novelty(emb)
+            raw = parts.score()
             smoothed = smooth(raw, emb.times, self.window_s, self.smoothing)
         frame_times = getattr(emb, "frame_times", None)  # a variable frame rate's timestamps
         frame_scores = np.clip(
@@ -355,10 +395,26 @@ class Detector:
         top_idx, top_sim = top_anomalous_descriptions(emb.embeddings, text, context.posterior)
         classes = [text.class_names[c] if c >= 0 else None for c in text.classes.tolist()]
         events = self._events(frame_scores, emb, top_idx, top_sim, text.labels, classes)
+        if events and self.explain and scoring.anchor:  # the anchor's effect: without it
+            free = Scoring(head=scoring.head, anchor=False, refine=scoring.refine)
+            values_free = score_samples(
+                emb.embeddings, emb.times, text, context.posterior, free,
+                self.encoder.logit_scale, self.context_window_s,
+                memo=getattr(emb, "derived", None),
+            )  # fmt: skip
+            parts.anchor_free = to_probabilities(
+                values_free, emb.times, free, self.window_s, self.smoothing
+            )[0]
+        for event in events if self.explain else ():
+            explanation = explain_peak(
+                parts, emb.times, event["peak_s"], event["peak_score"], self.event_threshold,
+                lambda v: smooth(v, emb.times, self.window_s, self.smoothing),
+            )  # fmt: skip
+            describe_event(event, explanation)
         warnings = list(emb.warnings)
         if getattr(self.encoder, "random_weights", False):
             warnings.append("random model weights: scores are meaningless (speed tests only)")
-        return {
+        result = {
             "video": str(video),
             "fps": round(float(emb.fps), 6),
             "num_frames": int(emb.num_frames),
@@ -372,6 +428,7 @@ class Detector:
             "context": context.summary(self.bank),
             "smoothing": {"method": self.smoothing, "window_s": self.window_s},
             "scoring": scoring.summary(),
+            "event_threshold": self.event_threshold,
             "scores": frame_scores.tolist(),
             "events": events,
             "samples": {
@@ -383,6 +440,14 @@ class Detector:
             # every frame's timestamp, only where they are not frame / fps (variable rate)
             **({} if frame_times is None else {"frame_times": np.round(frame_times, 6).tolist()}),
         }
+        return add_clock(result, self.clock_of(video))
+
+    def clock_of(self, video: str | Path) -> ClockStart | None:
+        """The wall-clock start of ``video``: ``start_time`` when given, else what its container
+        says (None for a stream, or a file that says nothing)."""
+        if self.clock_start is not None:
+            return self.clock_start
+        return container_clock(video) if video else None
 
     def _events(self, frame_scores, emb, top_idx, top_sim, labels, classes=None) -> list[dict]:
         out = []

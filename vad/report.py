@@ -28,7 +28,8 @@ ANCHORS = {
     "ucf-crime": [
         ("zero-shot CLIP baseline", "AUC", 53.16),
         ("LAVAD (training-free, CVPR 2024)", "AUC", 80.28),
-        ("Flashback (zero-shot)", "AUC", 87.7),
+        # arXiv 2505.15205 v2 (abstract); its OpenReview version (BQwGPv4DTe) reports 87.7
+        ("Flashback (zero-shot; arXiv v2, 87.7 in its OpenReview version)", "AUC", 87.3),
     ],
 }
 """Published frame-level numbers (percent) to read a result against; see docs/evaluation.md."""
@@ -272,6 +273,8 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .figs { display: flex; flex-wrap: wrap; gap: 1em; } .figs img { max-width: 520px; width: 100%; }
 .timeline img { width: 100%; max-width: 1000px; } .muted { color: #777; }
 .warn { color: #a40; }
+.caution { background: #fdf1e0; border: 1px solid #e6c08a; color: #6b3d00; padding: 0.4em 1em;
+  border-radius: 6px; } .caution ul { margin: 0.3em 0; }
 """
 
 
@@ -363,6 +366,7 @@ class Report:
             f"<style>{CSS}</style></head>",
             "<body>",
             f"<h1>{_e(self.title)}</h1>",
+            self._cautions(metrics),
             self._summary(metrics),
             self._settings(settings, metrics),
             self._problems(metrics),
@@ -383,6 +387,16 @@ class Report:
         for v, path in timelines:
             parts.append(f'<div class="timeline" id="{_e(v.stem)}">{_img(rel(path), v.name)}</div>')
         return "\n".join(parts) + "\n"
+
+    @staticmethod
+    def _cautions(m: dict) -> str:
+        """What to know before reading the numbers (a small test set, random weights)."""
+        items = "".join(f"<li>{_e(c)}</li>" for c in m.get("cautions") or [])
+        return (
+            f'<div class="caution"><strong>Read with care:</strong><ul>{items}</ul></div>'
+            if items
+            else ""
+        )
 
     def _summary(self, m: dict) -> str:
         rows = [

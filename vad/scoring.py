@@ -148,10 +148,11 @@ def load_or_build_text(
             except (OSError, ValueError, KeyError) as exc:
                 log.warning("ignoring unreadable text-embedding cache %s (%s)", path, exc)
     log.info(
-        "encoding prompt bank '%s' for %s once (%d texts); later runs read it from the cache",
+        "encoding prompt bank '%s' for %s (%d texts)%s",
         bank.name,
         identity["model"],
         bank.num_texts,
+        "; later runs read it from the cache" if path is not None else "",
     )
     warn_long_texts(bank, encoder, repulsive)
     text = TextEmbeddings.build(bank, encoder.encode_text, repulsive)

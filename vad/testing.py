@@ -31,6 +31,7 @@ def make_tiny_model_dir(folder: str | Path, seed: int = 0, cfg: dict | None = No
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(folder / "open_clip_model.safetensors"))
     config = {
+        "random_weights": True,  # vad flags such a model's scores as meaningless
         "model_cfg": cfg,
         "preprocess_cfg": {
             "mean": list(open_clip.OPENAI_DATASET_MEAN),

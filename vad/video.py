@@ -79,6 +79,33 @@ def check_input_file(path: Path) -> None:
         raise VideoError(f"{path}: cannot read it ({exc.strerror})") from None
 
 
+def looks_like_text(path: Path, size: int = 4096) -> bool:
+    """Whether the file starts like text (UTF-8, no NUL byte, few control characters): every
+    video container starts with binary headers.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
+    ...     _ = f.write("notes about the cameras"); f.flush()
+    ...     looks_like_text(Path(f.name))
+    True
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(size)
+    except OSError:
+        return False
+    if not head or b"\x00" in head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a character cut at the end of the block is text
+        if exc.start < len(head) - 3:
+            return False
+        text = head[: exc.start].decode("utf-8")
+    controls = sum(1 for c in text if ord(c) < 32 and c not in "\t\n\r\f")
+    return controls <= len(text) // 100
+
+
 @dataclass
 class FrameBatch:
     """Sampled RGB frames (N,H,W,3 uint8) with their decoded-frame indices and times (s)."""
@@ -318,6 +345,8 @@ class FrameSampler:
             if self.start_s is not None or self.end_s is not None:
                 window = (self.start_s or 0.0, self.end_s)
             return VideoStream(path, info, frames_iter, self.batch_size, self.sample_fps, window)
+        if looks_like_text(path):  # FFmpeg's tty demuxer "opens" text files as ANSI art
+            raise VideoError(f"{path}: not a video (it is a text file)")
         if opened_without_frames:
             raise VideoError(
                 f"{path}: no frames could be decoded (a video header but no readable frames)"

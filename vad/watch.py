@@ -31,6 +31,7 @@ import numpy as np
 
 from vad.alerts import AlertSink
 from vad.cache import VideoEmbeddings
+from vad.clock import arrival_iso
 from vad.runtime import encoder_facts
 from vad.stream import FrameQueue, SampledFrame, StreamReader, StreamStatus, parse_source
 
@@ -83,18 +84,28 @@ class EventTracker:
         self._open: dict | None = None
         self._descriptions: Counter = Counter()
         self._last_above = 0.0
+        # arrival (wall-clock) times of the same moments, when the caller gives them
+        self._pending_clock: str | None = None
+        self._last_above_clock: str | None = None
 
     @property
     def is_open(self) -> bool:
         return self._open is not None
 
-    def update(self, time_s: float, score: float, descriptions: list[dict]) -> list[dict]:
+    def update(
+        self, time_s: float, score: float, descriptions: list[dict], wall_time: float | None = None
+    ) -> list[dict]:
+        """Feed one sample; returns the event records it opens or closes. ``wall_time``: the
+        sample's arrival (UNIX time), which records then carry as ISO-8601 clock times."""
         out = []
+        clock = None if wall_time is None else arrival_iso(wall_time)
         if score >= self.threshold:
             self._last_above = time_s
+            self._last_above_clock = clock
             if self._open is None:
                 if self._pending is None:
                     self._pending = time_s
+                    self._pending_clock = clock
                 if time_s - self._pending >= self.min_event_s - 1e-9:
                     self.count += 1
                     self._open = {
@@ -103,11 +114,14 @@ class EventTracker:
                         "peak_s": round(time_s, 3),
                         "peak_score": round(float(score), 6),
                         "descriptions": descriptions,
+                        "start_clock": self._pending_clock,
+                        "peak_clock": clock,
                     }
                     self._pending = None
                     out.append(self._record("open", None))
             elif score > self._open["peak_score"]:
                 self._open.update(peak_s=round(time_s, 3), peak_score=round(float(score), 6))
+                self._open["peak_clock"] = clock
                 if descriptions:
                     self._open["descriptions"] = descriptions
         else:
@@ -117,14 +131,17 @@ class EventTracker:
         return out
 
     def close(self, reason: str | None = None) -> dict:
-        record = self._record("close", round(self._last_above, 3))
+        record = self._record("close", round(self._last_above, 3), self._last_above_clock)
         if reason:
             record["reason"] = reason
         self._open = None
         return record
 
-    def _record(self, state: str, end_s) -> dict:
+    def _record(self, state: str, end_s, end_clock: str | None = None) -> dict:
         ev = self._open or {}
+        clocks = {"start_clock": ev.get("start_clock"), "peak_clock": ev.get("peak_clock")}
+        if state == "close":
+            clocks["end_clock"] = end_clock
         return {
             "type": "event",
             "state": state,
@@ -136,6 +153,7 @@ class EventTracker:
             "peak_score": ev.get("peak_score"),
             "threshold": self.threshold,
             "descriptions": ev.get("descriptions", []),
+            **{k: v for k, v in clocks.items() if v is not None},
             "wall_time": round(time.time(), 6),
         }
 
@@ -313,12 +331,13 @@ class Watcher:
                     "source": src.name,
                     "time_s": round(frame.time_s, 3),
                     "wall_time": round(frame.wall_time, 6),
+                    "clock": arrival_iso(frame.wall_time),
                     "score": score,
                     "latency_s": round(latency, 4),
                 }
             )
             descriptions = _descriptions_at(result["events"], i)
-            for record in src.tracker.update(frame.time_s, score, descriptions):
+            for record in src.tracker.update(frame.time_s, score, descriptions, frame.wall_time):
                 record["context"] = result["context"].get("scene")
                 self.sink.emit(record)
 
