@@ -33,6 +33,8 @@ its video is reported as failed (``DataContext.max_errored_blocks = -1`` keeps t
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import inspect
 import json
 import logging
@@ -458,6 +460,13 @@ def decode_segment(row: dict, plan: _Plan) -> dict:
     """One segment -> its sampled frames at the model's size (uint8 N,3,h,w) and what decoding
     found. A video of one segment is decoded whole, exactly as the local engine decodes it.
     Never raises for a bad video: the row carries the error message instead."""
+    try:
+        return _decode_segment(row, plan)
+    finally:
+        return_free_heap()  # the task's worker process decodes the next segment
+
+
+def _decode_segment(row: dict, plan: _Plan) -> dict:
     t0 = time.perf_counter()
     try:
         video, batches = _stream(row, plan)
@@ -474,6 +483,27 @@ def decode_segment(row: dict, plan: _Plan) -> dict:
         indices=np.concatenate(indices) if indices else np.zeros(0, np.int64),
         times=np.concatenate(times) if times else np.zeros(0, np.float64),
     )  # fmt: skip
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None where the C library has none (macOS, musl)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def return_free_heap() -> None:
+    """Hand the C heap's free pages back to the system once a segment is done. A Ray worker
+    lives for the whole job and decodes each segment in a new thread; glibc gives threads
+    heaps of their own (arenas, up to 8 per core), and the free memory a segment's packets and
+    frames leave in one is neither reused by the next segment's thread nor returned, so the
+    worker kept the largest transient of every arena it used: ~0.45 GB after ten segments
+    on 2 cores (docs/ray.md, Memory). Costs milliseconds a segment."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 # -- stage 3: encode (actor pool; the model is loaded once per actor) ----------------------------
@@ -502,10 +532,13 @@ class EncodeActor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """A batch of one segment (``batch_size=1``) in, the same with its embeddings out."""
         row = {k: v[0] for k, v in batch.items()}
-        if self.plan.decode_in_actor:
-            out = self._decode_and_encode(_row(row))
-        else:
-            out = self._encode_row(row)
+        try:
+            if self.plan.decode_in_actor:
+                out = self._decode_and_encode(_row(row))
+            else:
+                out = self._encode_row(row)
+        finally:
+            return_free_heap()
         return {
             k: v[None] if isinstance(v, np.ndarray) else np.asarray([v]) for k, v in out.items()
         }
