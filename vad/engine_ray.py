@@ -51,8 +51,9 @@ from pathlib import Path
 import numpy as np
 
 from vad.cache import VideoEmbeddings, default_cache_dir, embedding_identity
+from vad.devices import parse_device
 from vad.engine import VideoOutcome
-from vad.errors import UsageError
+from vad.errors import EncoderFailure, UsageError
 from vad.naming import first_line
 from vad.video import VideoError
 
@@ -167,28 +168,26 @@ def make_plan(
     actors decode their segments themselves (default: on CPU actors, not on GPU ones)."""
     from vad.pipeline import Detector
 
-    device = settings.get("device") or "auto"
-    if device == "auto":
-        device = "cuda" if gpus_per_worker > 0 else "cpu"
-    if device.startswith("cuda") and gpus_per_worker <= 0:
-        raise RayEngineError(
-            "--device cuda with --engine ray needs GPUs for the workers: "
-            "give --num-gpus-per-worker (e.g. 1)"
-        )
+    device = actors_device(settings.get("device") or "auto", gpus_per_worker)
     cache_root = Path(settings.get("cache_dir") or default_cache_dir()).expanduser().resolve()
     # the driver decodes nothing: no decode worker
     driver = {"device": "cpu", "precision": "fp32", "isolate_decoding": False}
     scorer = Detector(**{**settings, **driver, "cache_dir": cache_root}, encoder=encoder)
     ray = sys.modules.get("ray")
+    asked = settings.get("precision") or "auto"
     if encoder is None and ray is not None and ray.is_initialized():
-        encoder, precision = _probed(ray, scorer, device, settings.get("precision") or "auto")
+        encoder, precision = _probed(ray, scorer, device, asked)
     else:
-        encoder, precision = _load_here(scorer, device, settings.get("precision") or "auto")
+        encoder, precision = _load_here(scorer, device, asked)
+    if precision is None:  # auto on the actors' GPUs: theirs to say (bf16 where native)
+        precision = _gpu_precision(ray, gpus_per_worker)
     identity = None
     if scorer.use_cache and getattr(encoder, "cacheable", False):
         identity = {**encoder.identity(), "precision": precision}
     plan = _Plan(
-        settings={**settings, "device": device, "cache_dir": str(cache_root)},
+        # every actor runs the one precision resolved here: one video's segments never mix two
+        settings={**settings, "device": device, "precision": precision,
+                  "cache_dir": str(cache_root)},  # fmt: skip
         identity=identity,
         cache_root=str(cache_root),
         preprocess=_Unpickled(getattr(encoder, "preprocess_blob", None)
@@ -201,12 +200,79 @@ def make_plan(
     return plan, scorer
 
 
-def _load_here(scorer, device: str, precision: str):
-    """The model loaded on the driver (on CPU; or the one ``scorer`` was given): ``(encoder,
-    the actors' precision)``."""
+def _without_gpu_number(device: str) -> str:
+    """``device``'s kind; :class:`RayEngineError` for ``cuda:N``."""
+    parsed = parse_device(device)
+    if parsed.index is not None:
+        raise RayEngineError(
+            f"--device {parsed} with --engine ray: Ray gives each actor its own GPU (which the "
+            "actor sees as cuda:0); use --device cuda, or auto"
+        )
+    return parsed.kind
+
+
+def actors_device(device: str, gpus_per_worker: float) -> str:
+    """The device the actors' encoders run on (``cpu`` or ``cuda``), or
+    :class:`RayEngineError`: Ray gives each GPU actor its own GPU, which the actor sees as
+    ``cuda:0``, so a GPU's number means nothing here; and GPUs must match the device."""
+    kind = _without_gpu_number(device)
+    if kind == "auto":
+        kind = "cuda" if gpus_per_worker > 0 else "cpu"
+    if kind == "cuda" and gpus_per_worker <= 0:
+        raise RayEngineError(
+            "--device cuda with --engine ray needs GPUs for the workers, and the Ray cluster "
+            "has none: give --num-gpus-per-worker (e.g. 1) to wait for GPU nodes, or --device cpu"
+        )
+    if kind == "cpu" and gpus_per_worker > 0:
+        raise RayEngineError(
+            f"--num-gpus-per-worker {gpus_per_worker:g} with --device cpu: the actors would "
+            "hold GPUs they never use; leave --num-gpus-per-worker out, or use --device cuda"
+        )
+    return kind
+
+
+def _resolve_precision(precision: str, device: str) -> str | None:
+    """The actors' precision, where it does not depend on their GPU; None for ``auto`` on a
+    GPU (bf16 or fp16, the GPU decides: :func:`_gpu_precision`)."""
     import torch
 
     from vad.encoder import resolve_precision
+
+    if device == "cuda" and precision == "auto":
+        return None
+    return resolve_precision(precision, torch.device(device))
+
+
+def cuda_auto_precision() -> str:
+    """What ``--precision auto`` means on this process's GPU (run on one of the actors')."""
+    import torch
+
+    from vad.encoder import resolve_precision
+
+    return resolve_precision("auto", torch.device("cuda"))
+
+
+def _gpu_precision(ray, gpus_per_worker: float) -> str:
+    """``--precision auto`` for GPU actors: a one-off task on one of the cluster's GPUs asks
+    it (the driver may have no GPU, or another kind). The cluster's GPUs are taken to be
+    alike; with mixed generations give ``--precision fp16`` (every GPU has it)."""
+    if ray is None or not ray.is_initialized():
+        raise RayEngineError("--precision auto on Ray GPUs needs a running Ray to ask them")
+    task = ray.remote(num_cpus=0, num_gpus=min(gpus_per_worker, 1.0), max_calls=1,
+                      max_retries=TASK_RETRIES)(cuda_auto_precision)  # fmt: skip
+    try:
+        return ray.get(task.remote())
+    except Exception as exc:
+        raise RayEngineError(
+            f"cannot ask the Ray cluster's GPUs which precision they run: "
+            f"{_describe_ray_error(exc)} (or give --precision fp16|bf16|fp32)"
+        ) from exc
+
+
+def _load_here(scorer, device: str, precision: str):
+    """The model loaded on the driver (on CPU; or the one ``scorer`` was given): ``(encoder,
+    the actors' precision or None, see :func:`_resolve_precision`)``."""
+    import torch
 
     own_model = scorer._encoder is None
     encoder = scorer.encoder  # loads the model: WeightsUnavailable is a usage error
@@ -219,7 +285,7 @@ def _load_here(scorer, device: str, precision: str):
         elif hasattr(encoder.model, "visual"):
             encoder.model.visual = torch.nn.Identity()
     # the actors' encoder runs on `device`, where the precision may differ from the driver's
-    return encoder, resolve_precision(precision, torch.device(device))
+    return encoder, _resolve_precision(precision, device)
 
 
 class ProbedModel:
@@ -266,17 +332,14 @@ def probe_model(settings: dict, bank, device: str) -> dict:
     vad_log.setLevel(logging.INFO)
     root.setLevel(logging.ERROR)  # open_clip's own "no pretrained weights" (vad says it)
     try:
-        import torch
-
-        from vad.encoder import WeightsUnavailable, resolve_precision
+        from vad.encoder import WeightsUnavailable
 
         driver = {"device": "cpu", "precision": "fp32", "isolate_decoding": False}
         det = Detector(**{**settings, **driver, "prompts": "default"})
         det.bank = bank  # the driver's, read from its own file
         try:
             encoder = det.encoder
-            precision = resolve_precision(settings.get("precision") or "auto",
-                                          torch.device(device))  # fmt: skip
+            precision = _resolve_precision(settings.get("precision") or "auto", device)
         except (WeightsUnavailable, ValueError) as exc:  # the driver is the command line's
             return {"error": getattr(exc, "cli_message", None) or str(exc), "log": records}
         text = det.text_embeddings()
@@ -562,6 +625,8 @@ class EncodeActor:
             embeddings = encode_pixels(self.detector.encoder, pixels(batches))
         except VideoError as exc:
             return _failed(row, exc, t0)
+        except EncoderFailure as exc:  # out of memory: the driver stops the run
+            return _row(row, error=str(exc), meta=json.dumps({"fatal": True}))
         except Exception as exc:  # noqa: BLE001 - reported for this video, the job goes on
             error = f"{row['path']}: scoring failed ({first_line(exc)})"
             return _row(row, error=error, seconds=time.perf_counter() - t0)
@@ -588,6 +653,8 @@ class EncodeActor:
         )
         try:
             embeddings = encode_pixels(self.detector.encoder, chunks)
+        except EncoderFailure as exc:  # out of memory: the driver stops the run
+            return _row(row, error=str(exc), meta=json.dumps({"fatal": True}))
         except Exception as exc:  # noqa: BLE001 - reported for this video, the job goes on
             error = f"{row['path']}: scoring failed ({first_line(exc)})"
             return _row(row, error=error, seconds=float(row["seconds"]))
@@ -681,13 +748,32 @@ def connect(address: str | None):
     return ray, True
 
 
+RESOURCE_UNIT = 10_000
+"""Ray counts CPUs and GPUs in ten-thousandths (it rounds requests to that): vad does its
+resource arithmetic in those whole units, so 0.1 GPU an actor is 10 actors a GPU, not the
+9 that floating point's ``1 // 0.1`` gives."""
+
+
+def _units(amount: float) -> int:
+    return round(amount * RESOURCE_UNIT)
+
+
+def default_gpus_per_worker(resources: dict, device: str) -> float:
+    """``--num-gpus-per-worker`` left out: a GPU per actor where the cluster has a GPU, unless
+    the device is ``cpu`` (CPU actors hold no GPU)."""
+    if parse_device(device).kind == "cpu":
+        return 0.0
+    return 1.0 if _units(resources.get("GPU", 0)) >= RESOURCE_UNIT else 0.0
+
+
 def default_workers(ray, gpus_per_worker: float, cpus_per_worker: float) -> int:
     """One actor per ``gpus_per_worker`` GPUs of the cluster; on CPU, half the cores (the
     other half decodes)."""
     resources = ray.cluster_resources()
     if gpus_per_worker > 0:
-        return max(1, int(resources.get("GPU", 0) // gpus_per_worker))
-    return max(1, int(resources.get("CPU", 1) // (2 * max(cpus_per_worker, 1e-9))))
+        return max(1, _units(resources.get("GPU", 0)) // _units(gpus_per_worker))
+    per_actor = max(2 * _units(cpus_per_worker), 1)
+    return max(1, _units(resources.get("CPU", 1)) // per_actor)
 
 
 def iter_ray(
@@ -718,14 +804,23 @@ def iter_ray(
         raise RayEngineError(f"--workers must be >= 1, got {workers}")
     if gpus_per_worker is not None and gpus_per_worker < 0:
         raise RayEngineError(f"--num-gpus-per-worker must be >= 0, got {gpus_per_worker}")
+    if gpus_per_worker and not _units(gpus_per_worker):
+        raise RayEngineError(
+            f"--num-gpus-per-worker must be 0 or at least {1 / RESOURCE_UNIT:g} (Ray's unit), "
+            f"got {gpus_per_worker:g}"
+        )
+    device = settings.get("device") or "auto"
+    _without_gpu_number(device)
+    if gpus_per_worker is not None:  # else once the cluster's GPUs are known
+        actors_device(device, gpus_per_worker)
     if not segment_s > 0:
         raise RayEngineError(f"--segment-s must be a positive number of seconds, got {segment_s}")
     if not paths:
         return
     ray, started = connect(address)
     try:
-        if gpus_per_worker is None:  # auto: a GPU per worker where the cluster has GPUs
-            gpus_per_worker = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+        if gpus_per_worker is None:
+            gpus_per_worker = default_gpus_per_worker(ray.cluster_resources(), device)
         plan, scorer = make_plan(settings, gpus_per_worker, segment_s, encoder, decode_in_actor)
         if workers is None:
             workers = default_workers(ray, gpus_per_worker, cpus_per_worker)
@@ -743,14 +838,14 @@ def _fit(ray, workers: int, gpus: float, cpus: float) -> float:
     """CPUs to reserve per actor: ``cpus``, or less where the actors would otherwise take every
     CPU of the cluster and no decode task could ever start (the job would wait forever)."""
     res = ray.cluster_resources()
-    if gpus > 0 and workers * gpus > res.get("GPU", 0):
+    if gpus > 0 and workers * _units(gpus) > _units(res.get("GPU", 0)):
         log.warning(
             "%d workers x %g GPUs need %g GPUs but the Ray cluster has %g now: "
             "workers wait until GPUs join",
             workers, gpus, workers * gpus, res.get("GPU", 0),
         )  # fmt: skip
     total = res.get("CPU", 0)
-    if total >= 1 and workers * cpus > total - 1:
+    if total >= 1 and workers * _units(cpus) > _units(total) - RESOURCE_UNIT:
         fitted = (total - 1) / workers
         log.info("%d workers on %g CPUs: %.2g CPUs each, one left for decoding", workers, total,
                  fitted)  # fmt: skip
@@ -866,6 +961,10 @@ class _Run:
             index = int(row["index"])
             if index not in parts:  # the video already failed
                 continue
+            if row["error"] and json.loads(str(row["meta"])).get("fatal"):
+                # the model cannot run as set up (out of memory, non-finite): every later
+                # segment would fail too; one line for the run, as the local engine stops
+                raise EncoderFailure(f"a Ray actor: {row['error']}")
             if row["error"]:
                 del parts[index]
                 yield self._failed(index, str(row["error"]), float(row["seconds"]))
