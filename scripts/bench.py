@@ -593,6 +593,15 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def _device(text: str) -> str:
+    from vad.devices import DeviceError, parse_device
+
+    try:
+        return str(parse_device(text))
+    except DeviceError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -602,7 +611,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pretrained", default="none", help="weights (none: random, seeded)")
     p.add_argument("--sample-fps", type=float, default=10.0)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="auto", type=_device, metavar="{auto,cpu,cuda,cuda:N}")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
     p.add_argument("--prompts", default="default", help="prompt bank of the end-to-end runs")
     p.add_argument("--repeats", type=int, default=3, help="encoder-only/end-to-end pairs")
@@ -637,7 +646,10 @@ def main(argv: list[str] | None = None) -> int:
         if v and not Path(v).is_file():
             raise SystemExit(f"bench: {v}: no such file")
     args.cache_dir.mkdir(parents=True, exist_ok=True)
-    encoder = ClipEncoder(args.model, args.pretrained, args.device, args.precision)
+    try:
+        encoder = ClipEncoder(args.model, args.pretrained, args.device, args.precision)
+    except ValueError as exc:  # a device that is not there, a bad precision
+        raise SystemExit(f"bench: {exc}") from None
     report: dict = {
         "machine": machine_info(),
         "settings": {
