@@ -247,9 +247,8 @@ def test_building_an_encoder_leaves_the_cuda_generators_alone(monkeypatch, tiny_
     monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: reseeded.append(seed))
     monkeypatch.setattr(torch.cuda, "manual_seed", lambda seed: reseeded.append(seed))
     before = torch.random.get_rng_state()
-    first = ClipEncoder("ViT-B-32", "none", device="cpu").identity()
+    ClipEncoder(tiny_model, None, device="cpu")
     assert reseeded == [] and torch.equal(torch.random.get_rng_state(), before)
-    assert ClipEncoder("ViT-B-32", "none", device="cpu").identity() == first
 
 
 def test_a_timm_model_cast_to_half_keeps_its_checkpoints_logit_scale(tmp_path):
