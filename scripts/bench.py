@@ -595,6 +595,15 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def _device(text: str) -> str:
+    from vad.devices import DeviceError, parse_device
+
+    try:
+        return str(parse_device(text))
+    except DeviceError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -604,7 +613,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pretrained", default="none", help="weights (none: random, seeded)")
     p.add_argument("--sample-fps", type=float, default=10.0)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="auto", type=_device, metavar="{auto,cpu,cuda,cuda:N}")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16", "int8"])
     p.add_argument("--runtime", default="auto", choices=["auto", "torch", "openvino"])
     p.add_argument(
@@ -665,11 +674,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from vad.runtime import build_encoder
 
-    if args.watch and args.device != "cuda":  # pinned before the model is compiled for N cores
+    if args.watch and not args.device.startswith("cuda"):  # pinned before the model compiles
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    encoder = build_encoder(
-        args.model, args.pretrained, args.device, args.precision, args.runtime, args.cache_dir
-    )
+    try:
+        encoder = build_encoder(
+            args.model, args.pretrained, args.device, args.precision, args.runtime, args.cache_dir
+        )
+    except ValueError as exc:  # a device that is not there, a bad precision
+        raise SystemExit(f"bench: {exc}") from None
     report: dict = {
         "machine": machine_info(),
         "settings": {

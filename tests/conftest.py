@@ -5,6 +5,13 @@
 - ``tiny_model``: a tiny random OpenCLIP model in a ``local-dir:`` folder, made once per session.
 - ``StandInEncoder``: a deterministic encoder whose text embeddings are bags of random word
   vectors, so a test can place a "frame" exactly on the embedding of a description.
+- ``gpu_env``: the environment under which a process sees this machine's GPUs (tests marked
+  ``cuda``, tests/test_cuda.py; skipped where there is none).
+
+The suite runs on the CPU, in fp32, wherever it runs: this file hides every GPU from this
+process and from everything it starts (``vad`` subprocesses, Ray's workers) before anything
+touches CUDA, so a test that leaves the device at ``auto`` cannot silently run on a GPU in half
+precision. The GPU path is tested by tests/test_cuda.py, in processes given ``gpu_env``.
 """
 
 from __future__ import annotations
@@ -17,6 +24,10 @@ import numpy as np
 import pytest
 
 from vad.preprocess import Preprocess
+
+# importing torch does not start CUDA: hiding the GPUs here still holds for this process
+GPU_ENV = {k: os.environ[k] for k in ("CUDA_VISIBLE_DEVICES",) if k in os.environ}
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -53,6 +64,30 @@ def tiny_model(tmp_path_factory) -> str:
 
     folder = make_tiny_model_dir(tmp_path_factory.mktemp("tiny-model"))
     return f"local-dir:{folder}"
+
+
+def make_timm_model_dir(folder: Path, logit_scale: float = 4.6052) -> Path:
+    """A tiny random timm-based OpenCLIP model (as PE-Core, SigLIP 2 and MobileCLIP 2 are:
+    open_clip casts those to half precision whole) in a ``local-dir:`` folder, with the given
+    ``logit_scale`` in its checkpoint (4.6052 = ln 100: not a bf16 or fp16 number)."""
+    import json
+
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    cfg = {"embed_dim": 32,
+           "vision_cfg": {"timm_model_name": "vit_tiny_patch16_224", "timm_pool": "avg",
+                          "timm_model_pretrained": False, "timm_proj": "linear", "image_size": 32},
+           "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2,
+                        "layers": 1}}  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.contiguous() for k, v in open_clip.CustomTextCLIP(**cfg).state_dict().items()}
+    state["logit_scale"] = torch.tensor(logit_scale)
+    save_file(state, str(folder / "open_clip_model.safetensors"))
+    config = {"model_cfg": {**cfg, "custom_text": True}, "preprocess_cfg": {}}
+    (folder / "open_clip_config.json").write_text(json.dumps(config))
+    return folder
 
 
 @pytest.fixture()
@@ -127,6 +162,28 @@ def _isolated_user_cache(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = old
+
+
+@pytest.fixture(scope="session")
+def gpu_env() -> dict[str, str]:
+    """``os.environ`` with the GPUs visible again, for a subprocess that tests the GPU path;
+    skips the test where no CUDA GPU is there (asked in such a subprocess, once)."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    env.update(GPU_ENV)
+    if not Path("/proc/driver/nvidia").exists() and "CUDA_VISIBLE_DEVICES" not in GPU_ENV:
+        pytest.skip("no NVIDIA driver on this machine: the GPU path is not tested here")
+    probe = "import torch; print(torch.cuda.device_count() if torch.cuda.is_available() else 0)"
+    found = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300
+    )
+    if found.returncode != 0 or not found.stdout.strip().isdigit():
+        pytest.fail(f"cannot ask torch for GPUs: {found.stderr.strip()[-300:]}")
+    if int(found.stdout) < 1:
+        pytest.skip("torch sees no CUDA GPU here: the GPU path is not tested")
+    return env
 
 
 def run_vad(argv: list[str], catch_exit: bool = True) -> tuple[int, str, str]:

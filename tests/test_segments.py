@@ -110,3 +110,36 @@ def test_stitched_windows_of_a_variable_frame_rate_video_are_the_whole_video(tmp
     emb = stitch(path, rows)
     assert emb.num_frames == num_decoded == 135
     np.testing.assert_array_equal(emb.indices, indices)
+
+
+def test_a_window_late_in_a_video_never_holds_the_packets_before_it():
+    """A segment an hour into a video demuxes the hour before it (to count its frames) but
+    must not hold that hour of compressed video while it does: only the packets since the
+    last keyframe are kept (a Ray worker's heap grew with each later segment, docs/ray.md)."""
+    import weakref
+    from fractions import Fraction
+
+    from vad.video import _pyav_skip_to
+
+    class Packet:  # what _pyav_skip_to reads of a PyAV packet
+        def __init__(self, i: int):
+            self.pts, self.size, self.is_keyframe = i, 1000, i % 10 == 0
+
+    class Stream:
+        time_base = Fraction(1, 10)  # 10 fps: packet i at i / 10 s
+
+    made: list[weakref.ref] = []  # packets hold no cycles: freed as soon as dropped
+    most_alive = 0
+
+    def demux():
+        nonlocal most_alive
+        for i in range(1000):
+            most_alive = max(most_alive, sum(ref() is not None for ref in made))
+            packet = Packet(i)
+            made.append(weakref.ref(packet))
+            yield packet
+
+    skipped, rest = _pyav_skip_to(demux(), Stream(), start_s=42.35)
+    assert most_alive <= 10  # a keyframe interval, not the 420 packets before 42 s
+    assert [frame.pts for frame in skipped] == list(range(420))
+    assert [p.pts for p in rest][:3] == [420, 421, 422]

@@ -49,6 +49,7 @@ CHECKED_FLAGS = {
     "--context-window": "context_window_s",
     "--sample-fps": "sample_fps",
     "--batch-size": "batch_size",
+    "--device": "device",
     "--window": "window_s",
     "--event-threshold": "event_threshold",
     "--decode-timeout": "decode_timeout_s",
@@ -148,8 +149,8 @@ def add_detector_options(p: argparse.ArgumentParser, encoding_only: bool = False
     )
     add(
         "--device",
-        choices=["auto", "cpu", "cuda"],
-        help="where the model runs" + default("device", "auto"),
+        metavar="{auto,cpu,cuda,cuda:N}",
+        help="where the model runs (cuda:N: the N-th GPU)" + default("device", "auto"),
     )
     add(
         "--runtime",
@@ -239,6 +240,17 @@ def detector_settings(args: argparse.Namespace) -> dict:
         settings["cache_dir"] = args.cache_dir
     settings["use_cache"] = not args.no_cache
     return settings
+
+
+def driver_settings(args: argparse.Namespace, settings: dict) -> dict:
+    """The settings of the model this process loads. With ``--engine ray`` it only encodes
+    texts (prompt banks, a free-text context; the actors encode the frames on their own
+    device), so it runs on this machine's CPU in fp32: a head node without a GPU can run
+    ``--device cuda``, and no GPU that Ray gives an actor holds an extra model. (Its text
+    embeddings are what the Ray engine's driver scores with, docs/ray.md.)"""
+    if args.engine != "ray":
+        return settings
+    return {**settings, "device": "cpu", "precision": "fp32"}
 
 
 def build_detector(settings: dict):
@@ -476,7 +488,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.annotations}: lists no videos")
     if args.limit is not None:
         annotations = limit_balanced(annotations, args.limit)
-    detector = build_detector(settings)
+    detector = build_detector(driver_settings(args, settings))
     recipe_axes = (args.ablate_heads, args.ablate_anchors, args.ablate_refines)
     axes = (args.ablate_contexts, args.ablate_windows, args.ablate_prompts, *recipe_axes)
     ablate = args.ablate or any(axes)
@@ -508,6 +520,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for line in past_end_lines(run):
         print(line, file=sys.stderr)
     effective = {k: getattr(detector, k) for k in DETECTOR_KEYS}
+    effective.update({k: settings.get(k, "auto") for k in ("device", "precision")})  # the actors'
     # the weights really used (a local-dir: folder, a checkpoint file), as `vad score` records
     effective["pretrained"] = getattr(detector.encoder, "pretrained_label", detector.pretrained)
     effective.update(encoder_facts(detector.encoder))  # what ran: runtime, precision

@@ -66,6 +66,10 @@ def check_value(key: str, value):
     if key in NON_EMPTY:
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"must not be empty (got {value!r})")
+        if key == "device":
+            from vad.devices import parse_device
+
+            parse_device(value)  # a DeviceError is a ValueError naming the allowed forms
         return value
     if key not in NUMBERS or value is None:
         return value

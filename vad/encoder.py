@@ -6,6 +6,7 @@ runtime in :mod:`vad.openvino_encoder`.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import os
@@ -18,7 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vad.errors import BadCheckpoint, UnknownModel, WeightsUnavailable
+from vad.devices import check_available, parse_device
+from vad.errors import BadCheckpoint, EncoderFailure, UnknownModel, WeightsUnavailable
 from vad.modelid import pretrained_label, weight_files, weights_identity
 from vad.preprocess import Preprocess
 
@@ -66,22 +68,25 @@ def preprocess_of(model) -> Preprocess:
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
+    """``device`` (:mod:`vad.devices`) as a torch device this process can use (``auto``: the
+    GPU where there is one); :class:`~vad.devices.DeviceError` names the GPUs there are."""
+    parsed = parse_device(device)
+    if parsed.kind == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but no CUDA GPU is available")
-    if device not in ("cpu",) and not device.startswith("cuda"):
-        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
-    return torch.device(device)
+    gpus = torch.cuda.device_count() if parsed.kind == "cuda" and torch.cuda.is_available() else 0
+    return torch.device(str(check_available(parsed, gpus)))
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto``: fp32 on a CPU; on a GPU, bf16 where it computes bf16 natively (compute
+    capability 8.0 on: A100, H100, H200, RTX 30/40), else fp16 (V100, T4)."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose from {PRECISIONS}")
     if device.type != "cuda":
         return "fp32"  # half precision on CPU is slower and less accurate
     if precision == "auto":
-        return "fp16"
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return "bf16" if torch.cuda.get_device_capability(index) >= (8, 0) else "fp16"
     return precision
 
 
@@ -238,8 +243,78 @@ def load_openclip(
             raise _how_to_supply(model_name, tag) from exc
         raise
     model.eval()
+    if getattr(model, "logit_scale", None) is not None and model.logit_scale.dtype != torch.float32:
+        # open_clip casts timm-based models (PE-Core, SigLIP 2, MobileCLIP 2) to fp16/bf16
+        # whole, before loading: the checkpoint's logit scale was rounded (bf16: up to ~1.6 %)
+        _restore_logit_scale(model, _weights_file(model_name, tag, checkpoint, cache_dir))
     tokenizer = open_clip.get_tokenizer(model_name)
     return model, tokenizer, preprocess_of(model)
+
+
+def _weights_file(
+    model_name: str, tag: str | None, checkpoint: Path | None, cache_dir: str | None
+) -> Path | None:
+    """The checkpoint file open_clip loaded (already local: it was just loaded), or None for
+    random weights."""
+    import open_clip
+
+    if checkpoint is not None and checkpoint.is_file():
+        return checkpoint
+    if checkpoint is not None:  # a local-dir: folder; open_clip prefers safetensors
+        files = sorted(weight_files(checkpoint), key=lambda p: p.suffix != ".safetensors")
+        return files[0] if files else None
+    if model_name.startswith("hf-hub:"):
+        from open_clip.pretrained import download_pretrained_from_hf
+
+        return Path(download_pretrained_from_hf(model_name.removeprefix("hf-hub:"),
+                                                cache_dir=cache_dir))  # fmt: skip
+    if tag is not None:
+        cfg = open_clip.get_pretrained_cfg(model_name, tag)
+        return Path(open_clip.download_pretrained(cfg, cache_dir=cache_dir)) if cfg else None
+    return None
+
+
+def _restore_logit_scale(model, path: Path | None) -> None:
+    """Put the checkpoint's own fp32 ``logit_scale`` back into a model cast to half precision
+    (the towers stay in half; the scale only multiplies similarities, in numpy). Only that one
+    tensor is read (safetensors, or a memory-mapped torch checkpoint)."""
+    value = None
+    try:
+        if path is None:
+            return
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), "pt") as f:
+                if "logit_scale" in f.keys():  # noqa: SIM118 - safe_open is not a dict
+                    value = f.get_tensor("logit_scale")
+        elif path.suffix in (".bin", ".pt", ".pth"):
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            state = state.get("state_dict", state) if isinstance(state, dict) else {}
+            value = state.get("logit_scale", state.get("module.logit_scale"))
+    except Exception as exc:  # noqa: BLE001 - the rounded scale still works; say so
+        log.debug("%s: logit_scale not re-read in fp32 (%s)", path, exc)
+    if value is None:
+        log.debug("%s: no fp32 logit_scale to restore; keeping the rounded one", path)
+        return
+    scale = value.detach().to(model.logit_scale.device, torch.float32)
+    model.logit_scale.data = scale.reshape(model.logit_scale.shape)
+
+
+class _HostCopy:
+    """Embeddings on a GPU being copied into pinned host memory, queued on the current stream
+    without blocking; :meth:`result` waits for this copy alone (its CUDA event), not for the
+    batches queued after it, as ``tensor.cpu()`` would (it blocks until the stream drains)."""
+
+    def __init__(self, feats: torch.Tensor):
+        self.host = torch.empty(feats.shape, dtype=feats.dtype, pin_memory=feats.is_cuda)
+        self.host.copy_(feats, non_blocking=True)
+        self.done = torch.cuda.Event()
+        self.done.record()
+
+    def result(self) -> np.ndarray:
+        self.done.synchronize()
+        return self.host.numpy()
 
 
 def trimmable(model) -> bool:
@@ -328,7 +403,10 @@ class ClipEncoder:
         # Random initialisation is seeded, so "random weights" are the same weights every run
         # and their embeddings can be cached like any other model's.
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
+            # the CPU generator only, where open_clip initialises (torch.manual_seed would
+            # reseed every CUDA generator of the process too, for good: fork_rng([]) restores
+            # only the CPU's)
+            torch.random.default_generator.manual_seed(0)
             self.model, self.tokenizer, self.preprocess = load_openclip(
                 model, self.pretrained, self.device, self.precision, cache_dir
             )
@@ -352,38 +430,44 @@ class ClipEncoder:
     @torch.inference_mode()
     def encode_images(self, pixels: np.ndarray | torch.Tensor) -> np.ndarray:
         """Preprocessed pixels (N,3,h,w) -> normalised embeddings (N,D) float32."""
-        pixels = torch.as_tensor(pixels).to(self.device, dtype=self.input_dtype, non_blocking=True)
-        feats = self.model.encode_image(pixels)
-        feats = F.normalize(feats.float(), dim=-1)
-        return feats.cpu().numpy()
+        with self._memory(f"encoding a batch of {len(pixels)} frames"):
+            pixels = torch.as_tensor(pixels)
+            pixels = pixels.to(self.device, dtype=self.input_dtype, non_blocking=True)
+            feats = self.model.encode_image(pixels)
+            feats = F.normalize(feats.float(), dim=-1)
+            return self._finite(feats.cpu().numpy(), "frames")
 
     @torch.inference_mode()
-    def submit_pixels(self, pixels: np.ndarray | torch.Tensor) -> torch.Tensor:
+    def submit_pixels(self, pixels: np.ndarray | torch.Tensor) -> torch.Tensor | _HostCopy:
         """Start encoding uint8 pixels at model size (N,3,h,w), as the decode worker makes them;
-        returns the normalised embeddings as a tensor on the device: pass it to :meth:`collect`.
+        pass what it returns to :meth:`collect`.
 
         On a GPU the uint8 batch (a quarter of the float bytes) is copied from pinned memory
-        without blocking and normalised on the device, and nothing waits for the GPU: submit
-        the next batch before collecting this one and the GPU never idles between batches.
-        On the CPU this is ``encode_images(preprocess.normalize(pixels))``, computed now."""
+        without blocking and normalised on the device, and its embeddings are copied back into
+        pinned memory without blocking too (:class:`_HostCopy`): nothing waits for the GPU, so
+        the next batch is queued before this one is collected and the GPU never idles between
+        batches. On the CPU this is ``encode_images(preprocess.normalize(pixels))``, computed
+        now."""
         x = torch.as_tensor(pixels)
-        if self.device.type == "cuda":
-            x = x.pin_memory().to(self.device, non_blocking=True)
-        if self._mean_std is None:  # made once: a per-batch host-to-device copy would block
-            shape = (1, 3, 1, 1)
-            self._mean_std = (
-                torch.tensor(self.preprocess.mean, device=self.device).view(shape),
-                torch.tensor(self.preprocess.std, device=self.device).view(shape),
-            )
-        mean, std = self._mean_std
-        x = ((x.float().div_(255.0) - mean) / std).to(self.input_dtype)  # as Preprocess.normalize
-        feats = self.model.encode_image(x)
-        return F.normalize(feats.float(), dim=-1)
+        with self._memory(f"encoding a batch of {len(x)} frames"):
+            if self.device.type == "cuda":
+                x = x.pin_memory().to(self.device, non_blocking=True)
+            if self._mean_std is None:  # made once: a per-batch host-to-device copy would block
+                shape = (1, 3, 1, 1)
+                self._mean_std = (
+                    torch.tensor(self.preprocess.mean, device=self.device).view(shape),
+                    torch.tensor(self.preprocess.std, device=self.device).view(shape),
+                )
+            mean, std = self._mean_std
+            x = ((x.float().div_(255.0) - mean) / std).to(self.input_dtype)  # as normalize()
+            feats = F.normalize(self.model.encode_image(x).float(), dim=-1)
+            return _HostCopy(feats) if feats.is_cuda else feats
 
-    @staticmethod
-    def collect(feats: torch.Tensor) -> np.ndarray:
-        """The (N,D) float32 numpy embeddings of a :meth:`submit_pixels` result (waits for it)."""
-        return feats.cpu().numpy()
+    def collect(self, pending: torch.Tensor | _HostCopy) -> np.ndarray:
+        """The (N,D) float32 numpy embeddings of a :meth:`submit_pixels` result: waits for that
+        batch alone (on a GPU, its copy's event; not the batches queued after it)."""
+        out = pending.result() if isinstance(pending, _HostCopy) else pending.cpu().numpy()
+        return self._finite(out, "frames")
 
     def encode_frames(self, frames: np.ndarray) -> np.ndarray:
         """uint8 RGB frames (N,H,W,3) -> normalised embeddings (N,D) float32."""
@@ -394,10 +478,42 @@ class ClipEncoder:
         """Texts -> normalised embeddings (len(texts), D) float32."""
         out = []
         for start in range(0, len(texts), batch_size):
-            tokens = self.tokenizer(texts[start : start + batch_size]).to(self.device)
-            feats = _encode_text_trimmed(self.model, tokens)
-            out.append(F.normalize(feats.float(), dim=-1).cpu().numpy())
+            batch = texts[start : start + batch_size]
+            with self._memory(f"encoding {len(batch)} texts at once"):
+                tokens = self.tokenizer(batch).to(self.device)
+                feats = _encode_text_trimmed(self.model, tokens)
+                out.append(self._finite(F.normalize(feats.float(), dim=-1).cpu().numpy(), "texts"))
         return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+    @contextlib.contextmanager
+    def _memory(self, doing: str):
+        """The device running out of memory stops the run (:class:`EncoderFailure`): every
+        later batch would run out too, and each video would fail on its own."""
+        try:
+            yield
+        except torch.cuda.OutOfMemoryError as exc:  # torch.OutOfMemoryError in torch >= 2.5
+            log.debug("out of memory: %s", exc)
+            where = f"the GPU ({self.device})" if self.device.type == "cuda" else "the CPU"
+            raise EncoderFailure(
+                f"{where} ran out of memory {doing} with {self.model_name} at {self.precision}: "
+                "give a smaller --batch-size (or a smaller model, or another GPU)"
+            ) from None
+
+    def _finite(self, embeddings: np.ndarray, what: str) -> np.ndarray:
+        """``embeddings``, or :class:`EncoderFailure` where any is NaN or infinite (they would
+        make every score NaN)."""
+        finite = np.isfinite(embeddings).all(axis=1)
+        if finite.all():
+            return embeddings
+        hint = {
+            "fp16": "its activations overflow in fp16: use --precision bf16 or fp32",
+            "bf16": "use --precision fp32",
+        }.get(self.precision, "check the weights (the checkpoint may hold NaN or infinity)")
+        raise EncoderFailure(
+            f"{self.model_name} gave non-finite embeddings (NaN or infinity) for "
+            f"{int((~finite).sum())} of {len(embeddings)} {what} at {self.precision} on "
+            f"{self.device}: {hint}"
+        )
 
     def identity(self) -> dict:
         """What determines the embeddings: used for cache keys. Weights given as files are

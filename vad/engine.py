@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from vad.errors import UsageError
 from vad.naming import first_line
 
 if TYPE_CHECKING:
@@ -82,6 +83,8 @@ class LocalEngine:
                 out.score_seconds = time.perf_counter() - t1
             except VideoError as exc:
                 out.error = str(exc)
+            except UsageError:  # the model cannot run as set up (out of memory): stop the run
+                raise
             except Exception as exc:  # noqa: BLE001 - one input's problem, not the batch's
                 log.debug("%s: scoring failed", path, exc_info=True)
                 out.error = f"{path}: scoring failed ({first_line(exc)})"

@@ -33,6 +33,8 @@ its video is reported as failed (``DataContext.max_errored_blocks = -1`` keeps t
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import inspect
 import json
 import logging
@@ -49,8 +51,9 @@ from pathlib import Path
 import numpy as np
 
 from vad.cache import VideoEmbeddings, default_cache_dir, embedding_identity
+from vad.devices import parse_device
 from vad.engine import VideoOutcome
-from vad.errors import UsageError
+from vad.errors import EncoderFailure, UsageError
 from vad.naming import first_line
 from vad.video import VideoError
 
@@ -165,29 +168,28 @@ def make_plan(
     actors decode their segments themselves (default: on CPU actors, not on GPU ones)."""
     from vad.pipeline import Detector
 
-    device = settings.get("device") or "auto"
-    if device == "auto":
-        device = "cuda" if gpus_per_worker > 0 else "cpu"
-    if device.startswith("cuda") and gpus_per_worker <= 0:
-        raise RayEngineError(
-            "--device cuda with --engine ray needs GPUs for the workers: "
-            "give --num-gpus-per-worker (e.g. 1)"
-        )
+    device = actors_device(settings.get("device") or "auto", gpus_per_worker)
     cache_root = Path(settings.get("cache_dir") or default_cache_dir()).expanduser().resolve()
     # the driver decodes nothing: no decode worker
     driver = {"device": "cpu", "precision": _driver_precision(settings, device),
               "isolate_decoding": False}  # fmt: skip
     scorer = Detector(**{**settings, **driver, "cache_dir": cache_root}, encoder=encoder)
     ray = sys.modules.get("ray")
+    asked = settings.get("precision") or "auto"
     if encoder is None and ray is not None and ray.is_initialized():
-        encoder, made_by = _probed(ray, scorer, device, settings.get("precision") or "auto")
+        encoder, made_by = _probed(ray, scorer, device, asked)
     else:
-        encoder, made_by = _load_here(scorer, device, settings.get("precision") or "auto")
+        encoder, made_by = _load_here(scorer, device, asked)
+    if made_by["precision"] is None:  # auto on the actors' GPUs: theirs to say (bf16 where native)
+        made_by = {**made_by, "precision": _gpu_precision(ray, gpus_per_worker)}
+    precision = made_by["precision"]
     identity = None
     if scorer.use_cache and getattr(encoder, "cacheable", False):
         identity = {**encoder.identity(), **made_by}
     plan = _Plan(
-        settings={**settings, "device": device, "cache_dir": str(cache_root)},
+        # every actor runs the one precision resolved here: one video's segments never mix two
+        settings={**settings, "device": device, "precision": precision,
+                  "cache_dir": str(cache_root)},  # fmt: skip
         identity=identity,
         cache_root=str(cache_root),
         preprocess=_Unpickled(getattr(encoder, "preprocess_blob", None)
@@ -209,23 +211,89 @@ def _driver_precision(settings: dict, device: str) -> str:
     return settings.get("precision") or "auto"
 
 
+def _without_gpu_number(device: str) -> str:
+    """``device``'s kind; :class:`RayEngineError` for ``cuda:N``."""
+    parsed = parse_device(device)
+    if parsed.index is not None:
+        raise RayEngineError(
+            f"--device {parsed} with --engine ray: Ray gives each actor its own GPU (which the "
+            "actor sees as cuda:0); use --device cuda, or auto"
+        )
+    return parsed.kind
+
+
+def actors_device(device: str, gpus_per_worker: float) -> str:
+    """The device the actors' encoders run on (``cpu`` or ``cuda``), or
+    :class:`RayEngineError`: Ray gives each GPU actor its own GPU, which the actor sees as
+    ``cuda:0``, so a GPU's number means nothing here; and GPUs must match the device."""
+    kind = _without_gpu_number(device)
+    if kind == "auto":
+        kind = "cuda" if gpus_per_worker > 0 else "cpu"
+    if kind == "cuda" and gpus_per_worker <= 0:
+        raise RayEngineError(
+            "--device cuda with --engine ray needs GPUs for the workers, and the Ray cluster "
+            "has none: give --num-gpus-per-worker (e.g. 1) to wait for GPU nodes, or --device cpu"
+        )
+    if kind == "cpu" and gpus_per_worker > 0:
+        raise RayEngineError(
+            f"--num-gpus-per-worker {gpus_per_worker:g} with --device cpu: the actors would "
+            "hold GPUs they never use; leave --num-gpus-per-worker out, or use --device cuda"
+        )
+    return kind
+
+
 def actor_facts(encoder, device: str, precision: str) -> dict:
     """``{"runtime", "precision"}`` of the actors' encoders: on CPUs, what ``encoder`` (loaded
-    on a CPU with the same settings) computes with; on GPUs, torch at the GPU's precision."""
+    on a CPU with the same settings) computes with; on GPUs, torch at the GPU's precision
+    (None for ``auto``: the GPU decides, :func:`_gpu_precision`)."""
     from vad.runtime import encoder_facts
 
     if not device.startswith("cuda"):
         return encoder_facts(encoder)
+    return {"runtime": "torch", "precision": _resolve_precision(precision, device)}
+
+
+def _resolve_precision(precision: str, device: str) -> str | None:
+    """The actors' precision, where it does not depend on their GPU; None for ``auto`` on a
+    GPU (bf16 or fp16, the GPU decides: :func:`_gpu_precision`)."""
     import torch
 
     from vad.encoder import resolve_precision
 
-    return {"runtime": "torch", "precision": resolve_precision(precision, torch.device(device))}
+    if device == "cuda" and precision == "auto":
+        return None
+    return resolve_precision(precision, torch.device(device))
+
+
+def cuda_auto_precision() -> str:
+    """What ``--precision auto`` means on this process's GPU (run on one of the actors')."""
+    import torch
+
+    from vad.encoder import resolve_precision
+
+    return resolve_precision("auto", torch.device("cuda"))
+
+
+def _gpu_precision(ray, gpus_per_worker: float) -> str:
+    """``--precision auto`` for GPU actors: a one-off task on one of the cluster's GPUs asks
+    it (the driver may have no GPU, or another kind). The cluster's GPUs are taken to be
+    alike; with mixed generations give ``--precision fp16`` (every GPU has it)."""
+    if ray is None or not ray.is_initialized():
+        raise RayEngineError("--precision auto on Ray GPUs needs a running Ray to ask them")
+    task = ray.remote(num_cpus=0, num_gpus=min(gpus_per_worker, 1.0), max_calls=1,
+                      max_retries=TASK_RETRIES)(cuda_auto_precision)  # fmt: skip
+    try:
+        return ray.get(task.remote())
+    except Exception as exc:
+        raise RayEngineError(
+            f"cannot ask the Ray cluster's GPUs which precision they run: "
+            f"{_describe_ray_error(exc)} (or give --precision fp16|bf16|fp32)"
+        ) from exc
 
 
 def _load_here(scorer, device: str, precision: str):
     """The model loaded on the driver (on CPU; or the one ``scorer`` was given): ``(encoder,
-    the actors' runtime and precision)``."""
+    the actors' runtime and precision, the precision None for auto on GPUs)``."""
     own_model = scorer._encoder is None
     encoder = scorer.encoder  # loads the model: WeightsUnavailable is a usage error
     scorer.text_embeddings()  # the prompt bank, encoded once here
@@ -480,6 +548,13 @@ def decode_segment(row: dict, plan: _Plan) -> dict:
     """One segment -> its sampled frames at the model's size (uint8 N,3,h,w) and what decoding
     found. A video of one segment is decoded whole, exactly as the local engine decodes it.
     Never raises for a bad video: the row carries the error message instead."""
+    try:
+        return _decode_segment(row, plan)
+    finally:
+        return_free_heap()  # the task's worker process decodes the next segment
+
+
+def _decode_segment(row: dict, plan: _Plan) -> dict:
     t0 = time.perf_counter()
     try:
         video, batches = _stream(row, plan)
@@ -496,6 +571,28 @@ def decode_segment(row: dict, plan: _Plan) -> dict:
         indices=np.concatenate(indices) if indices else np.zeros(0, np.int64),
         times=np.concatenate(times) if times else np.zeros(0, np.float64),
     )  # fmt: skip
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None where the C library has none (macOS, musl)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def return_free_heap() -> None:
+    """Hand the C heap's free pages back to the system once a segment is done. A Ray worker
+    lives for the whole job and decodes each segment in a new thread; glibc gives threads
+    heaps of their own (arenas, up to 8 per core), and the free memory a segment's packets and
+    frames leave in one is neither reused by the next segment's thread nor returned, so the
+    worker kept the largest transient of every arena it used: ~0.45 GB after ten segments
+    on 2 cores (docs/ray.md, Memory). Costs 10-60 ms a segment (measured on 2 busy cores),
+    against seconds of decoding and encoding."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 # -- stage 3: encode (actor pool; the model is loaded once per actor) ----------------------------
@@ -524,10 +621,13 @@ class EncodeActor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """A batch of one segment (``batch_size=1``) in, the same with its embeddings out."""
         row = {k: v[0] for k, v in batch.items()}
-        if self.plan.decode_in_actor:
-            out = self._decode_and_encode(_row(row))
-        else:
-            out = self._encode_row(row)
+        try:
+            if self.plan.decode_in_actor:
+                out = self._decode_and_encode(_row(row))
+            else:
+                out = self._encode_row(row)
+        finally:
+            return_free_heap()
         return {
             k: v[None] if isinstance(v, np.ndarray) else np.asarray([v]) for k, v in out.items()
         }
@@ -551,6 +651,8 @@ class EncodeActor:
             embeddings = encode_pixels(self.detector.encoder, pixels(batches))
         except VideoError as exc:
             return _failed(row, exc, t0)
+        except EncoderFailure as exc:  # out of memory: the driver stops the run
+            return _row(row, error=str(exc), meta=json.dumps({"fatal": True}))
         except Exception as exc:  # noqa: BLE001 - reported for this video, the job goes on
             error = f"{row['path']}: scoring failed ({first_line(exc)})"
             return _row(row, error=error, seconds=time.perf_counter() - t0)
@@ -577,6 +679,8 @@ class EncodeActor:
         )
         try:
             embeddings = encode_pixels(self.detector.encoder, chunks)
+        except EncoderFailure as exc:  # out of memory: the driver stops the run
+            return _row(row, error=str(exc), meta=json.dumps({"fatal": True}))
         except Exception as exc:  # noqa: BLE001 - reported for this video, the job goes on
             error = f"{row['path']}: scoring failed ({first_line(exc)})"
             return _row(row, error=error, seconds=float(row["seconds"]))
@@ -670,13 +774,32 @@ def connect(address: str | None):
     return ray, True
 
 
+RESOURCE_UNIT = 10_000
+"""Ray counts CPUs and GPUs in ten-thousandths (it rounds requests to that): vad does its
+resource arithmetic in those whole units, so 0.1 GPU an actor is 10 actors a GPU, not the
+9 that floating point's ``1 // 0.1`` gives."""
+
+
+def _units(amount: float) -> int:
+    return round(amount * RESOURCE_UNIT)
+
+
+def default_gpus_per_worker(resources: dict, device: str) -> float:
+    """``--num-gpus-per-worker`` left out: a GPU per actor where the cluster has a GPU, unless
+    the device is ``cpu`` (CPU actors hold no GPU)."""
+    if parse_device(device).kind == "cpu":
+        return 0.0
+    return 1.0 if _units(resources.get("GPU", 0)) >= RESOURCE_UNIT else 0.0
+
+
 def default_workers(ray, gpus_per_worker: float, cpus_per_worker: float) -> int:
     """One actor per ``gpus_per_worker`` GPUs of the cluster; on CPU, half the cores (the
     other half decodes)."""
     resources = ray.cluster_resources()
     if gpus_per_worker > 0:
-        return max(1, int(resources.get("GPU", 0) // gpus_per_worker))
-    return max(1, int(resources.get("CPU", 1) // (2 * max(cpus_per_worker, 1e-9))))
+        return max(1, _units(resources.get("GPU", 0)) // _units(gpus_per_worker))
+    per_actor = max(2 * _units(cpus_per_worker), 1)
+    return max(1, _units(resources.get("CPU", 1)) // per_actor)
 
 
 def iter_ray(
@@ -707,14 +830,23 @@ def iter_ray(
         raise RayEngineError(f"--workers must be >= 1, got {workers}")
     if gpus_per_worker is not None and gpus_per_worker < 0:
         raise RayEngineError(f"--num-gpus-per-worker must be >= 0, got {gpus_per_worker}")
+    if gpus_per_worker and not _units(gpus_per_worker):
+        raise RayEngineError(
+            f"--num-gpus-per-worker must be 0 or at least {1 / RESOURCE_UNIT:g} (Ray's unit), "
+            f"got {gpus_per_worker:g}"
+        )
+    device = settings.get("device") or "auto"
+    _without_gpu_number(device)
+    if gpus_per_worker is not None:  # else once the cluster's GPUs are known
+        actors_device(device, gpus_per_worker)
     if not segment_s > 0:
         raise RayEngineError(f"--segment-s must be a positive number of seconds, got {segment_s}")
     if not paths:
         return
     ray, started = connect(address)
     try:
-        if gpus_per_worker is None:  # auto: a GPU per worker where the cluster has GPUs
-            gpus_per_worker = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+        if gpus_per_worker is None:
+            gpus_per_worker = default_gpus_per_worker(ray.cluster_resources(), device)
         plan, scorer = make_plan(settings, gpus_per_worker, segment_s, encoder, decode_in_actor)
         if workers is None:
             workers = default_workers(ray, gpus_per_worker, cpus_per_worker)
@@ -732,14 +864,14 @@ def _fit(ray, workers: int, gpus: float, cpus: float) -> float:
     """CPUs to reserve per actor: ``cpus``, or less where the actors would otherwise take every
     CPU of the cluster and no decode task could ever start (the job would wait forever)."""
     res = ray.cluster_resources()
-    if gpus > 0 and workers * gpus > res.get("GPU", 0):
+    if gpus > 0 and workers * _units(gpus) > _units(res.get("GPU", 0)):
         log.warning(
             "%d workers x %g GPUs need %g GPUs but the Ray cluster has %g now: "
             "workers wait until GPUs join",
             workers, gpus, workers * gpus, res.get("GPU", 0),
         )  # fmt: skip
     total = res.get("CPU", 0)
-    if total >= 1 and workers * cpus > total - 1:
+    if total >= 1 and workers * _units(cpus) > _units(total) - RESOURCE_UNIT:
         fitted = (total - 1) / workers
         log.info("%d workers on %g CPUs: %.2g CPUs each, one left for decoding", workers, total,
                  fitted)  # fmt: skip
@@ -855,6 +987,10 @@ class _Run:
             index = int(row["index"])
             if index not in parts:  # the video already failed
                 continue
+            if row["error"] and json.loads(str(row["meta"])).get("fatal"):
+                # the model cannot run as set up (out of memory, non-finite): every later
+                # segment would fail too; one line for the run, as the local engine stops
+                raise EncoderFailure(f"a Ray actor: {row['error']}")
             if row["error"]:
                 del parts[index]
                 yield self._failed(index, str(row["error"]), float(row["seconds"]))

@@ -24,3 +24,9 @@ class BadCheckpoint(WeightsUnavailable):
 
 class UnknownModel(ValueError):
     """The model name is neither an open_clip model nor a ``local-dir:``/``hf-hub:`` spec."""
+
+
+class EncoderFailure(UsageError, RuntimeError):
+    """The model cannot run as set up: the GPU ran out of memory, or its embeddings are not
+    finite (an overflow at fp16). Every later video would fail the same way, so the run stops
+    with one line saying which option to change (exit status 2)."""

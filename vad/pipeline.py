@@ -22,6 +22,7 @@ import numpy as np
 from vad.cache import EmbeddingCache, VideoEmbeddings, default_cache_dir, embedding_identity
 from vad.clock import ClockStart, add_clock, container_clock
 from vad.context import Context, context_embeddings, fixed_context, scene_posterior
+from vad.devices import parse_device
 from vad.explain import ScoreComponents, describe_event, explain_peak
 from vad.heads import Scoring
 from vad.prompts import PromptBank
@@ -212,6 +213,7 @@ class Detector:
         self.prompts = prompts
         self.sample_fps = sample_fps
         self.batch_size = batch_size
+        parse_device(device)  # a malformed device is an error now, not at the first batch
         self.device = device
         self.precision = check_choice("precision", precision, PRECISIONS)
         self.runtime = check_choice("runtime", runtime, RUNTIMES)

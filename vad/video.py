@@ -25,7 +25,7 @@ import logging
 import math
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -507,7 +507,7 @@ def _open_pyav(path: Path, resize_short: int | None, start_s: float | None = Non
     if not _valid_fps(fps):
         warnings.append(f"header frame rate {fps!r} is invalid; assuming {FALLBACK_FPS} fps")
         fps = FALLBACK_FPS
-    skipped: list = []  # stand-ins for the frames before the keyframe decoding starts at
+    skipped: Iterable = ()  # stand-ins for the frames before the keyframe decoding starts at
     try:
         packets = container.demux(stream)
         if start_s:
@@ -592,9 +592,13 @@ def _pyav_skip_to(packets, stream, start_s: float):
     before it. Returns stand-ins for the frames before that keyframe, one per packet, with
     their packets' timestamps, and the packets from the keyframe on. Demuxing (not
     ``container.seek``) is what counts the frames before the window, so a window's frames keep
-    the indices and the times (and the sampler its phase) that the whole video gives them."""
+    the indices and the times (and the sampler its phase) that the whole video gives them.
+
+    Only the timestamps of the packets before the keyframe are kept, never the packets: a
+    window an hour into a video would otherwise hold an hour of compressed video at once (and
+    the heap it leaves behind stayed with the Ray actor that decoded it, docs/ray.md)."""
     time_base = float(stream.time_base) if stream.time_base else 0.0
-    before: list = []  # packets before the current keyframe
+    before: list[int | None] = []  # timestamps of the packets before the current keyframe
     buffered: list = []  # packets from the last keyframe at or before start_s
     base = None
     rest = iter(packets)
@@ -607,13 +611,12 @@ def _pyav_skip_to(packets, stream, start_s: float):
             base = pts if base is None else min(base, pts)
         t = (pts - base) * time_base if pts is not None and time_base else None
         if packet.is_keyframe and t is not None and t <= start_s:
-            before.extend(buffered)
+            before.extend(p.pts for p in buffered)
             buffered = []
         buffered.append(packet)
         if t is not None and t > start_s:
             break
-    skipped = [_SkippedFrame(p.pts) for p in before]
-    return skipped, _chain(iter(buffered), rest)
+    return (_SkippedFrame(pts) for pts in before), _chain(iter(buffered), rest)
 
 
 MAX_BAD_PACKETS = 1000  # consecutive packets that fail to decode before giving up on the rest
