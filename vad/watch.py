@@ -15,6 +15,10 @@ An event opens when the score has stayed at or above the threshold for ``min_eve
 closes once it has stayed below for ``cooldown_s`` (so a flickering score does not flap). Both
 moments are written as ``event`` records and sent to the alert hooks (:mod:`vad.alerts`).
 
+Camera health (:mod:`vad.health`): a live source without frames for ``health_timeout_s``, a
+picture black, covered or frozen for ``picture_timeout_s``, or a connection that keeps
+dropping becomes a ``health`` record, opened and closed, sent to the alert hooks like an event.
+
 Memory is bounded: ring buffers per source, a bounded frame queue, bounded latency history.
 """
 
@@ -32,6 +36,7 @@ import numpy as np
 from vad.alerts import AlertSink
 from vad.cache import VideoEmbeddings
 from vad.clock import arrival_iso
+from vad.health import HealthMonitor, HealthSettings, PictureStats
 from vad.stream import FrameQueue, SampledFrame, StreamReader, StreamStatus, parse_source
 
 log = logging.getLogger(__name__)
@@ -53,6 +58,8 @@ class WatchOptions:
     queue_size: int = 256
     backoff_s: tuple[float, float] = (0.5, 30.0)
     timeout_s: float = 10.0
+    health_timeout_s: float = 10.0
+    picture_timeout_s: float = 30.0
 
     def check(self) -> None:
         for name, value, ok, what in (
@@ -61,6 +68,8 @@ class WatchOptions:
             ("--min-event-s", self.min_event_s, self.min_event_s >= 0, ">= 0"),
             ("--cooldown-s", self.cooldown_s, self.cooldown_s >= 0, ">= 0"),
             ("--duration", self.duration_s, self.duration_s is None or self.duration_s > 0, "> 0"),
+            ("--health-timeout", self.health_timeout_s, self.health_timeout_s > 0, "> 0"),
+            ("--picture-timeout", self.picture_timeout_s, self.picture_timeout_s > 0, "> 0"),
         ):
             if not (isinstance(value, int | float | None) and ok and _finite(value)):
                 raise ValueError(f"{name} must be a number {what}, got {value}")
@@ -194,6 +203,7 @@ class Watcher:
             for n in names
         }
         self.busy_s = 0.0
+        self.health: HealthMonitor | None = None
         self.readers: list[StreamReader] = []
         self.info: dict = {}  # extra fields of the first ("start") record, e.g. calibration
 
@@ -221,6 +231,12 @@ class Watcher:
             }
         )
         started = time.monotonic()
+        settings = HealthSettings(
+            timeout_s=self.options.health_timeout_s,
+            picture_timeout_s=self.options.picture_timeout_s,
+        )
+        live = {spec.name: spec.live for spec in self.specs}
+        self.health = HealthMonitor(live, self.sink.emit, settings, now=started)
         for spec in self.specs:
             reader = StreamReader(
                 spec,
@@ -233,6 +249,8 @@ class Watcher:
                 loop=self.options.loop,
                 backoff_s=self.options.backoff_s,
                 timeout_s=self.options.timeout_s,
+                on_frame=self._on_frame,
+                picture_step=settings.grid_step,
             )
             self.readers.append(reader)
             reader.start()
@@ -246,6 +264,7 @@ class Watcher:
                     if wait <= 0:
                         break
                 batch = self.queue.get_batch(batch_size, wait)
+                self.health.tick()
                 if batch:
                     t0 = time.monotonic()
                     self._score_batch(batch, encoder)
@@ -260,6 +279,7 @@ class Watcher:
             for src in self.sources.values():
                 if src.tracker.is_open:
                     self.sink.emit(src.tracker.close("stopped"))
+            self.health.close_all("stopped")
             summary = self.summary(elapsed)
             self.sink.emit(summary)
         return summary
@@ -278,6 +298,12 @@ class Watcher:
         else:
             log.info("%s: %s", status.source, status.state)
         self.sink.emit(record)
+        if self.health is not None:
+            self.health.status(status.source, status.state, status.message)
+
+    def _on_frame(self, frame: SampledFrame, stats: PictureStats) -> None:
+        if self.health is not None:
+            self.health.frame(frame.source, frame.time_s, frame.wall_time, stats)
 
     # -- scoring -----------------------------------------------------------------------------
 
@@ -360,6 +386,7 @@ class Watcher:
                 "connections": reader.connections,
                 "reconnects": reader.reconnects,
                 "dropped": dropped.get(name, 0),
+                "health": self.health.counts(name) if self.health is not None else {},
             }
         return {
             "type": "summary",
@@ -373,11 +400,12 @@ class Watcher:
             "busy_fraction": round(busy, 4),
             "reader_lag_p95_s": round(lag_p95, 4),
             "backlog": backlog,
-            # keeping up: no frame dropped, nearly every frame that arrived was scored (at most
-            # a batch in flight at the end), scoring not saturated (busy < 95 %: a saturated
-            # scorer's latency only grows), and the readers stayed with their streams (lag p95
-            # within max(1 s, 2 samples))
-            "keeping_up": not sum(dropped.values())
+            # keeping up: something was scored, no frame dropped, nearly every frame that
+            # arrived was scored (at most a batch in flight at the end), scoring not saturated
+            # (busy < 95 %: a saturated scorer's latency only grows), and the readers stayed
+            # with their streams (lag p95 within max(1 s, 2 samples))
+            "keeping_up": scored > 0
+            and not sum(dropped.values())
             and backlog <= max(2 * len(self.sources), 0.05 * received)
             and busy < 0.95
             and lag_p95 <= max_lag,
@@ -406,5 +434,7 @@ def format_summary(summary: dict) -> str:
     for name, s in summary["sources"].items():
         extra = f", {s['reconnects']} reconnects" if s["reconnects"] else ""
         extra += f", {s['dropped']} dropped" if s["dropped"] else ""
+        for kind, count in s.get("health", {}).items():
+            extra += f", {kind}" + (f" x{count}" if count > 1 else "")
         parts.append(f"{name}: {s['samples']} samples{extra}")
     return "watch: " + "; ".join(parts)
