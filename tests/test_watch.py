@@ -377,9 +377,12 @@ def test_memory_is_bounded_by_the_context_window(stand_in, scene_video):
     options = WatchOptions(sample_fps=2, context_window_s=5, loop=True, duration_s=WAIT_S)
     watcher = Watcher(det, [str(scene_video)], sink, options)
     watcher.run(stop)
-    src = watcher.sources[str(scene_video)]
-    assert len(seen) >= 150
-    assert len(src.embeddings) == len(src.times) == 11  # 5 s at 2 fps, and the newest
+    scorer = watcher.sources[str(scene_video)].scorer
+    assert len(seen) >= 150 and scorer.samples >= 150
+    assert scorer.capacity == 11  # 5 s at 2 fps, and the newest
+    # fixed-size arrays: the window, plus one batch in flight
+    kept = [a for a in vars(scorer).values() if isinstance(a, np.ndarray)]
+    assert kept and all(len(a) <= scorer.capacity + det.batch_size for a in kept)
     assert seen == sorted(seen)  # stream time runs on across the loops
 
 

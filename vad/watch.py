@@ -5,11 +5,12 @@ One process, one model, any number of sources. Each source is read by a
 resizes the kept frames to the model's input; the frames of all sources meet in one bounded
 queue, and the scoring loop encodes them in shared batches.
 
-Each source keeps a ring buffer of its last ``context_window_s`` seconds of frame embeddings.
-After every batch the source's window is scored by :meth:`Detector.score_embeddings` - the
-recipe of ``vad score``: scene context inferred over the window (or the fixed ``--context``),
-context-mixed prompt scores, temporal smoothing - and the newest samples' smoothed scores are
-written. Smoothing at the window's end only uses the past (the edge repeats the newest score).
+Each source's samples are scored as they arrive by a :class:`~vad.livescore.IncrementalScorer`
+with the recipe of ``vad score`` over the source's last ``context_window_s`` seconds: scene
+context and anchor from that window (or the fixed ``--context``), context-mixed prompt
+scores, refinement and temporal smoothing, each sample from the past only (the smoothing's
+edge repeats the newest score). The work per sample does not grow with the window
+(:mod:`vad.livescore`).
 
 An event opens when the score has stayed at or above the threshold for ``min_event_s`` and
 closes once it has stayed below for ``cooldown_s`` (so a flickering score does not flap). Both
@@ -19,7 +20,8 @@ Camera health (:mod:`vad.health`): a live source without frames for ``health_tim
 picture black, covered or frozen for ``picture_timeout_s``, or a connection that keeps
 dropping becomes a ``health`` record, opened and closed, sent to the alert hooks like an event.
 
-Memory is bounded: ring buffers per source, a bounded frame queue, bounded latency history.
+Memory is bounded: a fixed-size ring of the window per source, a bounded frame queue, bounded
+latency history.
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from vad.alerts import AlertSink
-from vad.cache import VideoEmbeddings
 from vad.clock import arrival_iso
 from vad.health import HealthMonitor, HealthSettings, PictureStats
+from vad.livescore import SCORERS, IncrementalScorer, WindowScorer
 from vad.stream import FrameQueue, SampledFrame, StreamReader, StreamStatus, parse_source
 
 log = logging.getLogger(__name__)
@@ -60,8 +63,11 @@ class WatchOptions:
     timeout_s: float = 10.0
     health_timeout_s: float = 10.0
     picture_timeout_s: float = 30.0
+    scorer: Literal["incremental", "window"] = "incremental"
 
     def check(self) -> None:
+        if self.scorer not in SCORERS:
+            raise ValueError(f"unknown scorer {self.scorer!r}; choose from {', '.join(SCORERS)}")
         for name, value, ok, what in (
             ("--sample-fps", self.sample_fps, self.sample_fps > 0, "> 0"),
             ("--context-window", self.context_window_s, self.context_window_s > 0, "> 0"),
@@ -167,11 +173,10 @@ class EventTracker:
 
 
 class _Source:
-    def __init__(self, name: str, capacity: int, tracker: EventTracker):
+    def __init__(self, name: str, tracker: EventTracker):
         self.name = name
-        self.embeddings: deque[np.ndarray] = deque(maxlen=capacity)
-        self.times: deque[float] = deque(maxlen=capacity)
         self.tracker = tracker
+        self.scorer: IncrementalScorer | WindowScorer | None = None  # made once the model is
         self.samples = 0
 
 
@@ -194,12 +199,9 @@ class Watcher:
         self.queue = FrameQueue(options.queue_size)
         self.latencies: deque[float] = deque(maxlen=LATENCY_HISTORY)
         self.lags: deque[float] = deque(maxlen=LATENCY_HISTORY)
-        capacity = max(2, int(math.ceil(options.context_window_s * options.sample_fps)) + 1)
         threshold = float(detector.event_threshold)
         self.sources = {
-            n: _Source(
-                n, capacity, EventTracker(n, threshold, options.min_event_s, options.cooldown_s)
-            )
+            n: _Source(n, EventTracker(n, threshold, options.min_event_s, options.cooldown_s))
             for n in names
         }
         self.busy_s = 0.0
@@ -213,6 +215,8 @@ class Watcher:
         stop = stop or threading.Event()
         encoder = self.detector.encoder  # load the model before the first frame arrives
         self.detector.text_embeddings()
+        for src in self.sources.values():
+            src.scorer = self._scorer(src.name)
         transform = encoder.preprocess.resize_crop
         self.sink.emit(
             {
@@ -318,35 +322,24 @@ class Watcher:
             embeddings = getattr(encoder, "collect", np.asarray)(submit(pixels))
         by_source: dict[str, list[int]] = {}
         for i, frame in enumerate(batch):
-            src = self.sources[frame.source]
-            src.embeddings.append(np.asarray(embeddings[i], dtype=np.float32))
-            src.times.append(frame.time_s)
             by_source.setdefault(frame.source, []).append(i)
         for name, rows in by_source.items():
-            self._score_source(self.sources[name], [batch[i] for i in rows])
+            src = self.sources[name]
+            scored = src.scorer.add(np.asarray(embeddings, np.float32)[rows])
+            self._emit_scores(src, [batch[i] for i in rows], scored)
 
-    def _score_source(self, src: _Source, new: list[SampledFrame]) -> None:
-        n = len(src.embeddings)
-        fps = self.options.sample_fps
-        # The window as a regularly sampled "video" of n frames at the sample rate, so frame i
-        # is sample i and the result's per-frame scores are the smoothed sample scores.
-        emb = VideoEmbeddings(
-            embeddings=np.stack(src.embeddings),
-            indices=np.arange(n),
-            times=np.arange(n) / fps,
-            num_frames=n,
-            fps=fps,
-            reported_frames=n,
-        )
-        result = self.detector.score_embeddings(emb, video=src.name)
-        scores = result["scores"]
+    def _scorer(self, name: str) -> IncrementalScorer | WindowScorer:
+        o = self.options
+        if o.scorer == "window":
+            return WindowScorer(self.detector, o.sample_fps, o.context_window_s, name)
+        batch = max(1, int(self.detector.batch_size))
+        return IncrementalScorer(self.detector, o.sample_fps, o.context_window_s, batch)
+
+    def _emit_scores(self, src: _Source, new: list[SampledFrame], scored: list) -> None:
         scored_at = time.time()
-        first = n - len(new)
-        for k, frame in enumerate(new):
-            i = first + k
-            if i < 0:  # more new frames than the window holds (a tiny window)
+        for frame, result in zip(new, scored, strict=True):
+            if result is None:  # the window scorer: more new samples than the window holds
                 continue
-            score = float(scores[i])
             latency = scored_at - frame.wall_time
             self.latencies.append(latency)
             self.lags.append(frame.lag_s)
@@ -358,13 +351,15 @@ class Watcher:
                     "time_s": round(frame.time_s, 3),
                     "wall_time": round(frame.wall_time, 6),
                     "clock": arrival_iso(frame.wall_time),
-                    "score": score,
+                    "score": result.score,
                     "latency_s": round(latency, 4),
                 }
             )
-            descriptions = _descriptions_at(result["events"], i)
-            for record in src.tracker.update(frame.time_s, score, descriptions, frame.wall_time):
-                record["context"] = result["context"].get("scene")
+            updates = src.tracker.update(
+                frame.time_s, result.score, result.descriptions, frame.wall_time
+            )
+            for record in updates:
+                record["context"] = result.scene
                 self.sink.emit(record)
 
     # -- reporting ---------------------------------------------------------------------------
@@ -413,13 +408,6 @@ class Watcher:
             "alerts": self.sink.stats(),
             "wall_time": round(time.time(), 6),
         }
-
-
-def _descriptions_at(events: list[dict], frame: int) -> list[dict]:
-    for ev in events:
-        if ev["start_frame"] <= frame <= ev["end_frame"]:
-            return ev["descriptions"]
-    return []
 
 
 def format_summary(summary: dict) -> str:

@@ -1,0 +1,588 @@
+"""Scores of a live stream, sample by sample, from its past only (``vad watch``).
+
+:class:`IncrementalScorer` (what ``vad watch`` uses) does a bounded amount of work per new
+sample, whatever the context window ``W`` (in samples):
+
+1. **reference** - the scene context and the normal anchor of the window that ends with the
+   sample: the trimmed mean of the window's embeddings (:func:`vad.context.robust_mean`, one
+   pass over ``W x D`` numbers), the scene posterior of that mean;
+2. **value** - the head's value of the new sample against its own reference and the prompt
+   bank (``M`` descriptions): computed once when it arrives and kept;
+3. **tail** - the newest smoothed score depends on the refined values of the last ``T``
+   samples only (``T`` = the smoothing's reach + 2: 19 samples with a 2-s Gaussian at 2 fps).
+   Each tail sample's ``k`` nearest neighbours in the window come from similarity rows kept for
+   the tail (each new sample adds one row of ``W`` cosines and one entry to the others); the
+   neighbours' kept values are refined, turned into probabilities, calibrated and smoothed over
+   the tail by the same functions as ``vad score``, and the newest result is the score.
+
+So a sample costs ``O(M x D)`` for its value, ``O(W x D)`` for its reference and its
+similarity row, and ``O(T x W)`` to pick neighbours; nothing grows with ``W x W`` or
+``W x M``. ``W x D`` is 0.3 M multiply-adds for a 300-s window at 2 fps and 512-d embeddings
+(docs/benchmarks.md, "Watch", has the measured cost at 60 and 300 s).
+
+:class:`WindowScorer` is what ``vad watch`` did before: after every batch, the whole window
+re-scored by :meth:`~vad.pipeline.Detector.score_embeddings` (context, heads over ``W x M``,
+the ``W x W`` kNN graph, smoothing). It is kept as the reference the incremental scorer is
+tested against, and for the benchmark.
+
+The two differ in one thing: the window re-score recomputes every older sample's value
+against the *newest* reference, the incremental scorer keeps each value as computed against
+the reference of its own arrival. A value changes only through the reference (the trimmed
+mean of the window moves by about 1/W per sample), and enters the newest score only as a
+refinement neighbour or a smoothing tap; the test on a stream states the difference
+(tests/test_livescore.py). Both score the newest sample with the past only, unlike ``vad
+score``, which sees the whole video (context, anchor, neighbours and a centred smoothing
+window; README, "Watching cameras", gives the difference on a test stream).
+
+Recipe pieces live in three methods of :class:`IncrementalScorer`: ``_reference`` (context and
+anchor), ``_values`` (the head over the bank, context mixing) and ``_tail_scores`` (refinement,
+probabilities, calibration, smoothing). Samples are regularly spaced at the sample rate (as
+the window re-score treats them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from vad.cache import VideoEmbeddings
+from vad.context import Context, fixed_context, robust_mean, scene_posterior
+from vad.heads import _normalize, mix_values, scope_values
+from vad.scoring import (
+    MIN_SCENE_WEIGHT,
+    calibrate_anchor,
+    mix_context,
+    scene_anomaly_probabilities,
+    to_probabilities,
+    top_anomalous_descriptions,
+)
+from vad.temporal import smooth
+
+SCORERS = ("incremental", "window")
+MERGE_GAP_S = 1.0  # as vad score's events: runs of high scores closer than this are one
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One sample's score, the anomalous descriptions of the run of high scores it belongs to
+    (empty below the threshold), and the scene it was scored in (None without context)."""
+
+    score: float
+    descriptions: list
+    scene: str | None
+
+
+def window_capacity(window_s: float, sample_fps: float) -> int:
+    """Samples a context window of ``window_s`` seconds holds (the newest included).
+
+    >>> window_capacity(60.0, 2.0)
+    121
+    """
+    return max(2, int(math.ceil(window_s * sample_fps)) + 1)
+
+
+def smoothing_reach(window_s: float, sample_fps: float, method: str) -> int:
+    """How many samples on each side :func:`vad.temporal.smooth` reads for one output.
+
+    >>> smoothing_reach(2.0, 2.0, "gaussian"), smoothing_reach(2.0, 2.0, "median")
+    (16, 2)
+    """
+    if method == "none" or window_s <= 0:
+        return 0
+    if method == "gaussian":  # scipy's radius: int(truncate * sigma + 0.5), truncate 4
+        return int(4.0 * window_s * sample_fps + 0.5)
+    size = max(1, int(round(window_s * sample_fps)))
+    return (size + (size % 2 == 0)) // 2
+
+
+class WindowScorer:
+    """Re-scores the whole window after every batch (``vad watch`` before the incremental
+    scorer): the reference :class:`IncrementalScorer` is compared with."""
+
+    def __init__(self, detector, sample_fps: float, window_s: float, name: str = ""):
+        self.detector = detector
+        self.fps = float(sample_fps)
+        self.name = name
+        self.embeddings: deque[np.ndarray] = deque(maxlen=window_capacity(window_s, sample_fps))
+
+    def add(self, embeddings: np.ndarray) -> list[Scored | None]:
+        """Scores of the new samples ``embeddings`` (b,D), in order (None for one that no
+        longer fits the window: more new samples than it holds)."""
+        for e in np.asarray(embeddings, np.float32):
+            self.embeddings.append(e)
+        n = len(self.embeddings)
+        # the window as a regularly sampled "video" of n frames: frame i is sample i
+        emb = VideoEmbeddings(
+            embeddings=np.stack(self.embeddings),
+            indices=np.arange(n),
+            times=np.arange(n) / self.fps,
+            num_frames=n,
+            fps=self.fps,
+            reported_frames=n,
+        )
+        result = self.detector.score_embeddings(emb, video=self.name)
+        scene = result["context"].get("scene")
+        first = n - len(embeddings)
+        out: list[Scored | None] = []
+        for i in range(first, n):
+            if i < 0:
+                out.append(None)
+                continue
+            events = result["events"]
+            inside = [e for e in events if e["start_frame"] <= i <= e["end_frame"]]
+            descriptions = inside[0]["descriptions"] if inside else []
+            out.append(Scored(float(result["scores"][i]), descriptions, scene))
+        return out
+
+
+@dataclass
+class _Reference:
+    posterior: np.ndarray | None  # (S,) scene posterior, None without context
+    anchor_similarity: float | None  # the sample's cosine to its anchor, on the head's scale
+    anchor: np.ndarray | None = None  # (D,) float32, the anchor of the window
+
+
+class IncrementalScorer:
+    """Scores one stream's samples as they arrive, with the detector's recipe, from the last
+    ``window_s`` seconds (module docstring). ``max_batch``: the most samples one :meth:`add`
+    call scores together (more are split)."""
+
+    def __init__(self, detector, sample_fps: float, window_s: float, max_batch: int = 32):
+        if not sample_fps > 0:
+            raise ValueError(f"sample fps must be positive, got {sample_fps}")
+        if detector.context_window_s:
+            raise ValueError(
+                "a live stream's context is inferred over its rolling window (window_s); "
+                "the detector's context_window_s must be None"
+            )
+        self.detector = detector
+        self.fps = float(sample_fps)
+        self.capacity = window_capacity(window_s, sample_fps)
+        self.scoring = detector.scoring
+        self.text = detector.text_embeddings()
+        self.logit_scale = float(detector.encoder.logit_scale)
+        self.batch = max(1, int(max_batch))
+        reach = smoothing_reach(detector.window_s, self.fps, detector.smoothing)
+        # one sample more than the smoothing reads (a rounding margin) and one for a
+        # per-sample term that looks at its predecessor
+        self.tail = min(reach + 2, self.capacity)
+        self._slots = self.capacity + self.batch  # a batch's outputs still see their windows
+        self._rows_kept = self.tail + self.batch
+        self._next = 0  # global index of the next sample
+        self._emb: np.ndarray | None = None
+        self._context = self._fixed_context()
+        self._uses_scenes = self._context is None or self._context.posterior is not None
+        self._margins = None
+        if self.scoring.head == "margin":
+            s = self.scoring
+            self._margins = MarginScopes(self.text, s.alpha, s.tau, s.top_fraction, s.anchor)
+        self._runs = _DescriptionRun(detector.event_threshold, MERGE_GAP_S * self.fps)
+
+    @property
+    def samples(self) -> int:
+        """Samples scored so far."""
+        return self._next
+
+    def add(self, embeddings: np.ndarray) -> list[Scored]:
+        """Scores of the new samples ``embeddings`` (b,D) of this stream, in order; each one
+        from the samples up to and including it."""
+        x = np.asarray(embeddings, np.float32)
+        x = x.reshape(len(x), -1)
+        out: list[Scored] = []
+        for start in range(0, len(x), self.batch):
+            out += self._add(x[start : start + self.batch])
+        return out
+
+    # -- the ring of the window --------------------------------------------------------------
+
+    def _allocate(self, dim: int) -> None:
+        p = self._slots
+        self._emb = np.zeros((p, dim), np.float32)
+        # each sample's head value per scope: [:, 0] context-free, [:, 1 + s] in scene s (NaN:
+        # not computed, a scene under MIN_SCENE_WEIGHT when it arrived); mixed at output time
+        scopes = 1 + (len(self.text.scenes) if self._uses_scenes else 0)
+        if self._margins is not None:  # the margin head: its pieces, any anchor later
+            self._table = np.zeros((p, len(self._margins.owner), 4))
+        else:
+            self._table = np.full((p, scopes), np.nan)
+        self._scopes = scopes
+        self._best = np.zeros(p)  # each sample's highest cosine to a description
+        if self.scoring.refine == "knn":
+            self._unit = np.zeros((p, dim), np.float32)
+            self._rows = np.zeros((self._rows_kept, p), np.float32)
+            self._row_of = np.full(self._rows_kept, -1, np.int64)
+
+    def _window(self, g: int, length: int | None = None) -> np.ndarray:
+        """Slots of the window that ends with sample ``g``, oldest first."""
+        c = min(self.capacity if length is None else length, g + 1)
+        return np.arange(g - c + 1, g + 1) % self._slots
+
+    def _push(self, g: int, x: np.ndarray, best: float) -> None:
+        slot = g % self._slots
+        self._emb[slot] = x
+        self._best[slot] = best
+        if self.scoring.refine != "knn":
+            return
+        # as the kNN graph of vad score: cosines of the re-normalised embeddings in float32
+        self._unit[slot] = _normalize(x[None])[0]
+        row = self._unit @ self._unit[slot]  # its cosine to every slot (stale ones masked later)
+        kept = self._row_of >= 0
+        self._rows[kept, slot] = row[self._row_of[kept] % self._slots]
+        self._rows[g % self._rows_kept] = row
+        self._row_of[g % self._rows_kept] = g
+
+    def _add(self, x: np.ndarray) -> list[Scored]:
+        if self._emb is None:
+            self._allocate(x.shape[1])
+        sims = x @ self.text.descriptions.astype(np.float32).T  # (b, M)
+        best = sims.max(axis=1) if sims.shape[1] else np.zeros(len(x))
+        first = self._next
+        refs = []
+        for k in range(len(x)):
+            self._push(first + k, x[k], float(best[k]))
+            refs.append(self._reference(first + k, x[k]))
+        new = np.arange(first, first + len(x)) % self._slots
+        self._table[new] = self._values(x, sims, refs)
+        out = []
+        for k in range(len(x)):
+            out.append(self._scored(first + k, x[k], refs[k]))
+        self._next = first + len(x)
+        return out
+
+    # -- the recipe, step by step ------------------------------------------------------------
+
+    def _fixed_context(self) -> Context | None:
+        """The context when it does not depend on the footage (``none`` or given text)."""
+        mode = self.detector.context.strip()
+        if mode.lower() == "none":
+            return Context("none", None)
+        if mode.lower() == "auto":
+            return None
+        det = self.detector
+        scenes = self.text.scenes
+        return fixed_context(mode, det.bank, scenes, det.encoder.encode_text, self.logit_scale)
+
+    def _reference(self, g: int, x: np.ndarray) -> _Reference:
+        """Scene context and anchor of the window ending with sample ``g`` (embedding ``x``),
+        as :meth:`Detector.infer_context` and :func:`vad.scoring.score_samples` find them for
+        the last sample of that window."""
+        scoring = self.scoring
+        if self._context is not None and not scoring.anchor:
+            return _Reference(self._context.posterior, None, None)
+        slots = self._window(g)
+        centre = robust_mean(self._emb[slots])
+        posterior = (
+            scene_posterior(centre, self.text.scenes, self.logit_scale)
+            if self._context is None
+            else self._context.posterior
+        )
+        similarity = anchor = None
+        if scoring.anchor:
+            anchor = centre.astype(np.float32)
+            similarity = float(x @ anchor)
+            if scoring.head != "margin":  # moved onto the text scale by the window's medians
+                window = self._emb[slots] @ anchor
+                window[-1] = similarity
+                similarity = float(calibrate_anchor(window, self._best[slots])[-1])
+        return _Reference(posterior, similarity, anchor)
+
+    def _values(self, x: np.ndarray, sims: np.ndarray, refs: list[_Reference]) -> np.ndarray:
+        """What is kept of each new sample to score it later: for the margin head its
+        :meth:`MarginScopes.pieces` (any anchor), else its head value against its own anchor
+        per scope (b, 1 + S), context-free, then in each scene (the part of
+        :func:`vad.scoring.score_samples` before context mixing and refinement)."""
+        scoring, text = self.scoring, self.text
+        if self._margins is not None:
+            return self._margins.pieces(sims)
+        table = np.full((len(x), self._scopes), np.nan)
+        if not scoring.anchor and scoring.head == "softmax":  # the original recipe
+            per_scene, table[:, 0] = scene_anomaly_probabilities(
+                x.astype(np.float64), text, self.logit_scale, with_scenes=self._uses_scenes
+            )
+            table[:, 1:] = per_scene
+            return table
+        anchor_sims = None
+        if scoring.anchor:
+            dtype = np.float64 if scoring.head == "softmax" else np.float32
+            anchor_sims = np.array([r.anchor_similarity for r in refs], dtype)
+        desc = text.descriptions.astype(np.float32)
+
+        def scope(cols: np.ndarray) -> np.ndarray:
+            scope_sims = sims[:, cols]
+            if scoring.head == "softmax":
+                scope_sims = scope_sims.astype(np.float64)
+            return scope_values(
+                x,
+                desc[cols],
+                text.anomalous[cols],
+                text.classes[cols],
+                scoring,
+                self.logit_scale,
+                anchor_sims,
+                scope_sims,
+            )
+
+        is_global = text.scene_index < 0
+        table[:, 0] = scope(is_global)
+        if self._uses_scenes:  # the scenes that matter now (another later: context-free)
+            weight = np.max([r.posterior for r in refs], axis=0)
+            for s in np.flatnonzero(weight >= MIN_SCENE_WEIGHT):
+                table[:, 1 + s] = scope(is_global | (text.scene_index == s))
+        return table
+
+    def _mixed(self, slots: np.ndarray, ref: _Reference) -> np.ndarray:
+        """The values of the samples in ``slots`` against the newest sample's anchor, mixed
+        over the scenes by its posterior, as :func:`vad.scoring.score_samples` scores the
+        samples of a window. (Other heads than the margin keep the anchor of their arrival.)"""
+        posterior = ref.posterior
+        if self._margins is not None:
+            anchor_sims = None if ref.anchor is None else self._emb[slots] @ ref.anchor
+            table = self._margins.margins(self._table[slots], anchor_sims)[:, : self._scopes]
+        else:
+            table = self._table[slots]
+        context_free = table[:, 0]
+        if posterior is None:
+            return context_free
+        per_scene = table[:, 1:].copy()
+        legacy = not self.scoring.anchor and self.scoring.head == "softmax"
+        # a scene under 0.1% of the posterior is scored context-free (not for the original
+        # recipe); so is one that was when the sample arrived (its value was not computed)
+        weak = np.isnan(per_scene)
+        if not legacy:
+            weak |= posterior[None, :] < MIN_SCENE_WEIGHT
+        per_scene[weak] = np.broadcast_to(context_free[:, None], per_scene.shape)[weak]
+        if legacy:
+            return mix_context(per_scene, context_free, posterior)
+        return mix_values(per_scene, context_free, posterior, self.scoring.smooths_margin)
+
+    def _tail_scores(self, g: int, ref: _Reference) -> float:
+        """The smoothed score of sample ``g``: its tail refined, turned into probabilities,
+        calibrated and smoothed, as :meth:`Detector.score_embeddings` does for the whole."""
+        scoring, det = self.scoring, self.detector
+        tail = np.arange(g - min(self.tail, g + 1) + 1, g + 1)
+        values = None
+        if scoring.refine == "knn":
+            window = self._window(g)
+            k = min(scoring.refine_k, len(window))
+            if k > 1:  # knn_refine over the window, for the tail's rows only
+                rows = self._rows[tail % self._rows_kept][:, window]
+                idx = np.argpartition(-rows, k - 1, axis=1)[:, :k]
+                top = np.take_along_axis(rows, idx, axis=1).astype(np.float64)
+                top /= scoring.refine_temperature
+                w = np.exp(top - top.max(axis=1, keepdims=True))
+                w /= w.sum(axis=1, keepdims=True)
+                need, where = np.unique(idx, return_inverse=True)  # neighbours' positions
+                mixed = self._mixed(window[need], ref)[where.reshape(idx.shape)]
+                values = (w * mixed).sum(axis=1)
+        if values is None:
+            values = self._mixed(tail % self._slots, ref)
+        times = tail / self.fps
+        raw, smoothed = to_probabilities(values, times, scoring, det.window_s, det.smoothing)
+        if det.sample_adjust is not None:  # per-sample: the tail is enough
+            n = len(tail)
+            emb = VideoEmbeddings(self._emb[tail % self._slots], tail, times, n, self.fps, n)
+            raw = det.sample_adjust(emb, raw)
+            smoothed = smooth(raw, times, det.window_s, det.smoothing)
+        return round(float(np.clip(smoothed[-1], 0.0, 1.0)), 6)
+
+    def _scored(self, g: int, x: np.ndarray, ref: _Reference) -> Scored:
+        score = self._tail_scores(g, ref)
+        idx, sim = top_anomalous_descriptions(x[None], self.text, ref.posterior)
+        scene = None
+        if ref.posterior is not None:
+            scene = self.detector.bank.scenes[int(np.argmax(ref.posterior))].name
+        return Scored(score, self._runs.update(g, score, idx[0], sim[0], self.text), scene)
+
+
+class MarginScopes:
+    """The margin head (:func:`vad.heads.margin_head`) of every scope at once, and as a function
+    of the anchor. Scope 0 is the global descriptions, scope ``s + 1`` the global plus scene
+    ``s``'s.
+
+    ``margin_head`` is called once per scope, and each call's set-up (classes, columns) costs
+    more than scoring one sample; here all (scope, anomaly class) pairs are laid out once,
+    padded to one width, and each side's top-fraction mean is a sort and a weighted sum.
+
+    The anchor is one more value on the normal side. With the side's other values sorted,
+    ``v1 >= v2 >= ...``, the top-fraction mean over them and the anchor's cosine ``a`` (``n + 1``
+    values, ``want = fraction * (n + 1)``, ``m = ceil(want)``, boundary share
+    ``beta = want - m + 1``) is, with ``S = v1 + ... + v(m-1)``::
+
+        (S - v(m-1) + a + beta * v(m-1)) / want    if a > v(m-1)    (a among the top m - 1)
+        (S + beta * a) / want                      if v(m) < a <= v(m-1)   (a the boundary)
+        (S + beta * v(m)) / want                   if a <= v(m)     (a not in the top m)
+
+    so :meth:`pieces` keeps four numbers per pair (``alpha * u+``, ``S``, ``v(m-1)``, ``v(m)``)
+    and :meth:`margins` gives the margins for any anchor in O(pairs). Equal to ``margin_head``
+    per scope up to float rounding (tests/test_livescore.py).
+
+    >>> from vad.scoring import TextEmbeddings
+    >>> t = TextEmbeddings(scenes=np.eye(2), descriptions=np.eye(2),
+    ...     anomalous=np.array([True, False]), scene_index=np.array([-1, -1]), labels=["a", "n"])
+    >>> heads = MarginScopes(t, anchor=False)
+    >>> heads(np.array([[0.30, 0.25]]), None).round(3).tolist()       # (0.9 * 0.3 - 0.25) / 0.03
+    [[0.667, 0.667, 0.667]]
+    """
+
+    BIG = 1e30  # stands for a value beyond every cosine (a missing neighbour in the sort)
+
+    def __init__(
+        self,
+        text,
+        alpha: float = 0.90,
+        tau: float = 0.03,
+        fraction: float = 0.5,
+        anchor: bool = True,
+    ):
+        self.alpha, self.tau, self.anchor = alpha, tau, anchor
+        m = len(text.labels)
+        self.pad_col = m
+        scopes = [text.scene_index < 0] + [
+            (text.scene_index < 0) | (text.scene_index == s) for s in range(len(text.scenes))
+        ]
+        anom_sets, norm_sets, owner = [], [], []
+        for q, scope in enumerate(scopes):
+            anomalous = scope & text.anomalous
+            for c in np.unique(text.classes[anomalous]):
+                anom_sets.append(np.flatnonzero(anomalous & (text.classes == c)))
+                norm_sets.append(
+                    np.flatnonzero(
+                        scope & ~text.anomalous & ((text.classes == c) | (text.classes < 0))
+                    )
+                )
+                owner.append(q)
+        self.scopes = len(scopes)
+        self.owner = np.array(owner, np.intp)  # pairs are grouped by scope, in scope order
+        self.starts = np.flatnonzero(np.r_[True, self.owner[1:] != self.owner[:-1]])
+        self.anom, self.anom_w = self._layout(anom_sets, fraction)
+        self.norm, self.norm_w = self._layout(norm_sets, fraction)
+        n = np.array([len(x) for x in norm_sets])
+        if anchor:  # the normal side counts the anchor: n + 1 values
+            self.want = fraction * (n + 1)
+            self.m = np.minimum(n + 1, np.ceil(self.want - 1e-9).astype(int))
+            self.beta = self.want - (self.m - 1)
+        self.no_normal = n == 0
+
+    def _layout(self, sets: list[np.ndarray], fraction: float) -> tuple[np.ndarray, np.ndarray]:
+        """Column indices (pairs, width) padded with the pad column, and the weights of the
+        descending-sorted values: 1 for the top, the fractional boundary value's share, 0 for
+        the rest, over ``fraction * n`` (as :func:`vad.heads.top_fraction_mean`)."""
+        width = max([len(x) for x in sets] + [1])
+        idx = np.full((len(sets), width), self.pad_col, np.intp)
+        weights = np.zeros((len(sets), width))
+        for j, cols in enumerate(sets):
+            n = len(cols)
+            idx[j, :n] = cols
+            if n:
+                want = fraction * n
+                top = min(n, math.ceil(want - 1e-9))
+                weights[j, :top] = 1.0 / want
+                weights[j, top - 1] = (want - (top - 1)) / want
+        return idx, weights
+
+    def _sorted(self, sims: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        ext = np.full((len(sims), self.pad_col + 1), -self.BIG)  # pads sort last, weigh 0
+        ext[:, : self.pad_col] = sims
+        return -np.sort(-ext[:, idx], axis=-1)  # (b, pairs, width), descending
+
+    def pieces(self, sims: np.ndarray) -> np.ndarray:
+        """What the margins need of ``b`` samples' cosines to the descriptions ``sims`` (b,M):
+        (b, pairs, 4), the anchor left out."""
+        anom = np.einsum("bpw,pw->bp", self._sorted(sims, self.anom), self.anom_w)
+        out = np.empty((len(sims), len(self.owner), 4))
+        out[..., 0] = self.alpha * anom
+        if not self.anchor:
+            out[..., 1] = np.einsum("bpw,pw->bp", self._sorted(sims, self.norm), self.norm_w)
+            return out
+        v = self._sorted(sims, self.norm)
+        v = np.concatenate(  # v[:, :, i] is v(i): v(0) above all, v(n + 1...) below all
+            [np.full(v.shape[:2] + (1,), self.BIG), v, np.full(v.shape[:2] + (1,), -self.BIG)],
+            axis=2,
+        )
+        cumulative = np.cumsum(np.where(np.abs(v) < self.BIG, v, 0.0), axis=2)
+        pairs = np.arange(len(self.owner))
+        out[..., 1] = cumulative[:, pairs, self.m - 1]  # S = v(1) + ... + v(m-1)
+        out[..., 2] = v[:, pairs, self.m - 1]
+        out[..., 3] = np.take_along_axis(v, np.minimum(self.m, v.shape[2] - 1)[None, :, None], 2)[
+            ..., 0
+        ]
+        return out
+
+    def margins(self, pieces: np.ndarray, anchor_sims: np.ndarray | None) -> np.ndarray:
+        """Margins (b, scopes) from :meth:`pieces`, with the samples' cosines to their anchor
+        ``anchor_sims`` (b,) (None without an anchor)."""
+        b = len(pieces)
+        out = np.full((b, self.scopes), -1.0 / self.tau)  # a scope without anomalous: -1/tau
+        if not len(self.owner):
+            return out
+        if self.anchor:
+            a = np.asarray(anchor_sims, np.float64)[:, None]
+            s, above, below = pieces[..., 1], pieces[..., 2], pieces[..., 3]
+            beta = self.beta[None, :]
+            u_norm = np.where(
+                a > above,
+                s - above + a + beta * above,
+                np.where(a > below, s + beta * a, s + beta * below),
+            )
+            u_norm /= self.want[None, :]
+            margin = (pieces[..., 0] - u_norm) / self.tau
+        else:
+            margin = (pieces[..., 0] - pieces[..., 1]) / self.tau
+            margin[:, self.no_normal] = 1.0 / self.tau
+        out[:, self.owner[self.starts]] = np.maximum.reduceat(margin, self.starts, axis=1)
+        return out
+
+    def __call__(self, sims: np.ndarray, anchor_sims: np.ndarray | None) -> np.ndarray:
+        """Margins (b, scopes) of ``b`` samples' cosines ``sims`` (b,M) and ``anchor_sims``."""
+        return self.margins(self.pieces(sims), anchor_sims)
+
+
+class _DescriptionRun:
+    """The anomalous descriptions of the current run of scores at or above ``threshold`` (runs
+    closer than ``merge_gap`` samples are one, the samples between included), ranked as
+    ``vad score`` ranks an event's: how often each is a sample's best match, then its mean
+    similarity. O(descriptions) memory, O(1) per sample."""
+
+    def __init__(self, threshold: float, merge_gap: float):
+        self.threshold = threshold
+        self.merge_gap = merge_gap
+        self.last_above: int | None = None
+        self.counts: Counter = Counter()
+        self.sums: dict[int, list[float]] = {}  # description -> [sum of similarities, count]
+        self.between: list[tuple[np.ndarray, np.ndarray]] = []  # below, since the last above
+
+    def _add(self, idx: np.ndarray, sim: np.ndarray) -> None:
+        if len(idx):
+            self.counts[int(idx[0])] += 1
+        for i, s in zip(idx.tolist(), sim.tolist(), strict=True):
+            entry = self.sums.setdefault(i, [0.0, 0])
+            entry[0] += s
+            entry[1] += 1
+
+    def update(self, g: int, score: float, idx: np.ndarray, sim: np.ndarray, text) -> list:
+        if score < self.threshold:
+            if self.last_above is not None:
+                self.between.append((idx, sim))
+                if len(self.between) > self.merge_gap + 1e-9:  # the run is over
+                    self.last_above, self.between = None, []
+            return []
+        if self.last_above is None:  # a new run
+            self.counts, self.sums = Counter(), {}
+        for pending in self.between:  # a gap short enough: part of the run
+            self._add(*pending)
+        self.between = []
+        self._add(idx, sim)
+        self.last_above = g
+        mean = {i: s / n for i, (s, n) in self.sums.items()}
+        ranked = sorted(mean, key=lambda i: (-self.counts.get(i, 0), -mean[i]))[:3]
+        out = []
+        for i in ranked:
+            entry = {"text": text.labels[i], "similarity": round(float(mean[i]), 4)}
+            cls = int(text.classes[i])
+            if cls >= 0 and text.class_names:
+                entry["class"] = text.class_names[cls]
+            out.append(entry)
+        return out
