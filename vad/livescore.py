@@ -47,13 +47,13 @@ from collections import Counter, deque
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit
 
 from vad.cache import VideoEmbeddings
 from vad.context import Context, fixed_context, robust_mean, scene_posterior
-from vad.heads import _normalize, mix_values, scope_values
+from vad.heads import _normalize, mix_values, vote_margin
 from vad.scoring import (
     MIN_SCENE_WEIGHT,
-    calibrate_anchor,
     mix_context,
     scene_anomaly_probabilities,
     to_probabilities,
@@ -140,9 +140,13 @@ class WindowScorer:
 
 @dataclass
 class _Reference:
-    posterior: np.ndarray | None  # (S,) scene posterior, None without context
-    anchor_similarity: float | None  # the sample's cosine to its anchor, on the head's scale
-    anchor: np.ndarray | None = None  # (D,) float32, the anchor of the window
+    """The scene posterior (S,) of a window (None without context), its anchor (D,) float32
+    (None without), and for the softmax and knn-vote heads the two medians that move a cosine
+    to the anchor onto the text scale (:func:`vad.scoring.calibrate_anchor`)."""
+
+    posterior: np.ndarray | None
+    anchor: np.ndarray | None = None
+    medians: tuple | None = None
 
 
 class IncrementalScorer:
@@ -175,10 +179,8 @@ class IncrementalScorer:
         self._emb: np.ndarray | None = None
         self._context = self._fixed_context()
         self._uses_scenes = self._context is None or self._context.posterior is not None
-        self._margins = None
-        if self.scoring.head == "margin":
-            s = self.scoring
-            self._margins = MarginScopes(self.text, s.alpha, s.tau, s.top_fraction, s.anchor)
+        self._legacy = self.scoring.head == "softmax" and not self.scoring.anchor
+        self._head = None if self._legacy else all_scopes(self.scoring, self.text, self.logit_scale)
         self._runs = _DescriptionRun(detector.event_threshold, MERGE_GAP_S * self.fps)
 
     @property
@@ -201,15 +203,10 @@ class IncrementalScorer:
     def _allocate(self, dim: int) -> None:
         p = self._slots
         self._emb = np.zeros((p, dim), np.float32)
-        # each sample's head value per scope: [:, 0] context-free, [:, 1 + s] in scene s (NaN:
-        # not computed, a scene under MIN_SCENE_WEIGHT when it arrived); mixed at output time
-        scopes = 1 + (len(self.text.scenes) if self._uses_scenes else 0)
-        if self._margins is not None:  # the margin head: its pieces, any anchor later
-            self._table = np.zeros((p, len(self._margins.owner), 4))
-        else:
-            self._table = np.full((p, scopes), np.nan)
-        self._scopes = scopes
-        self._best = np.zeros(p)  # each sample's highest cosine to a description
+        self._table: np.ndarray | None = None  # what is kept of each sample (_values), made
+        # at the first sample (its shape is the head's)
+        self._scopes = 1 + (len(self.text.scenes) if self._uses_scenes else 0)
+        self._best = np.zeros(p, np.float32)  # each sample's highest cosine to a description
         if self.scoring.refine == "knn":
             self._unit = np.zeros((p, dim), np.float32)
             self._rows = np.zeros((self._rows_kept, p), np.float32)
@@ -243,9 +240,11 @@ class IncrementalScorer:
         refs = []
         for k in range(len(x)):
             self._push(first + k, x[k], float(best[k]))
-            refs.append(self._reference(first + k, x[k]))
-        new = np.arange(first, first + len(x)) % self._slots
-        self._table[new] = self._values(x, sims, refs)
+            refs.append(self._reference(first + k))
+        kept = self._values(x, sims)
+        if self._table is None:
+            self._table = np.zeros((self._slots, *kept.shape[1:]))
+        self._table[np.arange(first, first + len(x)) % self._slots] = kept
         out = []
         for k in range(len(x)):
             out.append(self._scored(first + k, x[k], refs[k]))
@@ -265,13 +264,13 @@ class IncrementalScorer:
         scenes = self.text.scenes
         return fixed_context(mode, det.bank, scenes, det.encoder.encode_text, self.logit_scale)
 
-    def _reference(self, g: int, x: np.ndarray) -> _Reference:
-        """Scene context and anchor of the window ending with sample ``g`` (embedding ``x``),
+    def _reference(self, g: int) -> _Reference:
+        """Scene context and anchor of the window ending with sample ``g``,
         as :meth:`Detector.infer_context` and :func:`vad.scoring.score_samples` find them for
         the last sample of that window."""
         scoring = self.scoring
         if self._context is not None and not scoring.anchor:
-            return _Reference(self._context.posterior, None, None)
+            return _Reference(self._context.posterior)
         slots = self._window(g)
         centre = robust_mean(self._emb[slots])
         posterior = (
@@ -279,83 +278,53 @@ class IncrementalScorer:
             if self._context is None
             else self._context.posterior
         )
-        similarity = anchor = None
-        if scoring.anchor:
-            anchor = centre.astype(np.float32)
-            similarity = float(x @ anchor)
-            if scoring.head != "margin":  # moved onto the text scale by the window's medians
-                window = self._emb[slots] @ anchor
-                window[-1] = similarity
-                similarity = float(calibrate_anchor(window, self._best[slots])[-1])
-        return _Reference(posterior, similarity, anchor)
+        if not scoring.anchor:
+            return _Reference(posterior)
+        anchor = centre.astype(np.float32)
+        medians = None
+        if scoring.head != "margin":  # calibrate_anchor over the window
+            medians = (np.median(self._emb[slots] @ anchor), np.median(self._best[slots]))
+        return _Reference(posterior, anchor, medians)
 
-    def _values(self, x: np.ndarray, sims: np.ndarray, refs: list[_Reference]) -> np.ndarray:
-        """What is kept of each new sample to score it later: for the margin head its
-        :meth:`MarginScopes.pieces` (any anchor), else its head value against its own anchor
-        per scope (b, 1 + S), context-free, then in each scene (the part of
-        :func:`vad.scoring.score_samples` before context mixing and refinement)."""
-        scoring, text = self.scoring, self.text
-        if self._margins is not None:
-            return self._margins.pieces(sims)
-        table = np.full((len(x), self._scopes), np.nan)
-        if not scoring.anchor and scoring.head == "softmax":  # the original recipe
-            per_scene, table[:, 0] = scene_anomaly_probabilities(
-                x.astype(np.float64), text, self.logit_scale, with_scenes=self._uses_scenes
-            )
-            table[:, 1:] = per_scene
-            return table
-        anchor_sims = None
-        if scoring.anchor:
-            dtype = np.float64 if scoring.head == "softmax" else np.float32
-            anchor_sims = np.array([r.anchor_similarity for r in refs], dtype)
-        desc = text.descriptions.astype(np.float32)
+    def _anchor_sims(self, slots: np.ndarray, ref: _Reference) -> np.ndarray | None:
+        """The cosines of the samples in ``slots`` to the anchor of ``ref``, on the head's
+        scale (as :func:`vad.scoring.score_samples` computes them for a window)."""
+        if ref.anchor is None:
+            return None
+        sims = self._emb[slots] @ ref.anchor
+        if ref.medians is not None:
+            sims = sims - ref.medians[0] + ref.medians[1]
+        return sims
 
-        def scope(cols: np.ndarray) -> np.ndarray:
-            scope_sims = sims[:, cols]
-            if scoring.head == "softmax":
-                scope_sims = scope_sims.astype(np.float64)
-            return scope_values(
-                x,
-                desc[cols],
-                text.anomalous[cols],
-                text.classes[cols],
-                scoring,
-                self.logit_scale,
-                anchor_sims,
-                scope_sims,
-            )
-
-        is_global = text.scene_index < 0
-        table[:, 0] = scope(is_global)
-        if self._uses_scenes:  # the scenes that matter now (another later: context-free)
-            weight = np.max([r.posterior for r in refs], axis=0)
-            for s in np.flatnonzero(weight >= MIN_SCENE_WEIGHT):
-                table[:, 1 + s] = scope(is_global | (text.scene_index == s))
-        return table
+    def _values(self, x: np.ndarray, sims: np.ndarray) -> np.ndarray:
+        """What is kept of each new sample (b, ...): the head's pieces over every scope, from
+        which :meth:`_mixed` gets its values for any anchor; for the original recipe (no
+        anchor) the values themselves, per scope (b, 1 + S): context-free, then each scene's."""
+        if self._head is not None:
+            return self._head.pieces(sims)
+        per_scene, context_free = scene_anomaly_probabilities(
+            x.astype(np.float64), self.text, self.logit_scale, with_scenes=self._uses_scenes
+        )
+        return np.c_[context_free, per_scene]
 
     def _mixed(self, slots: np.ndarray, ref: _Reference) -> np.ndarray:
-        """The values of the samples in ``slots`` against the newest sample's anchor, mixed
-        over the scenes by its posterior, as :func:`vad.scoring.score_samples` scores the
-        samples of a window. (Other heads than the margin keep the anchor of their arrival.)"""
-        posterior = ref.posterior
-        if self._margins is not None:
-            anchor_sims = None if ref.anchor is None else self._emb[slots] @ ref.anchor
-            table = self._margins.margins(self._table[slots], anchor_sims)[:, : self._scopes]
-        else:
+        """The head's values of the samples in ``slots`` against the anchor of ``ref`` (the
+        newest sample's), mixed over the scenes by its posterior: what
+        :func:`vad.scoring.score_samples` gives these samples in the newest window."""
+        if self._head is None:
             table = self._table[slots]
-        context_free = table[:, 0]
+        else:
+            table = self._head.values(self._table[slots], self._anchor_sims(slots, ref))
+        table = table[:, : self._scopes]
+        context_free, posterior = table[:, 0], ref.posterior
         if posterior is None:
             return context_free
-        per_scene = table[:, 1:].copy()
-        legacy = not self.scoring.anchor and self.scoring.head == "softmax"
-        # a scene under 0.1% of the posterior is scored context-free (not for the original
-        # recipe); so is one that was when the sample arrived (its value was not computed)
-        weak = np.isnan(per_scene)
-        if not legacy:
-            weak |= posterior[None, :] < MIN_SCENE_WEIGHT
-        per_scene[weak] = np.broadcast_to(context_free[:, None], per_scene.shape)[weak]
-        if legacy:
+        per_scene = table[:, 1:]
+        if self._legacy:
             return mix_context(per_scene, context_free, posterior)
+        # a scene under 0.1% of the posterior is scored context-free, as in score_samples
+        weak = posterior < MIN_SCENE_WEIGHT
+        per_scene = np.where(weak[None, :], context_free[:, None], per_scene)
         return mix_values(per_scene, context_free, posterior, self.scoring.smooths_margin)
 
     def _tail_scores(self, g: int, ref: _Reference) -> float:
@@ -397,6 +366,45 @@ class IncrementalScorer:
         return Scored(score, self._runs.update(g, score, idx[0], sim[0], self.text), scene)
 
 
+def scope_masks(text) -> list[np.ndarray]:
+    """The description columns of every scope: 0 the global ones, ``s + 1`` the global ones
+    and scene ``s``'s (as :func:`vad.scoring.score_samples` scores a sample per scene)."""
+    is_global = text.scene_index < 0
+    return [is_global] + [is_global | (text.scene_index == s) for s in range(len(text.scenes))]
+
+
+def _layout(
+    sets: list[np.ndarray], pad: int, fraction: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Column sets as indices (sets, width) padded with the column ``pad``, and the weights of
+    their descending-sorted values for a top-``fraction`` mean: 1 for the top, the fractional
+    boundary value's share, 0 for the rest, over ``fraction * n`` (as
+    :func:`vad.heads.top_fraction_mean`)."""
+    width = max([len(x) for x in sets] + [1])
+    idx = np.full((len(sets), width), pad, np.intp)
+    weights = np.zeros((len(sets), width))
+    for j, cols in enumerate(sets):
+        n = len(cols)
+        idx[j, :n] = cols
+        if n:
+            want = fraction * n
+            top = min(n, math.ceil(want - 1e-9))
+            weights[j, :top] = 1.0 / want
+            weights[j, top - 1] = (want - (top - 1)) / want
+    return idx, weights
+
+
+def all_scopes(scoring, text, logit_scale: float):
+    """The head of ``scoring`` over every scope at once, as a function of the anchor."""
+    if scoring.head == "margin":
+        return MarginScopes(text, scoring.alpha, scoring.tau, scoring.top_fraction, scoring.anchor)
+    if scoring.head == "softmax":
+        return SoftmaxScopes(text, logit_scale, scoring.anchor)
+    return VoteScopes(
+        text, scoring.k, scoring.vote_temperature, scoring.anomalous_scale, scoring.anchor
+    )
+
+
 class MarginScopes:
     """The margin head (:func:`vad.heads.margin_head`) of every scope at once, and as a function
     of the anchor. Scope 0 is the global descriptions, scope ``s + 1`` the global plus scene
@@ -416,7 +424,7 @@ class MarginScopes:
         (S + beta * v(m)) / want                   if a <= v(m)     (a not in the top m)
 
     so :meth:`pieces` keeps four numbers per pair (``alpha * u+``, ``S``, ``v(m-1)``, ``v(m)``)
-    and :meth:`margins` gives the margins for any anchor in O(pairs). Equal to ``margin_head``
+    and :meth:`values` gives the margins for any anchor in O(pairs). Equal to ``margin_head``
     per scope up to float rounding (tests/test_livescore.py).
 
     >>> from vad.scoring import TextEmbeddings
@@ -438,11 +446,8 @@ class MarginScopes:
         anchor: bool = True,
     ):
         self.alpha, self.tau, self.anchor = alpha, tau, anchor
-        m = len(text.labels)
-        self.pad_col = m
-        scopes = [text.scene_index < 0] + [
-            (text.scene_index < 0) | (text.scene_index == s) for s in range(len(text.scenes))
-        ]
+        self.pad_col = len(text.labels)
+        scopes = scope_masks(text)
         anom_sets, norm_sets, owner = [], [], []
         for q, scope in enumerate(scopes):
             anomalous = scope & text.anomalous
@@ -457,31 +462,14 @@ class MarginScopes:
         self.scopes = len(scopes)
         self.owner = np.array(owner, np.intp)  # pairs are grouped by scope, in scope order
         self.starts = np.flatnonzero(np.r_[True, self.owner[1:] != self.owner[:-1]])
-        self.anom, self.anom_w = self._layout(anom_sets, fraction)
-        self.norm, self.norm_w = self._layout(norm_sets, fraction)
+        self.anom, self.anom_w = _layout(anom_sets, self.pad_col, fraction)
+        self.norm, self.norm_w = _layout(norm_sets, self.pad_col, fraction)
         n = np.array([len(x) for x in norm_sets])
         if anchor:  # the normal side counts the anchor: n + 1 values
             self.want = fraction * (n + 1)
             self.m = np.minimum(n + 1, np.ceil(self.want - 1e-9).astype(int))
             self.beta = self.want - (self.m - 1)
         self.no_normal = n == 0
-
-    def _layout(self, sets: list[np.ndarray], fraction: float) -> tuple[np.ndarray, np.ndarray]:
-        """Column indices (pairs, width) padded with the pad column, and the weights of the
-        descending-sorted values: 1 for the top, the fractional boundary value's share, 0 for
-        the rest, over ``fraction * n`` (as :func:`vad.heads.top_fraction_mean`)."""
-        width = max([len(x) for x in sets] + [1])
-        idx = np.full((len(sets), width), self.pad_col, np.intp)
-        weights = np.zeros((len(sets), width))
-        for j, cols in enumerate(sets):
-            n = len(cols)
-            idx[j, :n] = cols
-            if n:
-                want = fraction * n
-                top = min(n, math.ceil(want - 1e-9))
-                weights[j, :top] = 1.0 / want
-                weights[j, top - 1] = (want - (top - 1)) / want
-        return idx, weights
 
     def _sorted(self, sims: np.ndarray, idx: np.ndarray) -> np.ndarray:
         ext = np.full((len(sims), self.pad_col + 1), -self.BIG)  # pads sort last, weigh 0
@@ -511,7 +499,7 @@ class MarginScopes:
         ]
         return out
 
-    def margins(self, pieces: np.ndarray, anchor_sims: np.ndarray | None) -> np.ndarray:
+    def values(self, pieces: np.ndarray, anchor_sims: np.ndarray | None) -> np.ndarray:
         """Margins (b, scopes) from :meth:`pieces`, with the samples' cosines to their anchor
         ``anchor_sims`` (b,) (None without an anchor)."""
         b = len(pieces)
@@ -537,7 +525,120 @@ class MarginScopes:
 
     def __call__(self, sims: np.ndarray, anchor_sims: np.ndarray | None) -> np.ndarray:
         """Margins (b, scopes) of ``b`` samples' cosines ``sims`` (b,M) and ``anchor_sims``."""
-        return self.margins(self.pieces(sims), anchor_sims)
+        return self.values(self.pieces(sims), anchor_sims)
+
+
+def _logsumexp(a: np.ndarray) -> np.ndarray:
+    """log(sum(exp)) over the last axis; -inf for a row of -inf (an empty, padded set)."""
+    top = a.max(axis=-1)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.log(np.exp(a - top[..., None]).sum(axis=-1)) + top
+
+
+class SoftmaxScopes:
+    """The softmax head (:func:`vad.heads.softmax_head`) of every scope at once, as a function
+    of the anchor: the normal side's evidence with the anchor's logit ``l`` is
+    ``logaddexp(LSE(normal), l) - log(n + 1)``, so :meth:`pieces` keeps two numbers per scope
+    (the anomalous evidence and the normal log-sum-exp) and :meth:`values` the probabilities
+    for any anchor."""
+
+    def __init__(self, text, logit_scale: float, anchor: bool = True):
+        self.logit_scale, self.anchor = float(logit_scale), anchor
+        self.pad_col = len(text.labels)
+        scopes = scope_masks(text)
+        anom = [np.flatnonzero(q & text.anomalous) for q in scopes]
+        norm = [np.flatnonzero(q & ~text.anomalous) for q in scopes]
+        self.anom, _ = _layout(anom, self.pad_col)
+        self.norm, _ = _layout(norm, self.pad_col)
+        self.n_anom = np.array([len(c) for c in anom])
+        self.n_norm = np.array([len(c) for c in norm])
+
+    def pieces(self, sims: np.ndarray) -> np.ndarray:
+        """(b, scopes, 2): ``LSE(l[A]) - log|A|`` and ``LSE(l[N])``, ``l`` the logits."""
+        b = len(sims)
+        ext = np.full((b, self.pad_col + 1), -np.inf)
+        ext[:, : self.pad_col] = self.logit_scale * np.asarray(sims, np.float64)
+        out = np.empty((b, len(self.n_anom), 2))
+        out[..., 0] = _logsumexp(ext[:, self.anom]) - np.log(np.maximum(self.n_anom, 1))
+        out[..., 1] = _logsumexp(ext[:, self.norm])
+        return out
+
+    def values(self, pieces: np.ndarray, anchor_sims: np.ndarray | None) -> np.ndarray:
+        """Probabilities (b, scopes) with the samples' (calibrated) anchor cosines."""
+        anom, norm = pieces[..., 0], pieces[..., 1]
+        if self.anchor:
+            extra = self.logit_scale * np.asarray(anchor_sims, np.float64)[:, None]
+            evidence = np.logaddexp(norm, extra) - np.log(self.n_norm + 1)
+        else:
+            evidence = norm - np.log(np.maximum(self.n_norm, 1))
+        out = expit(anom - evidence)
+        if not self.anchor:
+            out[:, self.n_norm == 0] = 1.0
+        out[:, self.n_anom == 0] = 0.0
+        return out
+
+
+class VoteScopes:
+    """Flashback's vote (:func:`vad.heads.knn_vote`) over every scope at once, as a function of
+    the anchor: the ``k`` entries that vote are the scope's ``k`` most similar descriptions, or
+    its ``k - 1`` most similar and the anchor when the anchor beats the ``k``-th, so
+    :meth:`pieces` keeps each scope's top ``k`` (scaled cosine, label) and :meth:`values` the
+    vote margins for any anchor."""
+
+    def __init__(
+        self,
+        text,
+        k: int = 10,
+        temperature: float = 0.01,
+        anomalous_scale: float = 0.95,
+        anchor: bool = True,
+    ):
+        self.k, self.temperature, self.anchor = k, temperature, anchor
+        self.pad_col = len(text.labels)
+        cols = [np.flatnonzero(q) for q in scope_masks(text)]
+        self.cols, _ = _layout(cols, self.pad_col)
+        labels = np.r_[text.anomalous, False]
+        self.labels = labels[self.cols]
+        self.scale = np.where(self.labels, anomalous_scale, 1.0).astype(np.float32)
+
+    def pieces(self, sims: np.ndarray) -> np.ndarray:
+        """(b, scopes, k, 2): each scope's ``k`` largest scaled cosines, descending (-inf
+        pads a scope with fewer), and their labels (1 anomalous)."""
+        b = len(sims)
+        ext = np.full((b, self.pad_col + 1), -np.inf, np.float32)
+        ext[:, : self.pad_col] = sims
+        block = ext[:, self.cols] * self.scale  # (b, scopes, width), float32 as knn_vote
+        order = np.argsort(-block, axis=-1, kind="stable")[..., : self.k]
+        out = np.full((*block.shape[:2], self.k, 2), -np.inf)
+        kk = order.shape[-1]
+        out[..., :kk, 0] = np.take_along_axis(block, order, axis=-1)
+        labels = np.broadcast_to(self.labels, block.shape)
+        out[..., :kk, 1] = np.take_along_axis(labels, order, axis=-1)
+        out[..., kk:, 1] = 0.0
+        return out
+
+    def values(self, pieces: np.ndarray, anchor_sims: np.ndarray | None) -> np.ndarray:
+        """Vote margins (b, scopes) with the samples' (calibrated) anchor cosines."""
+        top, labels = pieces[..., 0], pieces[..., 1]
+        vote = self._vote(top, labels)
+        if self.anchor:
+            a = np.asarray(np.asarray(anchor_sims, np.float32), np.float64)[:, None]
+            with_anchor = self._vote(top[..., :-1], labels[..., :-1], a)
+            vote = np.where(a > top[..., -1], with_anchor, vote)  # the anchor beats the k-th
+        return vote_margin(vote)
+
+    def _vote(self, top: np.ndarray, labels: np.ndarray, anchor=None) -> np.ndarray:
+        """The weighted share of anomalous labels among ``top`` (descending) and the anchor."""
+        t = top / self.temperature
+        peak = t[..., 0] if t.shape[-1] else np.full(t.shape[:-1], -np.inf)
+        if anchor is not None:
+            peak = np.maximum(peak, anchor / self.temperature)
+        w = np.exp(t - peak[..., None])
+        total = w.sum(axis=-1)
+        if anchor is not None:
+            total = total + np.exp(anchor / self.temperature - peak)
+        return (w * labels).sum(axis=-1) / total
 
 
 class _DescriptionRun:
