@@ -1,43 +1,45 @@
 """Scores of a live stream, sample by sample, from its past only (``vad watch``).
 
-:class:`IncrementalScorer` (what ``vad watch`` uses) does a bounded amount of work per new
-sample, whatever the context window ``W`` (in samples):
+:class:`IncrementalScorer` (what ``vad watch`` uses) gives each new sample the score the
+whole-window re-score would give it (:class:`WindowScorer`: the window as a video through
+:meth:`~vad.pipeline.Detector.score_embeddings`), with work that does not grow with the window
+``W`` (in samples) beyond one pass over its embeddings:
 
-1. **reference** - the scene context and the normal anchor of the window that ends with the
-   sample: the trimmed mean of the window's embeddings (:func:`vad.context.robust_mean`, one
-   pass over ``W x D`` numbers), the scene posterior of that mean;
-2. **value** - the head's value of the new sample against its own reference and the prompt
-   bank (``M`` descriptions): computed once when it arrives and kept;
-3. **tail** - the newest smoothed score depends on the refined values of the last ``T``
-   samples only (``T`` = the smoothing's reach + 2: 19 samples with a 2-s Gaussian at 2 fps).
-   Each tail sample's ``k`` nearest neighbours in the window come from similarity rows kept for
-   the tail (each new sample adds one row of ``W`` cosines and one entry to the others); the
-   neighbours' kept values are refined, turned into probabilities, calibrated and smoothed over
-   the tail by the same functions as ``vad score``, and the newest result is the score.
+1. **reference** - the window's trimmed mean embedding (:func:`vad.context.robust_mean`, the
+   scene context's and the anchor's) and its scene posterior: one pass over ``W x D``;
+2. **pieces** - the new sample's cosines to the ``M`` descriptions, reduced once to what its
+   head needs for *any* anchor, in every scope at once (:class:`MarginScopes`,
+   :class:`SoftmaxScopes`, :class:`VoteScopes`: the anchor is one more normal entry, and each
+   head has a closed form in it), kept;
+3. **tail** - the newest smoothed score reads the refined values of the last ``T`` samples only
+   (``T`` = the smoothing's reach + 2: 19 with a 2-s Gaussian at 2 fps). Each tail sample's
+   ``k`` nearest neighbours in the window come from similarity rows kept for the tail (a new
+   sample adds one row of ``W`` cosines and one entry to each other row). The tail's and the
+   neighbours' values are evaluated from their pieces against the *newest* anchor and mixed by
+   the *newest* posterior - exactly as the re-score treats every sample of its window - then
+   refined, turned into probabilities, calibrated and smoothed by the same functions as
+   ``vad score``; the newest result is the score.
 
-So a sample costs ``O(M x D)`` for its value, ``O(W x D)`` for its reference and its
-similarity row, and ``O(T x W)`` to pick neighbours; nothing grows with ``W x W`` or
-``W x M``. ``W x D`` is 0.3 M multiply-adds for a 300-s window at 2 fps and 512-d embeddings
-(docs/benchmarks.md, "Watch", has the measured cost at 60 and 300 s).
+Per sample: ``O(M x D)`` for the pieces, ``O(W x D)`` for the reference and the similarity
+row, ``O(T x W)`` to pick neighbours, ``O(T x k x pairs)`` to evaluate; nothing grows with
+``W x W`` or ``W x M`` (the re-score's kNN graph and heads). ``W x D`` is 0.3 M
+multiply-adds for a 300-s window at 2 fps with 512-d embeddings. docs/benchmarks.md ("Watch")
+has the CPU per sample at 60-s and 300-s windows, before and after.
 
-:class:`WindowScorer` is what ``vad watch`` did before: after every batch, the whole window
-re-scored by :meth:`~vad.pipeline.Detector.score_embeddings` (context, heads over ``W x M``,
-the ``W x W`` kNN graph, smoothing). It is kept as the reference the incremental scorer is
-tested against, and for the benchmark.
+Agreement with the re-score (tests/test_livescore.py, a stream for 10 recipes and a
+calibration): within 1e-5, i.e. the rounding of the scores to 6 decimals; the one other
+difference is float32 rounding of the cosines between samples, which can swap two neighbours
+equally similar to 7 digits (the re-score computes them as one matrix product, this scorer a
+row at a time): on vtest.avi with the tiny test model, 13 of 159 scores moved, by up to 8e-4.
 
-The two differ in one thing: the window re-score recomputes every older sample's value
-against the *newest* reference, the incremental scorer keeps each value as computed against
-the reference of its own arrival. A value changes only through the reference (the trimmed
-mean of the window moves by about 1/W per sample), and enters the newest score only as a
-refinement neighbour or a smoothing tap; the test on a stream states the difference
-(tests/test_livescore.py). Both score the newest sample with the past only, unlike ``vad
-score``, which sees the whole video (context, anchor, neighbours and a centred smoothing
-window; README, "Watching cameras", gives the difference on a test stream).
+Both score a sample from the past only (the window ending with it; the smoothing's edge
+repeats the newest value), unlike ``vad score``, which sees the whole video: README,
+"Watching cameras", says what that changes on a test stream. Samples are taken as regularly
+spaced at the sample rate (as the re-score treats them).
 
-Recipe pieces live in three methods of :class:`IncrementalScorer`: ``_reference`` (context and
-anchor), ``_values`` (the head over the bank, context mixing) and ``_tail_scores`` (refinement,
-probabilities, calibration, smoothing). Samples are regularly spaced at the sample rate (as
-the window re-score treats them).
+Recipe pieces live in three places: ``_reference`` (context and anchor), the ``*Scopes``
+heads (``pieces``/``values``), and ``_tail_scores`` (refinement, probabilities, calibration,
+smoothing).
 """
 
 from __future__ import annotations
@@ -359,11 +361,14 @@ class IncrementalScorer:
 
     def _scored(self, g: int, x: np.ndarray, ref: _Reference) -> Scored:
         score = self._tail_scores(g, ref)
-        idx, sim = top_anomalous_descriptions(x[None], self.text, ref.posterior)
+        descriptions = []
+        if score >= self._runs.threshold or self._runs.active:  # what fired: only in a run
+            idx, sim = top_anomalous_descriptions(x[None], self.text, ref.posterior)
+            descriptions = self._runs.update(g, score, idx[0], sim[0], self.text)
         scene = None
         if ref.posterior is not None:
             scene = self.detector.bank.scenes[int(np.argmax(ref.posterior))].name
-        return Scored(score, self._runs.update(g, score, idx[0], sim[0], self.text), scene)
+        return Scored(score, descriptions, scene)
 
 
 def scope_masks(text) -> list[np.ndarray]:
@@ -423,9 +428,9 @@ class MarginScopes:
         (S + beta * a) / want                      if v(m) < a <= v(m-1)   (a the boundary)
         (S + beta * v(m)) / want                   if a <= v(m)     (a not in the top m)
 
-    so :meth:`pieces` keeps four numbers per pair (``alpha * u+``, ``S``, ``v(m-1)``, ``v(m)``)
-    and :meth:`values` gives the margins for any anchor in O(pairs). Equal to ``margin_head``
-    per scope up to float rounding (tests/test_livescore.py).
+    so :meth:`pieces` keeps three numbers per pair (``alpha * u+ - S / want``, ``v(m-1)``,
+    ``v(m)``) and :meth:`values` gives the margins for any anchor in O(pairs). Equal to
+    ``margin_head`` per scope up to float rounding (tests/test_livescore.py).
 
     >>> from vad.scoring import TextEmbeddings
     >>> t = TextEmbeddings(scenes=np.eye(2), descriptions=np.eye(2),
@@ -468,7 +473,8 @@ class MarginScopes:
         if anchor:  # the normal side counts the anchor: n + 1 values
             self.want = fraction * (n + 1)
             self.m = np.minimum(n + 1, np.ceil(self.want - 1e-9).astype(int))
-            self.beta = self.want - (self.m - 1)
+            self.beta_want = (self.want - (self.m - 1)) / self.want
+            self.inv_want = 1.0 / self.want
         self.no_normal = n == 0
 
     def _sorted(self, sims: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -478,48 +484,46 @@ class MarginScopes:
 
     def pieces(self, sims: np.ndarray) -> np.ndarray:
         """What the margins need of ``b`` samples' cosines to the descriptions ``sims`` (b,M):
-        (b, pairs, 4), the anchor left out."""
+        (b, 3, pairs): ``alpha * u+ - S / want`` (with the anchor; ``alpha * u+ - u-``
+        without), ``v(m-1)`` and ``v(m)``."""
         anom = np.einsum("bpw,pw->bp", self._sorted(sims, self.anom), self.anom_w)
-        out = np.empty((len(sims), len(self.owner), 4))
-        out[..., 0] = self.alpha * anom
+        out = np.zeros((len(sims), 3, len(self.owner)))
         if not self.anchor:
-            out[..., 1] = np.einsum("bpw,pw->bp", self._sorted(sims, self.norm), self.norm_w)
+            norm = np.einsum("bpw,pw->bp", self._sorted(sims, self.norm), self.norm_w)
+            out[:, 0] = self.alpha * anom - norm
             return out
         v = self._sorted(sims, self.norm)
-        v = np.concatenate(  # v[:, :, i] is v(i): v(0) above all, v(n + 1...) below all
-            [np.full(v.shape[:2] + (1,), self.BIG), v, np.full(v.shape[:2] + (1,), -self.BIG)],
-            axis=2,
-        )
+        edge = np.full(v.shape[:2] + (1,), self.BIG)
+        v = np.concatenate([edge, v, -edge], axis=2)  # v[..., i] is v(i); v(0) above all
         cumulative = np.cumsum(np.where(np.abs(v) < self.BIG, v, 0.0), axis=2)
         pairs = np.arange(len(self.owner))
-        out[..., 1] = cumulative[:, pairs, self.m - 1]  # S = v(1) + ... + v(m-1)
-        out[..., 2] = v[:, pairs, self.m - 1]
-        out[..., 3] = np.take_along_axis(v, np.minimum(self.m, v.shape[2] - 1)[None, :, None], 2)[
-            ..., 0
-        ]
+        out[:, 0] = self.alpha * anom - cumulative[:, pairs, self.m - 1] / self.want
+        out[:, 1] = v[:, pairs, self.m - 1]
+        out[:, 2] = v[:, pairs, np.minimum(self.m, v.shape[2] - 1)]
         return out
 
     def values(self, pieces: np.ndarray, anchor_sims: np.ndarray | None) -> np.ndarray:
         """Margins (b, scopes) from :meth:`pieces`, with the samples' cosines to their anchor
-        ``anchor_sims`` (b,) (None without an anchor)."""
+        ``anchor_sims`` (b,) (None without an anchor): ``want * u-`` is
+        ``S + beta * clip(a, v(m), v(m-1)) + max(a - v(m-1), 0)`` (the three cases above)."""
         b = len(pieces)
         out = np.full((b, self.scopes), -1.0 / self.tau)  # a scope without anomalous: -1/tau
         if not len(self.owner):
             return out
+        margin = pieces[:, 0].copy()
         if self.anchor:
             a = np.asarray(anchor_sims, np.float64)[:, None]
-            s, above, below = pieces[..., 1], pieces[..., 2], pieces[..., 3]
-            beta = self.beta[None, :]
-            u_norm = np.where(
-                a > above,
-                s - above + a + beta * above,
-                np.where(a > below, s + beta * a, s + beta * below),
-            )
-            u_norm /= self.want[None, :]
-            margin = (pieces[..., 0] - u_norm) / self.tau
+            above, below = pieces[:, 1], pieces[:, 2]  # below <= above
+            boundary = np.minimum(np.maximum(a, below), above)
+            boundary *= self.beta_want
+            margin -= boundary
+            excess = a - above
+            np.maximum(excess, 0.0, out=excess)
+            excess *= self.inv_want
+            margin -= excess
         else:
-            margin = (pieces[..., 0] - pieces[..., 1]) / self.tau
-            margin[:, self.no_normal] = 1.0 / self.tau
+            margin[:, self.no_normal] = 1.0
+        margin /= self.tau
         out[:, self.owner[self.starts]] = np.maximum.reduceat(margin, self.starts, axis=1)
         return out
 
@@ -654,6 +658,11 @@ class _DescriptionRun:
         self.counts: Counter = Counter()
         self.sums: dict[int, list[float]] = {}  # description -> [sum of similarities, count]
         self.between: list[tuple[np.ndarray, np.ndarray]] = []  # below, since the last above
+
+    @property
+    def active(self) -> bool:
+        """A run is going on (a sample below the threshold may still be part of it)."""
+        return self.last_above is not None
 
     def _add(self, idx: np.ndarray, sim: np.ndarray) -> None:
         if len(idx):
