@@ -129,17 +129,17 @@ def test_incremental_scores_equal_the_window_rescore(stand_in, bank, recipe):
 def test_with_a_calibration_too(stand_in, bank):
     det = detector(stand_in, bank)
     memory = stream(stand_in, n=40, seed=1)[:30]  # normal footage: sitting, no fight
-    det.sample_adjust = Calibration(
+    det.sample_novelty = Calibration(
         about={"novelty": {"d50": 0.05, "d99": 0.3, "weight": 0.5}},
         memory=memory,
         memory_video=np.zeros(len(memory), int),
         memory_time=np.arange(len(memory)) / FPS,
         rate_per_hour=np.zeros(1001),
-    ).adjust
+    ).sample_novelty
     embeddings = stream(stand_in)
     live = one_by_one(IncrementalScorer(det, FPS, WINDOW_S), embeddings)
     again = one_by_one(WindowScorer(det, FPS, WINDOW_S), embeddings)
-    det.sample_adjust = None
+    det.sample_novelty = None
     plain = one_by_one(IncrementalScorer(det, FPS, WINDOW_S), embeddings)
     assert np.abs(live - plain).max() > 0.05  # the calibration changed the scores
     np.testing.assert_allclose(live, again, rtol=0, atol=TOLERANCE)
@@ -229,3 +229,36 @@ def test_the_context_window_of_the_detector_is_refused(stand_in, bank):
     det = detector(stand_in, bank, context_window_s=30.0)
     with pytest.raises(ValueError, match="context_window_s must be None"):
         IncrementalScorer(det, FPS, WINDOW_S)
+
+
+def test_a_novelty_driven_score_says_so_and_names_no_description_that_did_not_fire(stand_in, bank):
+    """With a calibration, footage unlike the camera's normal footage (people walking where
+    they only ever sat; normal to the bank) is scored up by novelty alone: its explanation
+    names novelty and its descriptions move to ``nearest_descriptions`` (as vad score's
+    events, vad.explain)."""
+    rng = np.random.default_rng(3)
+    sit, walk = stand_in.encode_text(
+        ["a person sitting on a bench", "people walking in a corridor"]
+    )
+
+    def noisy(v, n):
+        x = v + 0.2 * rng.standard_normal((n, stand_in.dim)) / np.sqrt(stand_in.dim)
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+    memory = noisy(sit, 40)
+    det = detector(stand_in, bank, anchor=False, refine="none", smoothing="none")
+    det.sample_novelty = Calibration(
+        about={"novelty": {"d50": 0.05, "d99": 0.2, "weight": 0.9}},
+        memory=memory,
+        memory_video=np.zeros(len(memory), int),
+        memory_time=np.arange(len(memory)) / FPS,
+        rate_per_hour=np.zeros(1001),
+    ).sample_novelty
+    scored = IncrementalScorer(det, FPS, WINDOW_S).add(np.r_[noisy(sit, 20), noisy(walk, 10)])
+    assert all(s.explained is None and s.descriptions == [] for s in scored[:20])
+    novel = scored[20:]
+    assert all(s.score >= det.event_threshold for s in novel)
+    for s in novel:
+        assert s.explained["explanation"]["driver"] == "novelty"
+        assert s.explained["label"].startswith("unlike this camera's normal footage (novelty")
+        assert s.descriptions == [] and s.explained["nearest_descriptions"]

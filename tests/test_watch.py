@@ -85,6 +85,24 @@ def test_an_event_opens_after_min_event_s_and_closes_after_the_cooldown():
     assert out[1]["peak_score"] == 0.9
 
 
+def test_an_event_keeps_the_explanation_of_its_peak():
+    tracker = EventTracker("cam", threshold=0.5, min_event_s=0.0, cooldown_s=0.0)
+    first = {"label": "a fight (0.31)", "explanation": {"driver": "semantic"}}
+    peak = {
+        "label": "unlike this camera's normal footage (novelty 0.90)",
+        "nearest_descriptions": [{"text": "x"}],
+        "explanation": {"driver": "novelty"},
+    }  # noqa: E501
+    opened = tracker.update(0.0, 0.6, [{"text": "a fight"}], explained=first)
+    tracker.update(0.5, 0.9, [], explained=peak)
+    tracker.update(1.0, 0.7, [{"text": "a fight"}], explained=first)  # not a new peak
+    closed = tracker.update(1.5, 0.1, [])
+    assert opened[0]["label"] == "a fight (0.31)" and "nearest_descriptions" not in opened[0]
+    assert closed[0]["label"] == peak["label"] and closed[0]["descriptions"] == []
+    assert closed[0]["nearest_descriptions"] == [{"text": "x"}]
+    assert closed[0]["explanation"]["driver"] == "novelty"
+
+
 def test_a_blip_shorter_than_min_event_s_is_no_event():
     tracker = EventTracker("cam", threshold=0.5, min_event_s=1.0, cooldown_s=0.0)
     out = []

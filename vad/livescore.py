@@ -38,7 +38,7 @@ repeats the newest value), unlike ``vad score``, which sees the whole video: REA
 spaced at the sample rate (as the re-score treats them).
 
 Recipe pieces live in three places: ``_reference`` (context and anchor), the ``*Scopes``
-heads (``pieces``/``values``), and ``_tail_scores`` (refinement, probabilities, calibration,
+heads (``pieces``/``values``), and ``_scored`` (refinement, probabilities, calibration,
 smoothing).
 """
 
@@ -46,13 +46,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import expit
 
 from vad.cache import VideoEmbeddings
 from vad.context import Context, fixed_context, robust_mean, scene_posterior
+from vad.explain import ScoreComponents, describe_event, explain_peak
 from vad.heads import _normalize, mix_values, vote_margin
 from vad.scoring import (
     MIN_SCENE_WEIGHT,
@@ -70,11 +71,15 @@ MERGE_GAP_S = 1.0  # as vad score's events: runs of high scores closer than this
 @dataclass(frozen=True)
 class Scored:
     """One sample's score, the anomalous descriptions of the run of high scores it belongs to
-    (empty below the threshold), and the scene it was scored in (None without context)."""
+    that fired (empty below the threshold), the scene it was scored in (None without context),
+    and at or above the threshold what drove the score (``explained``: ``label``,
+    ``explanation`` and ``nearest_descriptions`` when the descriptions did not fire, as
+    :func:`vad.explain.describe_event` gives them; None when not explained)."""
 
     score: float
     descriptions: list
     scene: str | None
+    explained: dict | None = None
 
 
 def window_capacity(window_s: float, sample_fps: float) -> int:
@@ -136,7 +141,11 @@ class WindowScorer:
             events = result["events"]
             inside = [e for e in events if e["start_frame"] <= i <= e["end_frame"]]
             descriptions = inside[0]["descriptions"] if inside else []
-            out.append(Scored(float(result["scores"][i]), descriptions, scene))
+            explained = None
+            if inside and "explanation" in inside[0]:
+                keys = ("label", "explanation", "nearest_descriptions")
+                explained = {k: inside[0][k] for k in keys if k in inside[0]}
+            out.append(Scored(float(result["scores"][i]), descriptions, scene, explained))
         return out
 
 
@@ -183,6 +192,13 @@ class IncrementalScorer:
         self._uses_scenes = self._context is None or self._context.posterior is not None
         self._legacy = self.scoring.head == "softmax" and not self.scoring.anchor
         self._head = None if self._legacy else all_scopes(self.scoring, self.text, self.logit_scale)
+        # what explains an event: the head without the anchor (none for the softmax head,
+        # whose anchor-free recipe is the original one), from the samples' kept cosines
+        self._explains_anchor = bool(detector.explain and self.scoring.anchor)
+        self._free_head = None
+        if self._explains_anchor and self.scoring.head != "softmax":
+            free = replace(self.scoring, anchor=False)
+            self._free_head = all_scopes(free, self.text, self.logit_scale)
         self._runs = _DescriptionRun(detector.event_threshold, MERGE_GAP_S * self.fps)
 
     @property
@@ -209,6 +225,8 @@ class IncrementalScorer:
         # at the first sample (its shape is the head's)
         self._scopes = 1 + (len(self.text.scenes) if self._uses_scenes else 0)
         self._best = np.zeros(p, np.float32)  # each sample's highest cosine to a description
+        if self._free_head is not None:  # each sample's cosines to the descriptions
+            self._sims = np.zeros((p, len(self.text.labels)), np.float32)
         if self.scoring.refine == "knn":
             self._unit = np.zeros((p, dim), np.float32)
             self._rows = np.zeros((self._rows_kept, p), np.float32)
@@ -246,7 +264,10 @@ class IncrementalScorer:
         kept = self._values(x, sims)
         if self._table is None:
             self._table = np.zeros((self._slots, *kept.shape[1:]))
-        self._table[np.arange(first, first + len(x)) % self._slots] = kept
+        new = np.arange(first, first + len(x)) % self._slots
+        self._table[new] = kept
+        if self._free_head is not None:
+            self._sims[new] = sims
         out = []
         for k in range(len(x)):
             out.append(self._scored(first + k, x[k], refs[k]))
@@ -309,11 +330,23 @@ class IncrementalScorer:
         )
         return np.c_[context_free, per_scene]
 
-    def _mixed(self, slots: np.ndarray, ref: _Reference) -> np.ndarray:
+    def _mixed(self, slots: np.ndarray, ref: _Reference, anchored: bool = True) -> np.ndarray:
         """The head's values of the samples in ``slots`` against the anchor of ``ref`` (the
         newest sample's), mixed over the scenes by its posterior: what
-        :func:`vad.scoring.score_samples` gives these samples in the newest window."""
-        if self._head is None:
+        :func:`vad.scoring.score_samples` gives these samples in the newest window.
+        ``anchored=False``: the same without the anchor (what explains an event)."""
+        legacy = self._legacy
+        if not anchored:
+            legacy = self._free_head is None
+            if legacy:
+                per_scene, context_free = scene_anomaly_probabilities(
+                    self._emb[slots].astype(np.float64), self.text, self.logit_scale
+                )
+                table = np.c_[context_free, per_scene]
+            else:
+                pieces = self._free_head.pieces(self._sims[slots])
+                table = self._free_head.values(pieces, None)
+        elif self._head is None:
             table = self._table[slots]
         else:
             table = self._head.values(self._table[slots], self._anchor_sims(slots, ref))
@@ -322,53 +355,75 @@ class IncrementalScorer:
         if posterior is None:
             return context_free
         per_scene = table[:, 1:]
-        if self._legacy:
+        if legacy:
             return mix_context(per_scene, context_free, posterior)
         # a scene under 0.1% of the posterior is scored context-free, as in score_samples
         weak = posterior < MIN_SCENE_WEIGHT
         per_scene = np.where(weak[None, :], context_free[:, None], per_scene)
         return mix_values(per_scene, context_free, posterior, self.scoring.smooths_margin)
 
-    def _tail_scores(self, g: int, ref: _Reference) -> float:
-        """The smoothed score of sample ``g``: its tail refined, turned into probabilities,
-        calibrated and smoothed, as :meth:`Detector.score_embeddings` does for the whole."""
+    def _scored(self, g: int, x: np.ndarray, ref: _Reference) -> Scored:
+        """Sample ``g``'s score: the tail's values refined over their neighbours, turned into
+        probabilities, calibrated and smoothed, as :meth:`Detector.score_embeddings` does for
+        a whole window; at or above the threshold, what fired and what drove it."""
         scoring, det = self.scoring, self.detector
         tail = np.arange(g - min(self.tail, g + 1) + 1, g + 1)
-        values = None
-        if scoring.refine == "knn":
-            window = self._window(g)
-            k = min(scoring.refine_k, len(window))
-            if k > 1:  # knn_refine over the window, for the tail's rows only
-                rows = self._rows[tail % self._rows_kept][:, window]
-                idx = np.argpartition(-rows, k - 1, axis=1)[:, :k]
-                top = np.take_along_axis(rows, idx, axis=1).astype(np.float64)
-                top /= scoring.refine_temperature
-                w = np.exp(top - top.max(axis=1, keepdims=True))
-                w /= w.sum(axis=1, keepdims=True)
-                need, where = np.unique(idx, return_inverse=True)  # neighbours' positions
-                mixed = self._mixed(window[need], ref)[where.reshape(idx.shape)]
-                values = (w * mixed).sum(axis=1)
-        if values is None:
-            values = self._mixed(tail % self._slots, ref)
         times = tail / self.fps
-        raw, smoothed = to_probabilities(values, times, scoring, det.window_s, det.smoothing)
-        if det.sample_adjust is not None:  # per-sample: the tail is enough
+        refine = self._neighbours(g, tail) if scoring.refine == "knn" else None
+
+        def values(anchored: bool = True) -> np.ndarray:
+            if refine is None:
+                return self._mixed(tail % self._slots, ref, anchored)
+            slots, where, w = refine  # knn_refine over the window, for the tail's rows only
+            return (w * self._mixed(slots, ref, anchored)[where]).sum(axis=1)
+
+        def smoothed(v: np.ndarray) -> np.ndarray:
+            return smooth(v, times, det.window_s, det.smoothing)
+
+        raw, final = to_probabilities(values(), times, scoring, det.window_s, det.smoothing)
+        parts = ScoreComponents(semantic=raw)
+        if det.sample_novelty is not None:  # per sample: the tail is enough
             n = len(tail)
             emb = VideoEmbeddings(self._emb[tail % self._slots], tail, times, n, self.fps, n)
-            raw = det.sample_adjust(emb, raw)
-            smoothed = smooth(raw, times, det.window_s, det.smoothing)
-        return round(float(np.clip(smoothed[-1], 0.0, 1.0)), 6)
-
-    def _scored(self, g: int, x: np.ndarray, ref: _Reference) -> Scored:
-        score = self._tail_scores(g, ref)
-        descriptions = []
-        if score >= self._runs.threshold or self._runs.active:  # what fired: only in a run
-            idx, sim = top_anomalous_descriptions(x[None], self.text, ref.posterior)
-            descriptions = self._runs.update(g, score, idx[0], sim[0], self.text)
+            parts.novelty, parts.novelty_weight = det.sample_novelty(emb)
+            final = smoothed(parts.score())
+        score = round(float(np.clip(final[-1], 0.0, 1.0)), 6)
         scene = None
         if ref.posterior is not None:
-            scene = self.detector.bank.scenes[int(np.argmax(ref.posterior))].name
-        return Scored(score, descriptions, scene)
+            scene = det.bank.scenes[int(np.argmax(ref.posterior))].name
+        if not (score >= self._runs.threshold or self._runs.active):
+            return Scored(score, [], scene)
+        idx, sim = top_anomalous_descriptions(x[None], self.text, ref.posterior)
+        descriptions = self._runs.update(g, score, idx[0], sim[0], self.text)
+        if score < self._runs.threshold or not det.explain:
+            return Scored(score, descriptions, scene)
+        if scoring.anchor:  # the anchor's effect: the same without it
+            free = replace(scoring, anchor=False)
+            parts.anchor_free = to_probabilities(
+                values(anchored=False), times, free, det.window_s, det.smoothing
+            )[0]
+        threshold = self._runs.threshold
+        explanation = explain_peak(parts, times, times[-1], score, threshold, smoothed)
+        event = describe_event({"descriptions": descriptions}, explanation)
+        return Scored(score, event.pop("descriptions"), scene, event)
+
+    def _neighbours(self, g: int, tail: np.ndarray):
+        """The tail's ``k`` nearest samples in the window ending with ``g`` (as
+        :func:`vad.heads.knn_graph`): their slots, each tail row's positions among them, and
+        the refinement's weights; None when ``k`` is 1 (no refinement)."""
+        scoring = self.scoring
+        window = self._window(g)
+        k = min(scoring.refine_k, len(window))
+        if k <= 1:
+            return None
+        rows = self._rows[tail % self._rows_kept][:, window]
+        idx = np.argpartition(-rows, k - 1, axis=1)[:, :k]
+        top = np.take_along_axis(rows, idx, axis=1).astype(np.float64)
+        top /= scoring.refine_temperature
+        w = np.exp(top - top.max(axis=1, keepdims=True))
+        w /= w.sum(axis=1, keepdims=True)
+        need, where = np.unique(idx, return_inverse=True)  # each neighbour evaluated once
+        return window[need], where.reshape(idx.shape), w
 
 
 def scope_masks(text) -> list[np.ndarray]:

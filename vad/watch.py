@@ -107,10 +107,17 @@ class EventTracker:
         return self._open is not None
 
     def update(
-        self, time_s: float, score: float, descriptions: list[dict], wall_time: float | None = None
+        self,
+        time_s: float,
+        score: float,
+        descriptions: list[dict],
+        wall_time: float | None = None,
+        explained: dict | None = None,
     ) -> list[dict]:
         """Feed one sample; returns the event records it opens or closes. ``wall_time``: the
-        sample's arrival (UNIX time), which records then carry as ISO-8601 clock times."""
+        sample's arrival (UNIX time), which records then carry as ISO-8601 clock times.
+        ``explained``: what drove the score at this sample (``label``, ``explanation``,
+        ``nearest_descriptions``, :func:`vad.explain.describe_event`), kept with the peak."""
         out = []
         clock = None if wall_time is None else arrival_iso(wall_time)
         if score >= self.threshold:
@@ -130,13 +137,18 @@ class EventTracker:
                         "descriptions": descriptions,
                         "start_clock": self._pending_clock,
                         "peak_clock": clock,
+                        **(explained or {}),
                     }
                     self._pending = None
                     out.append(self._record("open", None))
             elif score > self._open["peak_score"]:
                 self._open.update(peak_s=round(time_s, 3), peak_score=round(float(score), 6))
                 self._open["peak_clock"] = clock
-                if descriptions:
+                if explained:  # the peak's explanation (its descriptions may be none)
+                    for key in ("label", "explanation", "nearest_descriptions"):
+                        self._open.pop(key, None)
+                    self._open.update(explained, descriptions=descriptions)
+                elif descriptions:
                     self._open["descriptions"] = descriptions
         else:
             self._pending = None
@@ -167,6 +179,7 @@ class EventTracker:
             "peak_score": ev.get("peak_score"),
             "threshold": self.threshold,
             "descriptions": ev.get("descriptions", []),
+            **{k: ev[k] for k in ("nearest_descriptions", "label", "explanation") if k in ev},
             **{k: v for k, v in clocks.items() if v is not None},
             "wall_time": round(time.time(), 6),
         }
@@ -356,7 +369,7 @@ class Watcher:
                 }
             )
             updates = src.tracker.update(
-                frame.time_s, result.score, result.descriptions, frame.wall_time
+                frame.time_s, result.score, result.descriptions, frame.wall_time, result.explained
             )
             for record in updates:
                 record["context"] = result.scene
