@@ -44,6 +44,15 @@ max(1 s, 2 samples) of its stream. It reports the largest such N and each trial'
 as a check that other processes' load cannot skew, the CPU time per sample of this process and
 the streams a dedicated core would take at that cost.
 
+Before the trials, ``--watch`` measures what scoring costs per sample, paired in one run: the
+video's embeddings (2 fps, encoded once, replayed in a loop as one live stream) are fed one
+sample at a time to the whole-window re-score (``WatchOptions.scorer = "window"``, ``vad watch``
+before issue 17 item 9) and to the incremental scorer (the default), at each
+``--watch-windows`` context window (60 and 300 s); CPU time per sample is measured once the
+window is full (``--watch-score-samples`` samples, fewer for the re-score, whose window is
+filled without scoring), on the same core, the two scorers alternating, twice; the medians are
+reported with the encoder's CPU per sample (one frame a batch) for scale.
+
 ``--memory LONG`` runs end-to-end on VIDEO and on LONG (a longer video of the same format,
 see scripts/make_long_video.py) and prints their peak RSS and its ratio instead.
 """
@@ -488,6 +497,64 @@ def print_report(args, report: dict) -> None:
     print(f"target: {t['what']}: {'met' if t['met'] else 'NOT met'}")
 
 
+def watch_scoring_bench(args, detector, encoder, report: dict) -> None:
+    """CPU per sample of the window re-score and of the incremental scorer (module doc)."""
+    import numpy as np
+
+    from vad.livescore import IncrementalScorer, WindowScorer
+
+    fps = detector.sample_fps
+    stream = detector.embed(args.video).embeddings  # 2 fps, replayed in a loop
+
+    def sample(i: int) -> np.ndarray:
+        return stream[i % len(stream)][None]
+
+    def cpu_per_sample(scorer, start: int, n: int) -> float:
+        cpu0 = time.process_time()
+        for i in range(start, start + n):
+            scorer.add(sample(i))
+        return (time.process_time() - cpu0) / n
+
+    rows = []
+    for window_s in args.watch_windows:
+        full = int(window_s * fps) + 1
+        measured: dict[str, list[float]] = {"window": [], "incremental": []}
+        for _ in range(2):  # alternate, twice: the load of other processes shows as spread
+            before = WindowScorer(detector, fps, window_s)
+            for i in range(full):  # fill the window without scoring it (its cost: n^2)
+                before.embeddings.append(sample(i)[0])
+            n = max(5, args.watch_score_samples // 10)
+            measured["window"].append(cpu_per_sample(before, full, n))
+            after = IncrementalScorer(detector, fps, window_s, detector.batch_size)
+            for i in range(full):
+                after.add(sample(i))
+            measured["incremental"].append(cpu_per_sample(after, full, args.watch_score_samples))
+        before_s = statistics.median(measured["window"])
+        after_s = statistics.median(measured["incremental"])
+        rows.append(
+            {
+                "window_s": window_s,
+                "window_samples": full,
+                "rescore_cpu_ms_per_sample": round(1e3 * before_s, 3),
+                "incremental_cpu_ms_per_sample": round(1e3 * after_s, 3),
+                "speedup": round(before_s / after_s, 1),
+                "runs_ms": {k: [round(1e3 * v, 3) for v in vs] for k, vs in measured.items()},
+            }
+        )
+        log(f"watch scoring bench: {rows[-1]}")
+    pixels = encoder.preprocess.resize_crop(np.zeros((1, 240, 320, 3), np.uint8))
+    collect = getattr(encoder, "collect", np.asarray)
+    collect(encoder.submit_pixels(pixels))  # warm-up
+    cpu0, n = time.process_time(), 20
+    for _ in range(n):
+        collect(encoder.submit_pixels(pixels))
+    report["watch_scoring"] = {
+        "stream": f"{args.video} at {fps:g} fps ({len(stream)} samples, looped)",
+        "encoder_cpu_ms_per_frame": round(1e3 * (time.process_time() - cpu0) / n, 3),
+        "windows": rows,
+    }
+
+
 def watch_bench(args, encoder, report: dict) -> None:
     """How many realtime 2-fps streams one CPU core keeps up with (``vad watch``)."""
     import torch
@@ -516,6 +583,7 @@ def watch_bench(args, encoder, report: dict) -> None:
         encoder=encoder,
     )
     detector.text_embeddings()  # the prompt bank, before any timing
+    watch_scoring_bench(args, detector, encoder, report)
     links = Path(tempfile.mkdtemp(prefix="vad-watch-bench-"))
     trials = []
     best = 0
@@ -577,6 +645,15 @@ def print_watch_report(report: dict) -> None:
     print(f"machine: {m['cpu']} ({m['cores']} cores, load {m['load_avg_1m']}), {m['date']}")
     where = "one GPU" if w["cpu_core"] is None else "one CPU core"
     print(f"model: {s['model']} ({s['pretrained']}), {where}, {w['sample_fps']:g} fps")
+    sc = report["watch_scoring"]
+    print(f"scoring CPU per sample, {sc['stream']}; encoder {sc['encoder_cpu_ms_per_frame']} ms")
+    print("window  samples  re-score (ms)  incremental (ms)  speed-up")
+    for r in sc["windows"]:
+        print(
+            f"{r['window_s']:>5g} s  {r['window_samples']:>7}  "
+            f"{r['rescore_cpu_ms_per_sample']:>13}  {r['incremental_cpu_ms_per_sample']:>16}  "
+            f"{r['speedup']:>7}x"
+        )
     print(
         "streams  keeps up  samples/expected  busy  latency p50/p95 (s)  dropped  "
         "CPU s/sample  streams/dedicated core"
@@ -653,6 +730,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--watch", action="store_true", help="vad watch: 2-fps streams per CPU core")
     p.add_argument("--watch-seconds", type=float, default=15.0, help="length of each trial")
     p.add_argument("--watch-max", type=int, default=8, help="most streams to try")
+    p.add_argument(
+        "--watch-windows",
+        type=float,
+        nargs="+",
+        default=[60.0, 300.0],
+        metavar="S",
+        help="context windows of the scoring-cost measurement",
+    )
+    p.add_argument(
+        "--watch-score-samples",
+        type=int,
+        default=200,
+        help="samples timed per incremental run (a tenth for the re-score)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     return p.parse_args(argv)
 

@@ -85,6 +85,24 @@ def test_an_event_opens_after_min_event_s_and_closes_after_the_cooldown():
     assert out[1]["peak_score"] == 0.9
 
 
+def test_an_event_keeps_the_explanation_of_its_peak():
+    tracker = EventTracker("cam", threshold=0.5, min_event_s=0.0, cooldown_s=0.0)
+    first = {"label": "a fight (0.31)", "explanation": {"driver": "semantic"}}
+    peak = {
+        "label": "unlike this camera's normal footage (novelty 0.90)",
+        "nearest_descriptions": [{"text": "x"}],
+        "explanation": {"driver": "novelty"},
+    }  # noqa: E501
+    opened = tracker.update(0.0, 0.6, [{"text": "a fight"}], explained=first)
+    tracker.update(0.5, 0.9, [], explained=peak)
+    tracker.update(1.0, 0.7, [{"text": "a fight"}], explained=first)  # not a new peak
+    closed = tracker.update(1.5, 0.1, [])
+    assert opened[0]["label"] == "a fight (0.31)" and "nearest_descriptions" not in opened[0]
+    assert closed[0]["label"] == peak["label"] and closed[0]["descriptions"] == []
+    assert closed[0]["nearest_descriptions"] == [{"text": "x"}]
+    assert closed[0]["explanation"]["driver"] == "novelty"
+
+
 def test_a_blip_shorter_than_min_event_s_is_no_event():
     tracker = EventTracker("cam", threshold=0.5, min_event_s=1.0, cooldown_s=0.0)
     out = []
@@ -377,9 +395,12 @@ def test_memory_is_bounded_by_the_context_window(stand_in, scene_video):
     options = WatchOptions(sample_fps=2, context_window_s=5, loop=True, duration_s=WAIT_S)
     watcher = Watcher(det, [str(scene_video)], sink, options)
     watcher.run(stop)
-    src = watcher.sources[str(scene_video)]
-    assert len(seen) >= 150
-    assert len(src.embeddings) == len(src.times) == 11  # 5 s at 2 fps, and the newest
+    scorer = watcher.sources[str(scene_video)].scorer
+    assert len(seen) >= 150 and scorer.samples >= 150
+    assert scorer.capacity == 11  # 5 s at 2 fps, and the newest
+    # fixed-size arrays: the window, plus one batch in flight
+    kept = [a for a in vars(scorer).values() if isinstance(a, np.ndarray)]
+    assert kept and all(len(a) <= scorer.capacity + det.batch_size for a in kept)
     assert seen == sorted(seen)  # stream time runs on across the loops
 
 

@@ -2,9 +2,10 @@
 
 - :class:`JsonlWriter`: one JSON object per line (``-`` = stdout), flushed line by line, so a
   reader (``tail -f``, a log shipper) sees each record as soon as it is written.
-- :class:`CommandAlert`: ``--on-event CMD`` runs ``CMD`` through the shell with the event
-  JSON on stdin, once per event record (open and close).
-- :class:`Webhook`: ``--webhook URL`` POSTs the event JSON, retrying with exponential backoff.
+- :class:`CommandAlert`: ``--on-event CMD`` runs ``CMD`` through the shell with the record's
+  JSON on stdin, once per alert record (events and camera health, each opened and closed).
+- :class:`Webhook`: ``--webhook URL`` POSTs the record's JSON, retrying with exponential
+  backoff.
 
 Commands and webhooks run in their own threads behind bounded queues: a slow command or a dead
 receiver never blocks scoring; when a queue is full the oldest alert is dropped and counted.
@@ -223,9 +224,13 @@ class Webhook(_QueuedSender):
         return False
 
 
+ALERT_TYPES = ("event", "health")  # the records the command and the webhook receive
+
+
 class AlertSink:
-    """Fans records out: every record to the JSONL writer; event records also to the command
-    and the webhook; ``listeners`` (callables) see every record (tests, embedding apps)."""
+    """Fans records out: every record to the JSONL writer; alert records (``event`` and
+    ``health``) also to the command and the webhook; ``listeners`` (callables) see every record
+    (tests, embedding apps). Records may come from several threads."""
 
     def __init__(
         self,
@@ -246,7 +251,7 @@ class AlertSink:
 
     def emit(self, record: dict) -> None:
         self.jsonl.write(record)
-        if record.get("type") == "event":
+        if record.get("type") in ALERT_TYPES:
             for sender in (self.command, self.webhook):
                 if sender is not None:
                     sender.send(record)

@@ -706,8 +706,9 @@ def add_watch_parser(sub) -> None:
         "watch",
         help="score live streams (rtsp/http/udp/webcam/file) as frames arrive; JSONL and alerts",
         description="Score live sources as they arrive, with one shared model. Writes JSON "
-        "Lines (sample, event, status and summary records; README, Watching cameras) and "
-        "sends event alerts. Runs until --duration, SIGINT/SIGTERM, or every file source ends. "
+        "Lines (sample, event, health, status and summary records; README, Watching cameras) "
+        "and sends event and camera-health alerts. Runs until --duration, SIGINT/SIGTERM, or "
+        "every file source ends. "
         "Exit status 1 when no frame could be scored.",
     )
     w.add_argument("sources", nargs="+", metavar="SOURCE", help="URL, /dev/videoN, index or file")
@@ -719,6 +720,20 @@ def add_watch_parser(sub) -> None:
     w.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     w.add_argument("--realtime", action="store_true", help="pace files at their frame rate")
     w.add_argument("--loop", action="store_true", help="replay file sources when they end")
+    w.add_argument(
+        "--health-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="a live source without a frame for S seconds is reported offline (default: 10)",
+    )
+    w.add_argument(
+        "--picture-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="a picture black, covered or frozen for S seconds is reported (default: 30)",
+    )
     add_calibration_options(w)
     add_detector_options(w)
     for action in w._actions:  # the same flag, watch's meaning
@@ -771,6 +786,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         realtime=args.realtime,
         loop=args.loop,
+        health_timeout_s=args.health_timeout,
+        picture_timeout_s=args.picture_timeout,
     )
     options.check()  # before anything is opened or loaded
     detector = build_detector(settings)

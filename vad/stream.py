@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vad.health import PictureStats, measure_picture
+
 log = logging.getLogger(__name__)
 
 ARRIVAL_TIMED_FORMATS = {"mpjpeg", "mjpeg", "jpeg_pipe", "image2pipe"}
@@ -187,7 +189,10 @@ class StreamReader(threading.Thread):
 
     Each sampled frame goes to ``frames`` (see :class:`FrameQueue`); each connection change
     to ``on_status``. ``transform`` turns the (1,H,W,3) uint8 RGB frame into what is queued
-    (``vad watch`` resizes to the model's input here, so queued frames stay small)."""
+    (``vad watch`` resizes to the model's input here, so queued frames stay small).
+    ``on_frame``, when given, is called with each sampled frame and its picture statistics
+    (:func:`vad.health.measure_picture`, every ``picture_step``-th pixel) as it is delivered,
+    before it is queued (so a frame later dropped from a full queue is still seen)."""
 
     def __init__(
         self,
@@ -202,6 +207,8 @@ class StreamReader(threading.Thread):
         backoff_s: tuple[float, float] = (0.5, 30.0),
         timeout_s: float = 10.0,
         max_short_side: int = 480,
+        on_frame: Callable[[SampledFrame, PictureStats], None] | None = None,
+        picture_step: int = 4,
     ):
         super().__init__(name=f"vad-stream-{spec.name}", daemon=True)
         if not sample_fps > 0:
@@ -217,6 +224,9 @@ class StreamReader(threading.Thread):
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
         self.max_short_side = max_short_side
+        self.on_frame = on_frame
+        self.picture_step = picture_step
+        self._luma: np.ndarray | None = None  # the previous sample's, for the picture change
         self.connections = 0
         self.reconnects = 0
         self.samples = 0
@@ -319,10 +329,17 @@ class StreamReader(threading.Thread):
             lag = 0.0
             if self.spec.live or self.realtime:
                 lag = max(0.0, time.monotonic() - first_wall - rel)
-            pixels = self.transform(self._rgb(frame)[None])
+            rgb = self._rgb(frame)[None]
+            pixels = self.transform(rgb)
             item = SampledFrame(
                 self.spec.name, self.samples, base + rel, time.time() - lag, pixels, lag
             )
+            if self.on_frame is not None:
+                stats, self._luma = measure_picture(rgb, self._luma, self.picture_step)
+                try:
+                    self.on_frame(item, stats)
+                except Exception:  # noqa: BLE001 - a broken callback must not stop the reader
+                    log.exception("frame callback failed")
             block = not (self.spec.live or self.realtime)
             if not self.frames.put(item, block=block, stop=self.stop):
                 return delivered, "stopped"

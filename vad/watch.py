@@ -5,17 +5,23 @@ One process, one model, any number of sources. Each source is read by a
 resizes the kept frames to the model's input; the frames of all sources meet in one bounded
 queue, and the scoring loop encodes them in shared batches.
 
-Each source keeps a ring buffer of its last ``context_window_s`` seconds of frame embeddings.
-After every batch the source's window is scored by :meth:`Detector.score_embeddings` - the
-recipe of ``vad score``: scene context inferred over the window (or the fixed ``--context``),
-context-mixed prompt scores, temporal smoothing - and the newest samples' smoothed scores are
-written. Smoothing at the window's end only uses the past (the edge repeats the newest score).
+Each source's samples are scored as they arrive by a :class:`~vad.livescore.IncrementalScorer`
+with the recipe of ``vad score`` over the source's last ``context_window_s`` seconds: scene
+context and anchor from that window (or the fixed ``--context``), context-mixed prompt
+scores, refinement and temporal smoothing, each sample from the past only (the smoothing's
+edge repeats the newest score). The work per sample does not grow with the window
+(:mod:`vad.livescore`).
 
 An event opens when the score has stayed at or above the threshold for ``min_event_s`` and
 closes once it has stayed below for ``cooldown_s`` (so a flickering score does not flap). Both
 moments are written as ``event`` records and sent to the alert hooks (:mod:`vad.alerts`).
 
-Memory is bounded: ring buffers per source, a bounded frame queue, bounded latency history.
+Camera health (:mod:`vad.health`): a live source without frames for ``health_timeout_s``, a
+picture black, covered or frozen for ``picture_timeout_s``, or a connection that keeps
+dropping becomes a ``health`` record, opened and closed, sent to the alert hooks like an event.
+
+Memory is bounded: a fixed-size ring of the window per source, a bounded frame queue, bounded
+latency history.
 """
 
 from __future__ import annotations
@@ -26,12 +32,14 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from vad.alerts import AlertSink
-from vad.cache import VideoEmbeddings
 from vad.clock import arrival_iso
+from vad.health import HealthMonitor, HealthSettings, PictureStats
+from vad.livescore import SCORERS, IncrementalScorer, WindowScorer
 from vad.runtime import encoder_facts
 from vad.stream import FrameQueue, SampledFrame, StreamReader, StreamStatus, parse_source
 
@@ -54,14 +62,21 @@ class WatchOptions:
     queue_size: int = 256
     backoff_s: tuple[float, float] = (0.5, 30.0)
     timeout_s: float = 10.0
+    health_timeout_s: float = 10.0
+    picture_timeout_s: float = 30.0
+    scorer: Literal["incremental", "window"] = "incremental"
 
     def check(self) -> None:
+        if self.scorer not in SCORERS:
+            raise ValueError(f"unknown scorer {self.scorer!r}; choose from {', '.join(SCORERS)}")
         for name, value, ok, what in (
             ("--sample-fps", self.sample_fps, self.sample_fps > 0, "> 0"),
             ("--context-window", self.context_window_s, self.context_window_s > 0, "> 0"),
             ("--min-event-s", self.min_event_s, self.min_event_s >= 0, ">= 0"),
             ("--cooldown-s", self.cooldown_s, self.cooldown_s >= 0, ">= 0"),
             ("--duration", self.duration_s, self.duration_s is None or self.duration_s > 0, "> 0"),
+            ("--health-timeout", self.health_timeout_s, self.health_timeout_s > 0, "> 0"),
+            ("--picture-timeout", self.picture_timeout_s, self.picture_timeout_s > 0, "> 0"),
         ):
             if not (isinstance(value, int | float | None) and ok and _finite(value)):
                 raise ValueError(f"{name} must be a number {what}, got {value}")
@@ -93,10 +108,17 @@ class EventTracker:
         return self._open is not None
 
     def update(
-        self, time_s: float, score: float, descriptions: list[dict], wall_time: float | None = None
+        self,
+        time_s: float,
+        score: float,
+        descriptions: list[dict],
+        wall_time: float | None = None,
+        explained: dict | None = None,
     ) -> list[dict]:
         """Feed one sample; returns the event records it opens or closes. ``wall_time``: the
-        sample's arrival (UNIX time), which records then carry as ISO-8601 clock times."""
+        sample's arrival (UNIX time), which records then carry as ISO-8601 clock times.
+        ``explained``: what drove the score at this sample (``label``, ``explanation``,
+        ``nearest_descriptions``, :func:`vad.explain.describe_event`), kept with the peak."""
         out = []
         clock = None if wall_time is None else arrival_iso(wall_time)
         if score >= self.threshold:
@@ -116,13 +138,18 @@ class EventTracker:
                         "descriptions": descriptions,
                         "start_clock": self._pending_clock,
                         "peak_clock": clock,
+                        **(explained or {}),
                     }
                     self._pending = None
                     out.append(self._record("open", None))
             elif score > self._open["peak_score"]:
                 self._open.update(peak_s=round(time_s, 3), peak_score=round(float(score), 6))
                 self._open["peak_clock"] = clock
-                if descriptions:
+                if explained:  # the peak's explanation (its descriptions may be none)
+                    for key in ("label", "explanation", "nearest_descriptions"):
+                        self._open.pop(key, None)
+                    self._open.update(explained, descriptions=descriptions)
+                elif descriptions:
                     self._open["descriptions"] = descriptions
         else:
             self._pending = None
@@ -153,17 +180,17 @@ class EventTracker:
             "peak_score": ev.get("peak_score"),
             "threshold": self.threshold,
             "descriptions": ev.get("descriptions", []),
+            **{k: ev[k] for k in ("nearest_descriptions", "label", "explanation") if k in ev},
             **{k: v for k, v in clocks.items() if v is not None},
             "wall_time": round(time.time(), 6),
         }
 
 
 class _Source:
-    def __init__(self, name: str, capacity: int, tracker: EventTracker):
+    def __init__(self, name: str, tracker: EventTracker):
         self.name = name
-        self.embeddings: deque[np.ndarray] = deque(maxlen=capacity)
-        self.times: deque[float] = deque(maxlen=capacity)
         self.tracker = tracker
+        self.scorer: IncrementalScorer | WindowScorer | None = None  # made once the model is
         self.samples = 0
 
 
@@ -186,15 +213,13 @@ class Watcher:
         self.queue = FrameQueue(options.queue_size)
         self.latencies: deque[float] = deque(maxlen=LATENCY_HISTORY)
         self.lags: deque[float] = deque(maxlen=LATENCY_HISTORY)
-        capacity = max(2, int(math.ceil(options.context_window_s * options.sample_fps)) + 1)
         threshold = float(detector.event_threshold)
         self.sources = {
-            n: _Source(
-                n, capacity, EventTracker(n, threshold, options.min_event_s, options.cooldown_s)
-            )
+            n: _Source(n, EventTracker(n, threshold, options.min_event_s, options.cooldown_s))
             for n in names
         }
         self.busy_s = 0.0
+        self.health: HealthMonitor | None = None
         self.readers: list[StreamReader] = []
         self.info: dict = {}  # extra fields of the first ("start") record, e.g. calibration
 
@@ -204,6 +229,8 @@ class Watcher:
         stop = stop or threading.Event()
         encoder = self.detector.encoder  # load the model before the first frame arrives
         self.detector.text_embeddings()
+        for src in self.sources.values():
+            src.scorer = self._scorer(src.name)
         transform = encoder.preprocess.resize_crop
         self.sink.emit(
             {
@@ -223,6 +250,12 @@ class Watcher:
             }
         )
         started = time.monotonic()
+        settings = HealthSettings(
+            timeout_s=self.options.health_timeout_s,
+            picture_timeout_s=self.options.picture_timeout_s,
+        )
+        live = {spec.name: spec.live for spec in self.specs}
+        self.health = HealthMonitor(live, self.sink.emit, settings, now=started)
         for spec in self.specs:
             reader = StreamReader(
                 spec,
@@ -235,6 +268,8 @@ class Watcher:
                 loop=self.options.loop,
                 backoff_s=self.options.backoff_s,
                 timeout_s=self.options.timeout_s,
+                on_frame=self._on_frame,
+                picture_step=settings.grid_step,
             )
             self.readers.append(reader)
             reader.start()
@@ -248,6 +283,7 @@ class Watcher:
                     if wait <= 0:
                         break
                 batch = self.queue.get_batch(batch_size, wait)
+                self.health.tick()
                 if batch:
                     t0 = time.monotonic()
                     self._score_batch(batch, encoder)
@@ -262,6 +298,7 @@ class Watcher:
             for src in self.sources.values():
                 if src.tracker.is_open:
                     self.sink.emit(src.tracker.close("stopped"))
+            self.health.close_all("stopped")
             summary = self.summary(elapsed)
             self.sink.emit(summary)
         return summary
@@ -280,6 +317,12 @@ class Watcher:
         else:
             log.info("%s: %s", status.source, status.state)
         self.sink.emit(record)
+        if self.health is not None:
+            self.health.status(status.source, status.state, status.message)
+
+    def _on_frame(self, frame: SampledFrame, stats: PictureStats) -> None:
+        if self.health is not None:
+            self.health.frame(frame.source, frame.time_s, frame.wall_time, stats)
 
     # -- scoring -----------------------------------------------------------------------------
 
@@ -292,35 +335,24 @@ class Watcher:
             embeddings = getattr(encoder, "collect", np.asarray)(submit(pixels))
         by_source: dict[str, list[int]] = {}
         for i, frame in enumerate(batch):
-            src = self.sources[frame.source]
-            src.embeddings.append(np.asarray(embeddings[i], dtype=np.float32))
-            src.times.append(frame.time_s)
             by_source.setdefault(frame.source, []).append(i)
         for name, rows in by_source.items():
-            self._score_source(self.sources[name], [batch[i] for i in rows])
+            src = self.sources[name]
+            scored = src.scorer.add(np.asarray(embeddings, np.float32)[rows])
+            self._emit_scores(src, [batch[i] for i in rows], scored)
 
-    def _score_source(self, src: _Source, new: list[SampledFrame]) -> None:
-        n = len(src.embeddings)
-        fps = self.options.sample_fps
-        # The window as a regularly sampled "video" of n frames at the sample rate, so frame i
-        # is sample i and the result's per-frame scores are the smoothed sample scores.
-        emb = VideoEmbeddings(
-            embeddings=np.stack(src.embeddings),
-            indices=np.arange(n),
-            times=np.arange(n) / fps,
-            num_frames=n,
-            fps=fps,
-            reported_frames=n,
-        )
-        result = self.detector.score_embeddings(emb, video=src.name)
-        scores = result["scores"]
+    def _scorer(self, name: str) -> IncrementalScorer | WindowScorer:
+        o = self.options
+        if o.scorer == "window":
+            return WindowScorer(self.detector, o.sample_fps, o.context_window_s, name)
+        batch = max(1, int(self.detector.batch_size))
+        return IncrementalScorer(self.detector, o.sample_fps, o.context_window_s, batch)
+
+    def _emit_scores(self, src: _Source, new: list[SampledFrame], scored: list) -> None:
         scored_at = time.time()
-        first = n - len(new)
-        for k, frame in enumerate(new):
-            i = first + k
-            if i < 0:  # more new frames than the window holds (a tiny window)
+        for frame, result in zip(new, scored, strict=True):
+            if result is None:  # the window scorer: more new samples than the window holds
                 continue
-            score = float(scores[i])
             latency = scored_at - frame.wall_time
             self.latencies.append(latency)
             self.lags.append(frame.lag_s)
@@ -332,13 +364,15 @@ class Watcher:
                     "time_s": round(frame.time_s, 3),
                     "wall_time": round(frame.wall_time, 6),
                     "clock": arrival_iso(frame.wall_time),
-                    "score": score,
+                    "score": result.score,
                     "latency_s": round(latency, 4),
                 }
             )
-            descriptions = _descriptions_at(result["events"], i)
-            for record in src.tracker.update(frame.time_s, score, descriptions, frame.wall_time):
-                record["context"] = result["context"].get("scene")
+            updates = src.tracker.update(
+                frame.time_s, result.score, result.descriptions, frame.wall_time, result.explained
+            )
+            for record in updates:
+                record["context"] = result.scene
                 self.sink.emit(record)
 
     # -- reporting ---------------------------------------------------------------------------
@@ -360,6 +394,7 @@ class Watcher:
                 "connections": reader.connections,
                 "reconnects": reader.reconnects,
                 "dropped": dropped.get(name, 0),
+                "health": self.health.counts(name) if self.health is not None else {},
             }
         return {
             "type": "summary",
@@ -373,11 +408,12 @@ class Watcher:
             "busy_fraction": round(busy, 4),
             "reader_lag_p95_s": round(lag_p95, 4),
             "backlog": backlog,
-            # keeping up: no frame dropped, nearly every frame that arrived was scored (at most
-            # a batch in flight at the end), scoring not saturated (busy < 95 %: a saturated
-            # scorer's latency only grows), and the readers stayed with their streams (lag p95
-            # within max(1 s, 2 samples))
-            "keeping_up": not sum(dropped.values())
+            # keeping up: something was scored, no frame dropped, nearly every frame that
+            # arrived was scored (at most a batch in flight at the end), scoring not saturated
+            # (busy < 95 %: a saturated scorer's latency only grows), and the readers stayed
+            # with their streams (lag p95 within max(1 s, 2 samples))
+            "keeping_up": scored > 0
+            and not sum(dropped.values())
             and backlog <= max(2 * len(self.sources), 0.05 * received)
             and busy < 0.95
             and lag_p95 <= max_lag,
@@ -385,13 +421,6 @@ class Watcher:
             "alerts": self.sink.stats(),
             "wall_time": round(time.time(), 6),
         }
-
-
-def _descriptions_at(events: list[dict], frame: int) -> list[dict]:
-    for ev in events:
-        if ev["start_frame"] <= frame <= ev["end_frame"]:
-            return ev["descriptions"]
-    return []
 
 
 def format_summary(summary: dict) -> str:
@@ -406,5 +435,7 @@ def format_summary(summary: dict) -> str:
     for name, s in summary["sources"].items():
         extra = f", {s['reconnects']} reconnects" if s["reconnects"] else ""
         extra += f", {s['dropped']} dropped" if s["dropped"] else ""
+        for kind, count in s.get("health", {}).items():
+            extra += f", {kind}" + (f" x{count}" if count > 1 else "")
         parts.append(f"{name}: {s['samples']} samples{extra}")
     return "watch: " + "; ".join(parts)

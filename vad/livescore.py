@@ -1,0 +1,753 @@
+"""Scores of a live stream, sample by sample, from its past only (``vad watch``).
+
+:class:`IncrementalScorer` (what ``vad watch`` uses) gives each new sample the score the
+whole-window re-score would give it (:class:`WindowScorer`: the window as a video through
+:meth:`~vad.pipeline.Detector.score_embeddings`), with work that does not grow with the window
+``W`` (in samples) beyond one pass over its embeddings:
+
+1. **reference** - the window's trimmed mean embedding (:func:`vad.context.robust_mean`, the
+   scene context's and the anchor's) and its scene posterior: one pass over ``W x D``;
+2. **pieces** - the new sample's cosines to the ``M`` descriptions, reduced once to what its
+   head needs for *any* anchor, in every scope at once (:class:`MarginScopes`,
+   :class:`SoftmaxScopes`, :class:`VoteScopes`: the anchor is one more normal entry, and each
+   head has a closed form in it), kept;
+3. **tail** - the newest smoothed score reads the refined values of the last ``T`` samples only
+   (``T`` = the smoothing's reach + 2: 19 with a 2-s Gaussian at 2 fps). Each tail sample's
+   ``k`` nearest neighbours in the window come from similarity rows kept for the tail (a new
+   sample adds one row of ``W`` cosines and one entry to each other row). The tail's and the
+   neighbours' values are evaluated from their pieces against the *newest* anchor and mixed by
+   the *newest* posterior - exactly as the re-score treats every sample of its window - then
+   refined, turned into probabilities, calibrated and smoothed by the same functions as
+   ``vad score``; the newest result is the score.
+
+Per sample: ``O(M x D)`` for the pieces, ``O(W x D)`` for the reference and the similarity
+row, ``O(T x W)`` to pick neighbours, ``O(T x k x pairs)`` to evaluate; nothing grows with
+``W x W`` or ``W x M`` (the re-score's kNN graph and heads). ``W x D`` is 0.3 M
+multiply-adds for a 300-s window at 2 fps with 512-d embeddings. docs/benchmarks.md ("Watch")
+has the CPU per sample at 60-s and 300-s windows, before and after.
+
+Agreement with the re-score (tests/test_livescore.py, a stream for 10 recipes and a
+calibration): within 1e-5, i.e. the rounding of the scores to 6 decimals; the one other
+difference is float32 rounding of the cosines between samples, which can swap two neighbours
+equally similar to 7 digits (the re-score computes them as one matrix product, this scorer a
+row at a time): on vtest.avi with the tiny test model, 13 of 159 scores moved, by up to 8e-4.
+
+Both score a sample from the past only (the window ending with it; the smoothing's edge
+repeats the newest value), unlike ``vad score``, which sees the whole video: README,
+"Watching cameras", says what that changes on a test stream. Samples are taken as regularly
+spaced at the sample rate (as the re-score treats them).
+
+Recipe pieces live in three places: ``_reference`` (context and anchor), the ``*Scopes``
+heads (``pieces``/``values``), and ``_scored`` (refinement, probabilities, calibration,
+smoothing).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, deque
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.special import expit
+
+from vad.cache import VideoEmbeddings
+from vad.context import Context, fixed_context, robust_mean, scene_posterior
+from vad.explain import ScoreComponents, describe_event, explain_peak
+from vad.heads import _normalize, mix_values, vote_margin
+from vad.scoring import (
+    MIN_SCENE_WEIGHT,
+    mix_context,
+    scene_anomaly_probabilities,
+    to_probabilities,
+    top_anomalous_descriptions,
+)
+from vad.temporal import smooth
+
+SCORERS = ("incremental", "window")
+MERGE_GAP_S = 1.0  # as vad score's events: runs of high scores closer than this are one
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One sample's score, the anomalous descriptions of the run of high scores it belongs to
+    that fired (empty below the threshold), the scene it was scored in (None without context),
+    and at or above the threshold what drove the score (``explained``: ``label``,
+    ``explanation`` and ``nearest_descriptions`` when the descriptions did not fire, as
+    :func:`vad.explain.describe_event` gives them; None when not explained)."""
+
+    score: float
+    descriptions: list
+    scene: str | None
+    explained: dict | None = None
+
+
+def window_capacity(window_s: float, sample_fps: float) -> int:
+    """Samples a context window of ``window_s`` seconds holds (the newest included).
+
+    >>> window_capacity(60.0, 2.0)
+    121
+    """
+    return max(2, int(math.ceil(window_s * sample_fps)) + 1)
+
+
+def smoothing_reach(window_s: float, sample_fps: float, method: str) -> int:
+    """How many samples on each side :func:`vad.temporal.smooth` reads for one output.
+
+    >>> smoothing_reach(2.0, 2.0, "gaussian"), smoothing_reach(2.0, 2.0, "median")
+    (16, 2)
+    """
+    if method == "none" or window_s <= 0:
+        return 0
+    if method == "gaussian":  # scipy's radius: int(truncate * sigma + 0.5), truncate 4
+        return int(4.0 * window_s * sample_fps + 0.5)
+    size = max(1, int(round(window_s * sample_fps)))
+    return (size + (size % 2 == 0)) // 2
+
+
+class WindowScorer:
+    """Re-scores the whole window after every batch (``vad watch`` before the incremental
+    scorer): the reference :class:`IncrementalScorer` is compared with."""
+
+    def __init__(self, detector, sample_fps: float, window_s: float, name: str = ""):
+        self.detector = detector
+        self.fps = float(sample_fps)
+        self.name = name
+        self.embeddings: deque[np.ndarray] = deque(maxlen=window_capacity(window_s, sample_fps))
+
+    def add(self, embeddings: np.ndarray) -> list[Scored | None]:
+        """Scores of the new samples ``embeddings`` (b,D), in order (None for one that no
+        longer fits the window: more new samples than it holds)."""
+        for e in np.asarray(embeddings, np.float32):
+            self.embeddings.append(e)
+        n = len(self.embeddings)
+        # the window as a regularly sampled "video" of n frames: frame i is sample i
+        emb = VideoEmbeddings(
+            embeddings=np.stack(self.embeddings),
+            indices=np.arange(n),
+            times=np.arange(n) / self.fps,
+            num_frames=n,
+            fps=self.fps,
+            reported_frames=n,
+        )
+        result = self.detector.score_embeddings(emb, video=self.name)
+        scene = result["context"].get("scene")
+        first = n - len(embeddings)
+        out: list[Scored | None] = []
+        for i in range(first, n):
+            if i < 0:
+                out.append(None)
+                continue
+            events = result["events"]
+            inside = [e for e in events if e["start_frame"] <= i <= e["end_frame"]]
+            descriptions = inside[0]["descriptions"] if inside else []
+            explained = None
+            if inside and "explanation" in inside[0]:
+                keys = ("label", "explanation", "nearest_descriptions")
+                explained = {k: inside[0][k] for k in keys if k in inside[0]}
+            out.append(Scored(float(result["scores"][i]), descriptions, scene, explained))
+        return out
+
+
+@dataclass
+class _Reference:
+    """The scene posterior (S,) of a window (None without context), its anchor (D,) float32
+    (None without), and for the softmax and knn-vote heads the two medians that move a cosine
+    to the anchor onto the text scale (:func:`vad.scoring.calibrate_anchor`)."""
+
+    posterior: np.ndarray | None
+    anchor: np.ndarray | None = None
+    medians: tuple | None = None
+
+
+class IncrementalScorer:
+    """Scores one stream's samples as they arrive, with the detector's recipe, from the last
+    ``window_s`` seconds (module docstring). ``max_batch``: the most samples one :meth:`add`
+    call scores together (more are split)."""
+
+    def __init__(self, detector, sample_fps: float, window_s: float, max_batch: int = 32):
+        if not sample_fps > 0:
+            raise ValueError(f"sample fps must be positive, got {sample_fps}")
+        if detector.context_window_s:
+            raise ValueError(
+                "a live stream's context is inferred over its rolling window (window_s); "
+                "the detector's context_window_s must be None"
+            )
+        self.detector = detector
+        self.fps = float(sample_fps)
+        self.capacity = window_capacity(window_s, sample_fps)
+        self.scoring = detector.scoring
+        self.text = detector.text_embeddings()
+        self.logit_scale = float(detector.encoder.logit_scale)
+        self.batch = max(1, int(max_batch))
+        reach = smoothing_reach(detector.window_s, self.fps, detector.smoothing)
+        # one sample more than the smoothing reads (a rounding margin) and one for a
+        # per-sample term that looks at its predecessor
+        self.tail = min(reach + 2, self.capacity)
+        self._slots = self.capacity + self.batch  # a batch's outputs still see their windows
+        self._rows_kept = self.tail + self.batch
+        self._next = 0  # global index of the next sample
+        self._emb: np.ndarray | None = None
+        self._context = self._fixed_context()
+        self._uses_scenes = self._context is None or self._context.posterior is not None
+        self._legacy = self.scoring.head == "softmax" and not self.scoring.anchor
+        self._head = None if self._legacy else all_scopes(self.scoring, self.text, self.logit_scale)
+        # what explains an event: the head without the anchor (none for the softmax head,
+        # whose anchor-free recipe is the original one), from the samples' kept cosines
+        self._explains_anchor = bool(detector.explain and self.scoring.anchor)
+        self._free_head = None
+        if self._explains_anchor and self.scoring.head != "softmax":
+            free = replace(self.scoring, anchor=False)
+            self._free_head = all_scopes(free, self.text, self.logit_scale)
+        self._runs = _DescriptionRun(detector.event_threshold, MERGE_GAP_S * self.fps)
+
+    @property
+    def samples(self) -> int:
+        """Samples scored so far."""
+        return self._next
+
+    def add(self, embeddings: np.ndarray) -> list[Scored]:
+        """Scores of the new samples ``embeddings`` (b,D) of this stream, in order; each one
+        from the samples up to and including it."""
+        x = np.asarray(embeddings, np.float32)
+        x = x.reshape(len(x), -1)
+        out: list[Scored] = []
+        for start in range(0, len(x), self.batch):
+            out += self._add(x[start : start + self.batch])
+        return out
+
+    # -- the ring of the window --------------------------------------------------------------
+
+    def _allocate(self, dim: int) -> None:
+        p = self._slots
+        self._emb = np.zeros((p, dim), np.float32)
+        self._table: np.ndarray | None = None  # what is kept of each sample (_values), made
+        # at the first sample (its shape is the head's)
+        self._scopes = 1 + (len(self.text.scenes) if self._uses_scenes else 0)
+        self._best = np.zeros(p, np.float32)  # each sample's highest cosine to a description
+        if self._free_head is not None:  # each sample's cosines to the descriptions
+            self._sims = np.zeros((p, len(self.text.labels)), np.float32)
+        if self.scoring.refine == "knn":
+            self._unit = np.zeros((p, dim), np.float32)
+            self._rows = np.zeros((self._rows_kept, p), np.float32)
+            self._row_of = np.full(self._rows_kept, -1, np.int64)
+
+    def _window(self, g: int, length: int | None = None) -> np.ndarray:
+        """Slots of the window that ends with sample ``g``, oldest first."""
+        c = min(self.capacity if length is None else length, g + 1)
+        return np.arange(g - c + 1, g + 1) % self._slots
+
+    def _push(self, g: int, x: np.ndarray, best: float) -> None:
+        slot = g % self._slots
+        self._emb[slot] = x
+        self._best[slot] = best
+        if self.scoring.refine != "knn":
+            return
+        # as the kNN graph of vad score: cosines of the re-normalised embeddings in float32
+        self._unit[slot] = _normalize(x[None])[0]
+        row = self._unit @ self._unit[slot]  # its cosine to every slot (stale ones masked later)
+        kept = self._row_of >= 0
+        self._rows[kept, slot] = row[self._row_of[kept] % self._slots]
+        self._rows[g % self._rows_kept] = row
+        self._row_of[g % self._rows_kept] = g
+
+    def _add(self, x: np.ndarray) -> list[Scored]:
+        if self._emb is None:
+            self._allocate(x.shape[1])
+        sims = x @ self.text.descriptions.astype(np.float32).T  # (b, M)
+        best = sims.max(axis=1) if sims.shape[1] else np.zeros(len(x))
+        first = self._next
+        refs = []
+        for k in range(len(x)):
+            self._push(first + k, x[k], float(best[k]))
+            refs.append(self._reference(first + k))
+        kept = self._values(x, sims)
+        if self._table is None:
+            self._table = np.zeros((self._slots, *kept.shape[1:]))
+        new = np.arange(first, first + len(x)) % self._slots
+        self._table[new] = kept
+        if self._free_head is not None:
+            self._sims[new] = sims
+        out = []
+        for k in range(len(x)):
+            out.append(self._scored(first + k, x[k], refs[k]))
+        self._next = first + len(x)
+        return out
+
+    # -- the recipe, step by step ------------------------------------------------------------
+
+    def _fixed_context(self) -> Context | None:
+        """The context when it does not depend on the footage (``none`` or given text)."""
+        mode = self.detector.context.strip()
+        if mode.lower() == "none":
+            return Context("none", None)
+        if mode.lower() == "auto":
+            return None
+        det = self.detector
+        scenes = self.text.scenes
+        return fixed_context(mode, det.bank, scenes, det.encoder.encode_text, self.logit_scale)
+
+    def _reference(self, g: int) -> _Reference:
+        """Scene context and anchor of the window ending with sample ``g``,
+        as :meth:`Detector.infer_context` and :func:`vad.scoring.score_samples` find them for
+        the last sample of that window."""
+        scoring = self.scoring
+        if self._context is not None and not scoring.anchor:
+            return _Reference(self._context.posterior)
+        slots = self._window(g)
+        centre = robust_mean(self._emb[slots])
+        posterior = (
+            scene_posterior(centre, self.text.scenes, self.logit_scale)
+            if self._context is None
+            else self._context.posterior
+        )
+        if not scoring.anchor:
+            return _Reference(posterior)
+        anchor = centre.astype(np.float32)
+        medians = None
+        if scoring.head != "margin":  # calibrate_anchor over the window
+            medians = (np.median(self._emb[slots] @ anchor), np.median(self._best[slots]))
+        return _Reference(posterior, anchor, medians)
+
+    def _anchor_sims(self, slots: np.ndarray, ref: _Reference) -> np.ndarray | None:
+        """The cosines of the samples in ``slots`` to the anchor of ``ref``, on the head's
+        scale (as :func:`vad.scoring.score_samples` computes them for a window)."""
+        if ref.anchor is None:
+            return None
+        sims = self._emb[slots] @ ref.anchor
+        if ref.medians is not None:
+            sims = sims - ref.medians[0] + ref.medians[1]
+        return sims
+
+    def _values(self, x: np.ndarray, sims: np.ndarray) -> np.ndarray:
+        """What is kept of each new sample (b, ...): the head's pieces over every scope, from
+        which :meth:`_mixed` gets its values for any anchor; for the original recipe (no
+        anchor) the values themselves, per scope (b, 1 + S): context-free, then each scene's."""
+        if self._head is not None:
+            return self._head.pieces(sims)
+        per_scene, context_free = scene_anomaly_probabilities(
+            x.astype(np.float64), self.text, self.logit_scale, with_scenes=self._uses_scenes
+        )
+        return np.c_[context_free, per_scene]
+
+    def _mixed(self, slots: np.ndarray, ref: _Reference, anchored: bool = True) -> np.ndarray:
+        """The head's values of the samples in ``slots`` against the anchor of ``ref`` (the
+        newest sample's), mixed over the scenes by its posterior: what
+        :func:`vad.scoring.score_samples` gives these samples in the newest window.
+        ``anchored=False``: the same without the anchor (what explains an event)."""
+        legacy = self._legacy
+        if not anchored:
+            legacy = self._free_head is None
+            if legacy:
+                per_scene, context_free = scene_anomaly_probabilities(
+                    self._emb[slots].astype(np.float64), self.text, self.logit_scale
+                )
+                table = np.c_[context_free, per_scene]
+            else:
+                pieces = self._free_head.pieces(self._sims[slots])
+                table = self._free_head.values(pieces, None)
+        elif self._head is None:
+            table = self._table[slots]
+        else:
+            table = self._head.values(self._table[slots], self._anchor_sims(slots, ref))
+        table = table[:, : self._scopes]
+        context_free, posterior = table[:, 0], ref.posterior
+        if posterior is None:
+            return context_free
+        per_scene = table[:, 1:]
+        if legacy:
+            return mix_context(per_scene, context_free, posterior)
+        # a scene under 0.1% of the posterior is scored context-free, as in score_samples
+        weak = posterior < MIN_SCENE_WEIGHT
+        per_scene = np.where(weak[None, :], context_free[:, None], per_scene)
+        return mix_values(per_scene, context_free, posterior, self.scoring.smooths_margin)
+
+    def _scored(self, g: int, x: np.ndarray, ref: _Reference) -> Scored:
+        """Sample ``g``'s score: the tail's values refined over their neighbours, turned into
+        probabilities, calibrated and smoothed, as :meth:`Detector.score_embeddings` does for
+        a whole window; at or above the threshold, what fired and what drove it."""
+        scoring, det = self.scoring, self.detector
+        tail = np.arange(g - min(self.tail, g + 1) + 1, g + 1)
+        times = tail / self.fps
+        refine = self._neighbours(g, tail) if scoring.refine == "knn" else None
+
+        def values(anchored: bool = True) -> np.ndarray:
+            if refine is None:
+                return self._mixed(tail % self._slots, ref, anchored)
+            slots, where, w = refine  # knn_refine over the window, for the tail's rows only
+            return (w * self._mixed(slots, ref, anchored)[where]).sum(axis=1)
+
+        def smoothed(v: np.ndarray) -> np.ndarray:
+            return smooth(v, times, det.window_s, det.smoothing)
+
+        raw, final = to_probabilities(values(), times, scoring, det.window_s, det.smoothing)
+        parts = ScoreComponents(semantic=raw)
+        if det.sample_novelty is not None:  # per sample: the tail is enough
+            n = len(tail)
+            emb = VideoEmbeddings(self._emb[tail % self._slots], tail, times, n, self.fps, n)
+            parts.novelty, parts.novelty_weight = det.sample_novelty(emb)
+            final = smoothed(parts.score())
+        score = round(float(np.clip(final[-1], 0.0, 1.0)), 6)
+        scene = None
+        if ref.posterior is not None:
+            scene = det.bank.scenes[int(np.argmax(ref.posterior))].name
+        if not (score >= self._runs.threshold or self._runs.active):
+            return Scored(score, [], scene)
+        idx, sim = top_anomalous_descriptions(x[None], self.text, ref.posterior)
+        descriptions = self._runs.update(g, score, idx[0], sim[0], self.text)
+        if score < self._runs.threshold or not det.explain:
+            return Scored(score, descriptions, scene)
+        if scoring.anchor:  # the anchor's effect: the same without it
+            free = replace(scoring, anchor=False)
+            parts.anchor_free = to_probabilities(
+                values(anchored=False), times, free, det.window_s, det.smoothing
+            )[0]
+        threshold = self._runs.threshold
+        explanation = explain_peak(parts, times, times[-1], score, threshold, smoothed)
+        event = describe_event({"descriptions": descriptions}, explanation)
+        return Scored(score, event.pop("descriptions"), scene, event)
+
+    def _neighbours(self, g: int, tail: np.ndarray):
+        """The tail's ``k`` nearest samples in the window ending with ``g`` (as
+        :func:`vad.heads.knn_graph`): their slots, each tail row's positions among them, and
+        the refinement's weights; None when ``k`` is 1 (no refinement)."""
+        scoring = self.scoring
+        window = self._window(g)
+        k = min(scoring.refine_k, len(window))
+        if k <= 1:
+            return None
+        rows = self._rows[tail % self._rows_kept][:, window]
+        idx = np.argpartition(-rows, k - 1, axis=1)[:, :k]
+        top = np.take_along_axis(rows, idx, axis=1).astype(np.float64)
+        top /= scoring.refine_temperature
+        w = np.exp(top - top.max(axis=1, keepdims=True))
+        w /= w.sum(axis=1, keepdims=True)
+        need, where = np.unique(idx, return_inverse=True)  # each neighbour evaluated once
+        return window[need], where.reshape(idx.shape), w
+
+
+def scope_masks(text) -> list[np.ndarray]:
+    """The description columns of every scope: 0 the global ones, ``s + 1`` the global ones
+    and scene ``s``'s (as :func:`vad.scoring.score_samples` scores a sample per scene)."""
+    is_global = text.scene_index < 0
+    return [is_global] + [is_global | (text.scene_index == s) for s in range(len(text.scenes))]
+
+
+def _layout(
+    sets: list[np.ndarray], pad: int, fraction: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Column sets as indices (sets, width) padded with the column ``pad``, and the weights of
+    their descending-sorted values for a top-``fraction`` mean: 1 for the top, the fractional
+    boundary value's share, 0 for the rest, over ``fraction * n`` (as
+    :func:`vad.heads.top_fraction_mean`)."""
+    width = max([len(x) for x in sets] + [1])
+    idx = np.full((len(sets), width), pad, np.intp)
+    weights = np.zeros((len(sets), width))
+    for j, cols in enumerate(sets):
+        n = len(cols)
+        idx[j, :n] = cols
+        if n:
+            want = fraction * n
+            top = min(n, math.ceil(want - 1e-9))
+            weights[j, :top] = 1.0 / want
+            weights[j, top - 1] = (want - (top - 1)) / want
+    return idx, weights
+
+
+def all_scopes(scoring, text, logit_scale: float):
+    """The head of ``scoring`` over every scope at once, as a function of the anchor."""
+    if scoring.head == "margin":
+        return MarginScopes(text, scoring.alpha, scoring.tau, scoring.top_fraction, scoring.anchor)
+    if scoring.head == "softmax":
+        return SoftmaxScopes(text, logit_scale, scoring.anchor)
+    return VoteScopes(
+        text, scoring.k, scoring.vote_temperature, scoring.anomalous_scale, scoring.anchor
+    )
+
+
+class MarginScopes:
+    """The margin head (:func:`vad.heads.margin_head`) of every scope at once, and as a function
+    of the anchor. Scope 0 is the global descriptions, scope ``s + 1`` the global plus scene
+    ``s``'s.
+
+    ``margin_head`` is called once per scope, and each call's set-up (classes, columns) costs
+    more than scoring one sample; here all (scope, anomaly class) pairs are laid out once,
+    padded to one width, and each side's top-fraction mean is a sort and a weighted sum.
+
+    The anchor is one more value on the normal side. With the side's other values sorted,
+    ``v1 >= v2 >= ...``, the top-fraction mean over them and the anchor's cosine ``a`` (``n + 1``
+    values, ``want = fraction * (n + 1)``, ``m = ceil(want)``, boundary share
+    ``beta = want - m + 1``) is, with ``S = v1 + ... + v(m-1)``::
+
+        (S - v(m-1) + a + beta * v(m-1)) / want    if a > v(m-1)    (a among the top m - 1)
+        (S + beta * a) / want                      if v(m) < a <= v(m-1)   (a the boundary)
+        (S + beta * v(m)) / want                   if a <= v(m)     (a not in the top m)
+
+    so :meth:`pieces` keeps three numbers per pair (``alpha * u+ - S / want``, ``v(m-1)``,
+    ``v(m)``) and :meth:`values` gives the margins for any anchor in O(pairs). Equal to
+    ``margin_head`` per scope up to float rounding (tests/test_livescore.py).
+
+    >>> from vad.scoring import TextEmbeddings
+    >>> t = TextEmbeddings(scenes=np.eye(2), descriptions=np.eye(2),
+    ...     anomalous=np.array([True, False]), scene_index=np.array([-1, -1]), labels=["a", "n"])
+    >>> heads = MarginScopes(t, anchor=False)
+    >>> heads(np.array([[0.30, 0.25]]), None).round(3).tolist()       # (0.9 * 0.3 - 0.25) / 0.03
+    [[0.667, 0.667, 0.667]]
+    """
+
+    BIG = 1e30  # stands for a value beyond every cosine (a missing neighbour in the sort)
+
+    def __init__(
+        self,
+        text,
+        alpha: float = 0.90,
+        tau: float = 0.03,
+        fraction: float = 0.5,
+        anchor: bool = True,
+    ):
+        self.alpha, self.tau, self.anchor = alpha, tau, anchor
+        self.pad_col = len(text.labels)
+        scopes = scope_masks(text)
+        anom_sets, norm_sets, owner = [], [], []
+        for q, scope in enumerate(scopes):
+            anomalous = scope & text.anomalous
+            for c in np.unique(text.classes[anomalous]):
+                anom_sets.append(np.flatnonzero(anomalous & (text.classes == c)))
+                norm_sets.append(
+                    np.flatnonzero(
+                        scope & ~text.anomalous & ((text.classes == c) | (text.classes < 0))
+                    )
+                )
+                owner.append(q)
+        self.scopes = len(scopes)
+        self.owner = np.array(owner, np.intp)  # pairs are grouped by scope, in scope order
+        self.starts = np.flatnonzero(np.r_[True, self.owner[1:] != self.owner[:-1]])
+        self.anom, self.anom_w = _layout(anom_sets, self.pad_col, fraction)
+        self.norm, self.norm_w = _layout(norm_sets, self.pad_col, fraction)
+        n = np.array([len(x) for x in norm_sets])
+        if anchor:  # the normal side counts the anchor: n + 1 values
+            self.want = fraction * (n + 1)
+            self.m = np.minimum(n + 1, np.ceil(self.want - 1e-9).astype(int))
+            self.beta_want = (self.want - (self.m - 1)) / self.want
+            self.inv_want = 1.0 / self.want
+        self.no_normal = n == 0
+
+    def _sorted(self, sims: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        ext = np.full((len(sims), self.pad_col + 1), -self.BIG)  # pads sort last, weigh 0
+        ext[:, : self.pad_col] = sims
+        return -np.sort(-ext[:, idx], axis=-1)  # (b, pairs, width), descending
+
+    def pieces(self, sims: np.ndarray) -> np.ndarray:
+        """What the margins need of ``b`` samples' cosines to the descriptions ``sims`` (b,M):
+        (b, 3, pairs): ``alpha * u+ - S / want`` (with the anchor; ``alpha * u+ - u-``
+        without), ``v(m-1)`` and ``v(m)``."""
+        anom = np.einsum("bpw,pw->bp", self._sorted(sims, self.anom), self.anom_w)
+        out = np.zeros((len(sims), 3, len(self.owner)))
+        if not self.anchor:
+            norm = np.einsum("bpw,pw->bp", self._sorted(sims, self.norm), self.norm_w)
+            out[:, 0] = self.alpha * anom - norm
+            return out
+        v = self._sorted(sims, self.norm)
+        edge = np.full(v.shape[:2] + (1,), self.BIG)
+        v = np.concatenate([edge, v, -edge], axis=2)  # v[..., i] is v(i); v(0) above all
+        cumulative = np.cumsum(np.where(np.abs(v) < self.BIG, v, 0.0), axis=2)
+        pairs = np.arange(len(self.owner))
+        out[:, 0] = self.alpha * anom - cumulative[:, pairs, self.m - 1] / self.want
+        out[:, 1] = v[:, pairs, self.m - 1]
+        out[:, 2] = v[:, pairs, np.minimum(self.m, v.shape[2] - 1)]
+        return out
+
+    def values(self, pieces: np.ndarray, anchor_sims: np.ndarray | None) -> np.ndarray:
+        """Margins (b, scopes) from :meth:`pieces`, with the samples' cosines to their anchor
+        ``anchor_sims`` (b,) (None without an anchor): ``want * u-`` is
+        ``S + beta * clip(a, v(m), v(m-1)) + max(a - v(m-1), 0)`` (the three cases above)."""
+        b = len(pieces)
+        out = np.full((b, self.scopes), -1.0 / self.tau)  # a scope without anomalous: -1/tau
+        if not len(self.owner):
+            return out
+        margin = pieces[:, 0].copy()
+        if self.anchor:
+            a = np.asarray(anchor_sims, np.float64)[:, None]
+            above, below = pieces[:, 1], pieces[:, 2]  # below <= above
+            boundary = np.minimum(np.maximum(a, below), above)
+            boundary *= self.beta_want
+            margin -= boundary
+            excess = a - above
+            np.maximum(excess, 0.0, out=excess)
+            excess *= self.inv_want
+            margin -= excess
+        else:
+            margin[:, self.no_normal] = 1.0
+        margin /= self.tau
+        out[:, self.owner[self.starts]] = np.maximum.reduceat(margin, self.starts, axis=1)
+        return out
+
+    def __call__(self, sims: np.ndarray, anchor_sims: np.ndarray | None) -> np.ndarray:
+        """Margins (b, scopes) of ``b`` samples' cosines ``sims`` (b,M) and ``anchor_sims``."""
+        return self.values(self.pieces(sims), anchor_sims)
+
+
+def _logsumexp(a: np.ndarray) -> np.ndarray:
+    """log(sum(exp)) over the last axis; -inf for a row of -inf (an empty, padded set)."""
+    top = a.max(axis=-1)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.log(np.exp(a - top[..., None]).sum(axis=-1)) + top
+
+
+class SoftmaxScopes:
+    """The softmax head (:func:`vad.heads.softmax_head`) of every scope at once, as a function
+    of the anchor: the normal side's evidence with the anchor's logit ``l`` is
+    ``logaddexp(LSE(normal), l) - log(n + 1)``, so :meth:`pieces` keeps two numbers per scope
+    (the anomalous evidence and the normal log-sum-exp) and :meth:`values` the probabilities
+    for any anchor."""
+
+    def __init__(self, text, logit_scale: float, anchor: bool = True):
+        self.logit_scale, self.anchor = float(logit_scale), anchor
+        self.pad_col = len(text.labels)
+        scopes = scope_masks(text)
+        anom = [np.flatnonzero(q & text.anomalous) for q in scopes]
+        norm = [np.flatnonzero(q & ~text.anomalous) for q in scopes]
+        self.anom, _ = _layout(anom, self.pad_col)
+        self.norm, _ = _layout(norm, self.pad_col)
+        self.n_anom = np.array([len(c) for c in anom])
+        self.n_norm = np.array([len(c) for c in norm])
+
+    def pieces(self, sims: np.ndarray) -> np.ndarray:
+        """(b, scopes, 2): ``LSE(l[A]) - log|A|`` and ``LSE(l[N])``, ``l`` the logits."""
+        b = len(sims)
+        ext = np.full((b, self.pad_col + 1), -np.inf)
+        ext[:, : self.pad_col] = self.logit_scale * np.asarray(sims, np.float64)
+        out = np.empty((b, len(self.n_anom), 2))
+        out[..., 0] = _logsumexp(ext[:, self.anom]) - np.log(np.maximum(self.n_anom, 1))
+        out[..., 1] = _logsumexp(ext[:, self.norm])
+        return out
+
+    def values(self, pieces: np.ndarray, anchor_sims: np.ndarray | None) -> np.ndarray:
+        """Probabilities (b, scopes) with the samples' (calibrated) anchor cosines."""
+        anom, norm = pieces[..., 0], pieces[..., 1]
+        if self.anchor:
+            extra = self.logit_scale * np.asarray(anchor_sims, np.float64)[:, None]
+            evidence = np.logaddexp(norm, extra) - np.log(self.n_norm + 1)
+        else:
+            evidence = norm - np.log(np.maximum(self.n_norm, 1))
+        out = expit(anom - evidence)
+        if not self.anchor:
+            out[:, self.n_norm == 0] = 1.0
+        out[:, self.n_anom == 0] = 0.0
+        return out
+
+
+class VoteScopes:
+    """Flashback's vote (:func:`vad.heads.knn_vote`) over every scope at once, as a function of
+    the anchor: the ``k`` entries that vote are the scope's ``k`` most similar descriptions, or
+    its ``k - 1`` most similar and the anchor when the anchor beats the ``k``-th, so
+    :meth:`pieces` keeps each scope's top ``k`` (scaled cosine, label) and :meth:`values` the
+    vote margins for any anchor."""
+
+    def __init__(
+        self,
+        text,
+        k: int = 10,
+        temperature: float = 0.01,
+        anomalous_scale: float = 0.95,
+        anchor: bool = True,
+    ):
+        self.k, self.temperature, self.anchor = k, temperature, anchor
+        self.pad_col = len(text.labels)
+        cols = [np.flatnonzero(q) for q in scope_masks(text)]
+        self.cols, _ = _layout(cols, self.pad_col)
+        labels = np.r_[text.anomalous, False]
+        self.labels = labels[self.cols]
+        self.scale = np.where(self.labels, anomalous_scale, 1.0).astype(np.float32)
+
+    def pieces(self, sims: np.ndarray) -> np.ndarray:
+        """(b, scopes, k, 2): each scope's ``k`` largest scaled cosines, descending (-inf
+        pads a scope with fewer), and their labels (1 anomalous)."""
+        b = len(sims)
+        ext = np.full((b, self.pad_col + 1), -np.inf, np.float32)
+        ext[:, : self.pad_col] = sims
+        block = ext[:, self.cols] * self.scale  # (b, scopes, width), float32 as knn_vote
+        order = np.argsort(-block, axis=-1, kind="stable")[..., : self.k]
+        out = np.full((*block.shape[:2], self.k, 2), -np.inf)
+        kk = order.shape[-1]
+        out[..., :kk, 0] = np.take_along_axis(block, order, axis=-1)
+        labels = np.broadcast_to(self.labels, block.shape)
+        out[..., :kk, 1] = np.take_along_axis(labels, order, axis=-1)
+        out[..., kk:, 1] = 0.0
+        return out
+
+    def values(self, pieces: np.ndarray, anchor_sims: np.ndarray | None) -> np.ndarray:
+        """Vote margins (b, scopes) with the samples' (calibrated) anchor cosines."""
+        top, labels = pieces[..., 0], pieces[..., 1]
+        vote = self._vote(top, labels)
+        if self.anchor:
+            a = np.asarray(np.asarray(anchor_sims, np.float32), np.float64)[:, None]
+            with_anchor = self._vote(top[..., :-1], labels[..., :-1], a)
+            vote = np.where(a > top[..., -1], with_anchor, vote)  # the anchor beats the k-th
+        return vote_margin(vote)
+
+    def _vote(self, top: np.ndarray, labels: np.ndarray, anchor=None) -> np.ndarray:
+        """The weighted share of anomalous labels among ``top`` (descending) and the anchor."""
+        t = top / self.temperature
+        peak = t[..., 0] if t.shape[-1] else np.full(t.shape[:-1], -np.inf)
+        if anchor is not None:
+            peak = np.maximum(peak, anchor / self.temperature)
+        w = np.exp(t - peak[..., None])
+        total = w.sum(axis=-1)
+        if anchor is not None:
+            total = total + np.exp(anchor / self.temperature - peak)
+        return (w * labels).sum(axis=-1) / total
+
+
+class _DescriptionRun:
+    """The anomalous descriptions of the current run of scores at or above ``threshold`` (runs
+    closer than ``merge_gap`` samples are one, the samples between included), ranked as
+    ``vad score`` ranks an event's: how often each is a sample's best match, then its mean
+    similarity. O(descriptions) memory, O(1) per sample."""
+
+    def __init__(self, threshold: float, merge_gap: float):
+        self.threshold = threshold
+        self.merge_gap = merge_gap
+        self.last_above: int | None = None
+        self.counts: Counter = Counter()
+        self.sums: dict[int, list[float]] = {}  # description -> [sum of similarities, count]
+        self.between: list[tuple[np.ndarray, np.ndarray]] = []  # below, since the last above
+
+    @property
+    def active(self) -> bool:
+        """A run is going on (a sample below the threshold may still be part of it)."""
+        return self.last_above is not None
+
+    def _add(self, idx: np.ndarray, sim: np.ndarray) -> None:
+        if len(idx):
+            self.counts[int(idx[0])] += 1
+        for i, s in zip(idx.tolist(), sim.tolist(), strict=True):
+            entry = self.sums.setdefault(i, [0.0, 0])
+            entry[0] += s
+            entry[1] += 1
+
+    def update(self, g: int, score: float, idx: np.ndarray, sim: np.ndarray, text) -> list:
+        if score < self.threshold:
+            if self.last_above is not None:
+                self.between.append((idx, sim))
+                if len(self.between) > self.merge_gap + 1e-9:  # the run is over
+                    self.last_above, self.between = None, []
+            return []
+        if self.last_above is None:  # a new run
+            self.counts, self.sums = Counter(), {}
+        for pending in self.between:  # a gap short enough: part of the run
+            self._add(*pending)
+        self.between = []
+        self._add(idx, sim)
+        self.last_above = g
+        mean = {i: s / n for i, (s, n) in self.sums.items()}
+        ranked = sorted(mean, key=lambda i: (-self.counts.get(i, 0), -mean[i]))[:3]
+        out = []
+        for i in ranked:
+            entry = {"text": text.labels[i], "similarity": round(float(mean[i]), 4)}
+            cls = int(text.classes[i])
+            if cls >= 0 and text.class_names:
+                entry["class"] = text.class_names[cls]
+            out.append(entry)
+        return out
