@@ -528,8 +528,14 @@ class Report:
 
 
 def _recipe(row: dict) -> str:
-    """The scoring recipe of an ablation row (docs/quality.md), e.g. "margin, anchor, knn"."""
+    """The scoring recipe of an ablation row (docs/quality.md), e.g. "margin, nova anchor,
+    motion gate nova, refine none"."""
     if "head" not in row:
         return ""
-    anchor = "anchor" if row.get("anchor") else "no anchor"
-    return f"{row['head']}, {anchor}, refine {row.get('refine')}"
+    anchor = row.get("anchor")
+    if isinstance(anchor, bool):  # rows written before anchors had modes
+        anchor = "nova" if anchor else "none"
+    anchor_text = "no anchor" if anchor in (None, "none") else f"{anchor} anchor"
+    gate = row.get("motion_gate")
+    gate_text = "" if gate in (None, "off") else f", motion gate {gate}"
+    return f"{row['head']}, {anchor_text}{gate_text}, refine {row.get('refine')}"

@@ -10,6 +10,8 @@ After every batch the source's window is scored by :meth:`Detector.score_embeddi
 recipe of ``vad score``: scene context inferred over the window (or the fixed ``--context``),
 context-mixed prompt scores, temporal smoothing - and the newest samples' smoothed scores are
 written. Smoothing at the window's end only uses the past (the edge repeats the newest score).
+NOVA's anchor (the default) comes from the stream's warm-up: its first 32 samples, fixed once
+they have arrived (built from the samples so far until then), not from the rolling window.
 
 An event opens when the score has stayed at or above the threshold for ``min_event_s`` and
 closes once it has stayed below for ``cooldown_s`` (so a flickering score does not flap). Both
@@ -164,6 +166,8 @@ class _Source:
         self.times: deque[float] = deque(maxlen=capacity)
         self.tracker = tracker
         self.samples = 0
+        self.warmup: list[np.ndarray] = []  # the stream's first samples, for NOVA's anchor
+        self.anchor = None  # the warm-up anchor, once the warm-up is complete
 
 
 class Watcher:
@@ -291,9 +295,12 @@ class Watcher:
         else:
             embeddings = getattr(encoder, "collect", np.asarray)(submit(pixels))
         by_source: dict[str, list[int]] = {}
+        warmup = self.detector.scoring.warmup_samples
         for i, frame in enumerate(batch):
             src = self.sources[frame.source]
             src.embeddings.append(np.asarray(embeddings[i], dtype=np.float32))
+            if len(src.warmup) < warmup:
+                src.warmup.append(src.embeddings[-1])
             src.times.append(frame.time_s)
             by_source.setdefault(frame.source, []).append(i)
         for name, rows in by_source.items():
@@ -312,7 +319,7 @@ class Watcher:
             fps=fps,
             reported_frames=n,
         )
-        result = self.detector.score_embeddings(emb, video=src.name)
+        result = self.detector.score_embeddings(emb, video=src.name, anchor=self._anchor(src))
         scores = result["scores"]
         scored_at = time.time()
         first = n - len(new)
@@ -340,6 +347,21 @@ class Watcher:
             for record in src.tracker.update(frame.time_s, score, descriptions, frame.wall_time):
                 record["context"] = result["context"].get("scene")
                 self.sink.emit(record)
+
+    def _anchor(self, src: _Source):
+        """NOVA's anchor of the stream: from its warm-up, kept once the warm-up is complete."""
+        scoring = self.detector.scoring
+        if scoring.anchor != "nova":
+            return None
+        if src.anchor is not None:
+            return src.anchor
+        n = len(src.warmup)
+        fps = self.options.sample_fps
+        warm = VideoEmbeddings(np.stack(src.warmup), np.arange(n), np.arange(n) / fps, n, fps)
+        anchor = self.detector.warmup_anchor(warm)
+        if n >= scoring.warmup_samples:
+            src.anchor = anchor
+        return anchor
 
     # -- reporting ---------------------------------------------------------------------------
 
