@@ -266,6 +266,7 @@ def test_motion_gate_is_restated_for_the_sampling_rate():
     slow_raw = motion_gate(slow_m, slow_lag, reference_lag_s=None)
     assert slow_raw[1:-1].mean() - fast_raw[1:-1].mean() > 0.05
 
+
 def test_knn_refinement_removes_an_isolated_spike_and_keeps_an_event():
     rng = np.random.default_rng(4)
     background, event = unit(rng, 2)
