@@ -581,3 +581,47 @@ def test_logsumexp_rows_is_scipys_logsumexp_exactly():
     b = a.copy()
     b[7, 2] = np.inf  # non-finite rows fall back to scipy
     assert np.array_equal(logsumexp_rows(b), logsumexp(b, axis=1), equal_nan=True)
+
+
+def test_score_with_config_nova_records_the_whole_recipe(tiny_model, tmp_path):
+    """`vad score --config nova` (the reproduction) writes every piece of NOVA's recipe into
+    the result: encoder, bank, context, sampling, smoothing and the scoring constants."""
+    import json
+
+    import cv2
+
+    from conftest import run_vad
+
+    video_path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (32, 24))
+    rng = np.random.default_rng(15)
+    for _ in range(60):
+        writer.write(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8))
+    writer.release()
+    out = tmp_path / "out"
+    argv = ["score", str(video_path), "--config", "nova", "--model", tiny_model]
+    rc, _, err = run_vad([*argv, "--out", str(out), "--cache-dir", str(tmp_path / "c")])
+    assert rc == 0, err
+    result = json.loads((out / "clip.json").read_text())
+    assert (result["prompts"], result["context"]["mode"], result["sample_fps"]) == (
+        "ucf-crime",
+        "none",
+        1.875,
+    )
+    assert result["smoothing"] == {"method": "gaussian", "window_s": 1.667}
+    assert result["scoring"] == {
+        "head": "margin",
+        "anchor": "nova",
+        "refine": "none",
+        "motion_gate": "nova",
+        "alpha": 0.9,
+        "tau": 0.03,
+        "top_fraction": 0.5,
+        "warmup_samples": 32,
+        "anchor_temperature": 0.3,
+        "motion_threshold": 0.02,
+        "motion_slope": 20.0,
+        "motion_reference_lag_s": 0.066667,
+        "repulsive_templates": True,
+        "smoothed": "probability",
+    }

@@ -134,7 +134,7 @@ def motion_gate(
     two frames (a rate; valid while it stays far below its within-video ceiling):
     ``m' = m * reference_lag_s / lag_s``, i.e. at a 1 s lag the threshold is 0.02 * 15 = 0.30
     and the slope 20 / 15 = 1.33 in our ``m``. A cut is a step, not a rate: it moves ``m`` by
-    the same amount at any lag, so restated it weighs less than in NOVA (0.6 instead of ~1).
+    the same amount at any lag, so restated it weighs less than in NOVA (0.5-0.6, not ~1).
     ``reference_lag_s=None`` applies the constants to ``m`` as it is (``unscaled``).
     With no motion the factor is ``sigmoid(-0.4) = 0.40`` either way.
 
