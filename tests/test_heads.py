@@ -589,7 +589,6 @@ def test_score_with_config_nova_records_the_whole_recipe(tiny_model, tmp_path):
     import json
 
     import cv2
-
     from conftest import run_vad
 
     video_path = tmp_path / "clip.avi"
