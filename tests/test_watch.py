@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from vad.alerts import AlertSink, Webhook
+from vad.cache import VideoEmbeddings
 from vad.pipeline import Detector
 from vad.watch import EventTracker, Watcher, WatchOptions
 
@@ -398,3 +399,17 @@ def test_vad_watch_rejects_bad_numbers(tmp_path, videos_dir, capsys, flag, value
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # refused before anything was opened
+
+
+def test_novas_anchor_comes_from_the_streams_warmup_not_the_rolling_window(stand_in, scene_video):
+    """The ring buffer holds 5 s; the anchor is built from the stream's first 32 samples (16 s:
+    sitting, then the fight, then sitting) weighted toward the least anomalous, and kept."""
+    det = stand_in_detector(stand_in, anchor="nova")
+    watcher = Watcher(det, [str(scene_video)], AlertSink(), WatchOptions(context_window_s=5))
+    watcher.run()
+    src = watcher.sources[str(scene_video)]
+    assert len(src.warmup) == 32 and len(src.embeddings) == 11
+    first = VideoEmbeddings(np.stack(src.warmup), np.arange(32), np.arange(32) / 2.0, 32, 2.0)
+    np.testing.assert_allclose(src.anchor.vector, det.warmup_anchor(first).vector, rtol=1e-6)
+    sitting, fighting = stand_in.image_table[SITTING], stand_in.image_table[FIGHTING]
+    assert src.anchor.vector @ sitting > 0.99 > src.anchor.vector @ fighting
