@@ -252,6 +252,7 @@ def test_score_files_are_what_vad_score_writes(
     out = tmp_path / "score"
     video = ucf_set / "videos" / "Abuse" / ABUSE
     args = ["score", str(video), "--out", str(out), "--model", tiny_model, "--sample-fps", "1"]
+    args += ["--window", "2"]  # as eval_args
     args += ["--event-threshold", "0", "--prompts", str(ucf_set / "bank.yaml"), *ORIGINAL_RECIPE]
     assert main([*args, "--cache-dir", str(eval_cache)]) == 0
     from_score = read_json(out / "Abuse001_x264.json")

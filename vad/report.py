@@ -30,6 +30,11 @@ ANCHORS = {
         ("LAVAD (training-free, CVPR 2024)", "AUC", 80.28),
         # arXiv 2505.15205 v2 (abstract); its OpenReview version (BQwGPv4DTe) reports 87.7
         ("Flashback (zero-shot; arXiv v2, 87.7 in its OpenReview version)", "AUC", 87.3),
+        ("NOVA (training-free, preprint; vad --config nova)", "AUC", 89.86),
+    ],
+    "xd-violence": [
+        ("LAVAD (training-free, CVPR 2024)", "AP", 62.01),
+        ("NOVA (training-free, preprint; vad --config nova)", "AP", 84.82),
     ],
 }
 """Published frame-level numbers (percent) to read a result against; see docs/evaluation.md."""
