@@ -328,7 +328,7 @@ def test_knn_vote_in_chunks_equals_all_at_once():
     np.testing.assert_allclose(whole, chunked, atol=2e-5)
 
 
-# -- the detector: today's recipe back, scoring recorded, smoothing of the margin -------------
+# -- the detector: the original recipe back, the recipe recorded, what is smoothed ---------
 
 
 def video(stand_in, texts, fps=2.0) -> VideoEmbeddings:
