@@ -206,8 +206,8 @@ def check_bank(
         seen[str(k)] = (where, d.anomalous)
     if tokenizer is not None and context_length:
         texts = [t for s in bank.scenes for t in bank.scene_texts(s)]
-        for d in descs:
-            texts += [*d.texts, *d.wrapped()]
+        for d in descs:  # a wrapped text is its plain text after NOVA's prefix: the longer
+            texts += d.wrapped()
         texts = list(dict.fromkeys(texts))
         for text, n in zip(texts, token_counts(texts, tokenizer), strict=True):
             if n > context_length:

@@ -418,8 +418,9 @@ class PromptBank:
                 if cls in self.confusers:
                     own = self.global_normal_classes.count(cls)
                     lines.append(
-                        f"    normal pool: {own} own normals ({len(self.calm[cls])} calm) "
-                        f"+ the visual anchor; confusers: {', '.join(self.confusers[cls])}"
+                        f"    normal pool: {own} own normals ({len(self.calm[cls])} calm), the "
+                        f"scene's with context, the visual anchor; confusers: "
+                        f"{', '.join(self.confusers[cls])}"
                     )
         else:
             lines.append(
