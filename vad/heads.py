@@ -225,6 +225,28 @@ def top_fraction_mean(values: np.ndarray, fraction: float = 0.5) -> np.ndarray:
     return top @ weights / want
 
 
+def normal_pool(
+    anomalous: np.ndarray, classes: np.ndarray, cls: int, shared: np.ndarray | None = None
+) -> np.ndarray:
+    """The columns of class ``cls``'s normal pool: its own normals and the classless normals
+    marked ``shared`` (None: every classless normal, as version 1-2 banks score). The
+    unclassed anomalies (``cls`` -1) compete with every classless normal.
+
+    >>> anomalous = np.array([True, False, False, False, False])
+    >>> classes = np.array([0, 0, 1, -1, -1])
+    >>> normal_pool(anomalous, classes, 0).tolist()
+    [1, 3, 4]
+    >>> normal_pool(anomalous, classes, 0, np.array([0, 0, 0, 0, 1], bool)).tolist()
+    [1, 4]
+    """
+    anomalous = np.asarray(anomalous, bool)
+    classes = np.asarray(classes)
+    classless = classes < 0
+    if shared is not None and cls >= 0:
+        classless = classless & np.asarray(shared, bool)
+    return np.flatnonzero(~anomalous & ((classes == cls) | classless))
+
+
 def margin_head(
     sims: np.ndarray,
     anomalous: np.ndarray,
@@ -233,12 +255,14 @@ def margin_head(
     alpha: float = 0.90,
     tau: float = 0.03,
     fraction: float = 0.5,
+    shared_normal: np.ndarray | None = None,
 ) -> np.ndarray:
     """NOVA's margin per frame: max over anomaly classes of ``(alpha*u+ - u-)/tau``.
 
     ``sims`` (N,M) cosines; ``anomalous`` (M,) bool; ``classes`` (M,) class index, -1 for a
     normal description shared by every class (anomalous ones with -1 form one class);
-    ``extra_normal`` (N,) the frame's cosine to its anchor, or None.
+    ``extra_normal`` (N,) the frame's cosine to its anchor, or None; ``shared_normal`` (M,)
+    which classless normals join every class's pool (:func:`normal_pool`; None: all).
 
     >>> sims = np.array([[0.30, 0.20, 0.10, 0.25]])
     >>> m = margin_head(sims, np.array([True, True, False, False]), np.array([0, 0, -1, -1]))
@@ -256,7 +280,7 @@ def margin_head(
     groups: dict[tuple[int, int], list[tuple[np.ndarray, np.ndarray]]] = {}
     for c in np.unique(classes[anomalous]):
         anom_cols = np.flatnonzero(anomalous & (classes == c))
-        norm_cols = np.flatnonzero(~anomalous & ((classes == c) | (classes < 0)))
+        norm_cols = normal_pool(anomalous, classes, c, shared_normal)
         groups.setdefault((len(anom_cols), len(norm_cols)), []).append((anom_cols, norm_cols))
     if extra_normal is not None:  # the anchor as one more column, so one gather per group
         sims = np.concatenate([sims, np.asarray(extra_normal, sims.dtype)[:, None]], axis=1)
@@ -497,9 +521,12 @@ def scope_values(
     logit_scale: float,
     anchor_sims: np.ndarray | None = None,
     sims: np.ndarray | None = None,
+    shared_normal: np.ndarray | None = None,
 ) -> np.ndarray:
     """The head's value (probability for softmax, margin otherwise) of every frame against
-    one scope of descriptions; ``sims`` are the precomputed cosines when available."""
+    one scope of descriptions; ``sims`` are the precomputed cosines when available;
+    ``shared_normal`` picks the margin head's class pools (:func:`normal_pool`). The softmax
+    and knn-vote heads have no classes: every normal in scope is on their normal side."""
     if scoring.head == "knn-vote":
         vote = knn_vote(
             frames,
@@ -518,7 +545,14 @@ def scope_values(
         extra = None if anchor_sims is None else logit_scale * anchor_sims
         return softmax_head(logit_scale * sims, anomalous, extra)
     return margin_head(
-        sims, anomalous, classes, anchor_sims, scoring.alpha, scoring.tau, scoring.top_fraction
+        sims,
+        anomalous,
+        classes,
+        anchor_sims,
+        scoring.alpha,
+        scoring.tau,
+        scoring.top_fraction,
+        shared_normal=shared_normal,
     )
 
 

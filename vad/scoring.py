@@ -42,7 +42,7 @@ from vad.heads import (
     video_anchor,
     warmup_weights,
 )
-from vad.prompts import Description, PromptBank
+from vad.prompts import NA_VERSION, REPULSIVE, Description, PromptBank
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +59,20 @@ class TextEmbeddings:
     labels: list[str]
     classes: np.ndarray | None = None  # (M,) class index into class_names, -1 = none
     class_names: tuple[str, ...] = ()
+    # (M,) the classless normals that join every class's normal pool: all of them in version
+    # 1-2 banks; a version 3 bank's scene normals only (its shared normals join no class's pool)
+    shared_normal: np.ndarray | None = None
 
     def __post_init__(self):
         if self.classes is None:
             self.classes = np.full(len(self.labels), -1, dtype=np.int64)
+        if self.shared_normal is None:
+            self.shared_normal = ~np.asarray(self.anomalous, bool) & (self.classes < 0)
 
     @classmethod
     def build(cls, bank: PromptBank, encode_text, repulsive: bool = False) -> TextEmbeddings:
         """Encode every template text once; average each ensemble as in CLIP's zero-shot recipe.
-        ``repulsive`` wraps every description in "Normal scene: ..." / "Anomalous scene, ...:"."""
+        ``repulsive`` wraps every description in NOVA's "Normal scene: " / "Anomalous scene: "."""
         descs: list[Description] = bank.descriptions()
         groups = [bank.scene_texts(s) for s in bank.scenes] + [
             list(d.wrapped() if repulsive else d.texts) for d in descs
@@ -82,6 +87,11 @@ class TextEmbeddings:
         means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
         s = len(bank.scenes)
         names = bank.scene_names
+        shared_normal = None
+        if bank.version >= NA_VERSION:  # NOVA's pools: a class's own normals (+ the scene's)
+            shared_normal = np.array(
+                [not d.anomalous and d.cls is None and d.scene is not None for d in descs], bool
+            )
         return cls(
             scenes=means[:s],
             descriptions=means[s:],
@@ -94,6 +104,7 @@ class TextEmbeddings:
                 [-1 if d.cls is None else bank.classes.index(d.cls) for d in descs], np.int64
             ),
             class_names=tuple(bank.classes),
+            shared_normal=shared_normal,
         )
 
     def save(self, path: Path) -> None:
@@ -109,6 +120,7 @@ class TextEmbeddings:
             labels=np.array(self.labels, dtype=np.str_),
             classes=self.classes,
             class_names=np.array(self.class_names, dtype=np.str_),
+            shared_normal=self.shared_normal,
         )
         tmp.replace(path)
 
@@ -125,13 +137,14 @@ class TextEmbeddings:
                 class_names=tuple(str(x) for x in z["class_names"])
                 if "class_names" in z.files
                 else (),
+                shared_normal=z["shared_normal"] if "shared_normal" in z.files else None,
             )
 
 
 def text_cache_key(bank: PromptBank, identity: dict, repulsive: bool = False) -> str:
     raw = f"{bank.fingerprint()}|{identity['model']}|{identity['pretrained']}"
-    if repulsive:
-        raw += "|repulsive"
+    if repulsive:  # the prefixes are part of the texts: other prefixes, other embeddings
+        raw += f"|repulsive|{REPULSIVE[True]}|{REPULSIVE[False]}"
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
@@ -421,6 +434,7 @@ def score_samples(
                 logit_scale,
                 anchor_sims,
                 scope_sims,
+                shared_normal=text.shared_normal[cols],
             )
 
         is_global = text.scene_index < 0
