@@ -95,9 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     recipes = {
         "softmax (original)": Scoring.legacy(),
-        "margin+anchor+knn (default)": Scoring(),
-        "knn-vote+anchor+knn": Scoring(head="knn-vote"),
-        "softmax+anchor+knn": Scoring(head="softmax"),
+        "margin+anchor+knn (old default)": Scoring(anchor="mean", refine="knn"),
+        "knn-vote+anchor+knn": Scoring(head="knn-vote", anchor="mean", refine="knn"),
+        "softmax+anchor+knn": Scoring(head="softmax", anchor="mean", refine="knn"),
+        "margin+nova anchor (default)": Scoring(),
+        "NOVA (margin+nova anchor+gate)": Scoring.nova(),
     }
     rescore: dict[str, dict[str, float]] = {}
     warm: dict[str, dict[str, float]] = {}
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
             def run(scoring=scoring, posterior=posterior, memo=None):
                 values = score_samples(frames, times, text, posterior, scoring, 100.0, memo=memo)
-                return to_probabilities(values, times, scoring, 2.0, "gaussian")
+                return to_probabilities(values, times, scoring, 2.0, "gaussian", frames)
 
             seconds = round(best_of(run, args.repeat), 3)
             rescore.setdefault(name, {})[context] = seconds

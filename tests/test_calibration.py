@@ -143,3 +143,26 @@ def test_calibrate_names_a_broken_video_and_writes_nothing(tmp_path, capsys, tin
     err = capsys.readouterr().err
     assert str(junk) in err and "nothing written" in err
     assert not cam.exists()
+
+
+def test_a_calibration_made_before_anchor_modes_says_which_recipe_it_needs(stand_in, tmp_path):
+    """Calibrations written when the anchor was true/false (the trimmed mean) and there was no
+    motion gate: refused under today's default (another score distribution), naming the
+    setting; accepted under the recipe they were made with."""
+    videos = {"cam.mp4": frames_like(stand_in, ["people walking"] * 10)}
+    cal = calibrate(stand_in_detector(stand_in, videos), ["cam.mp4"])
+    path = save_calibration(cal, tmp_path / "cam.json")
+    about = json.loads(path.read_text())
+    assert (about["anchor"], about["motion_gate"]) == ("nova", "off")
+    about["anchor"] = True  # as written before
+    del about["motion_gate"]
+    path.write_text(json.dumps(about))
+    today = Detector(context="none", encoder=stand_in, use_cache=False, smoothing="none")
+    with pytest.raises(
+        CalibrationError, match="calibrated with anchor mean, but this run uses nova"
+    ):
+        apply_calibration(today, load_calibration(path))
+    then = Detector(
+        context="none", encoder=stand_in, use_cache=False, smoothing="none", anchor="mean"
+    )
+    apply_calibration(then, load_calibration(path))

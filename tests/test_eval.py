@@ -81,7 +81,7 @@ def eval_args(ucf_set: Path, out: Path, tiny_model: str, cache: Path, *extra: st
     return [
         "eval", "--dataset", "ucf-crime", "--annotations", str(ucf_set / "annotations.txt"),
         "--videos", str(ucf_set / "videos"), "--out", str(out), "--model", tiny_model,
-        "--sample-fps", "1", "--event-threshold", "0", "--cache-dir", str(cache),
+        "--sample-fps", "1", "--event-threshold", "0", "--cache-dir", str(cache), "--window", "2",
         "--prompts", str(ucf_set / "bank.yaml"), *ORIGINAL_RECIPE, *extra,
     ]  # fmt: skip
 
@@ -252,6 +252,7 @@ def test_score_files_are_what_vad_score_writes(
     out = tmp_path / "score"
     video = ucf_set / "videos" / "Abuse" / ABUSE
     args = ["score", str(video), "--out", str(out), "--model", tiny_model, "--sample-fps", "1"]
+    args += ["--window", "2"]  # as eval_args
     args += ["--event-threshold", "0", "--prompts", str(ucf_set / "bank.yaml"), *ORIGINAL_RECIPE]
     assert main([*args, "--cache-dir", str(eval_cache)]) == 0
     from_score = read_json(out / "Abuse001_x264.json")
@@ -381,14 +382,15 @@ def test_ablation_covers_head_anchor_and_refinement(ucf_set, tiny_model, eval_ca
     assert main(eval_args(ucf_set, out, tiny_model, eval_cache, *grid)) == 0
     rows = read_json(out / "ablation.json")
     assert [(r["head"], r["anchor"], r["refine"]) for r in rows] == [
-        ("softmax", True, "none"), ("softmax", False, "none"),
-        ("margin", True, "none"), ("margin", False, "none"),
+        ("softmax", "nova", "none"), ("softmax", "none", "none"),
+        ("margin", "nova", "none"), ("margin", "none", "none"),
     ]  # fmt: skip
     table = (out / "ablation.md").read_text()
-    assert "| head | anchor | refine |" in table and "| margin | off | none |" in table
+    assert "| head | anchor | motion gate | refine |" in table
+    assert "| margin | none | off | none |" in table
     assert "<td>margin, no anchor, refine none</td>" in (out / "report.html").read_text()
     # the original-recipe row equals a separate run with those settings
-    original = next(r for r in rows if r["head"] == "softmax" and not r["anchor"])
+    original = next(r for r in rows if r["head"] == "softmax" and r["anchor"] == "none")
     single = tmp_path / "single"
     args = eval_args(ucf_set, single, tiny_model, eval_cache, "--context", "none", "--no-report")
     assert main(args) == 0

@@ -1,5 +1,6 @@
-"""Scoring heads, the per-video anchor and in-video kNN refinement on constructed embeddings:
-each piece does what its formula (docs/quality.md) says."""
+"""Scoring heads, the anchors (NOVA's warm-up anchor, the trimmed mean), NOVA's motion gate,
+smoothing and in-video kNN refinement on constructed embeddings: each piece does what its
+formula (docs/quality.md) says, and fixes the failure it exists for."""
 
 from __future__ import annotations
 
@@ -11,16 +12,25 @@ from scipy.special import expit
 
 from vad.cache import VideoEmbeddings
 from vad.context import Context
-from vad.heads import Scoring, knn_refine, knn_vote, margin_head, top_fraction_mean
+from vad.heads import (
+    Scoring,
+    knn_refine,
+    knn_vote,
+    margin_head,
+    nova_anchor,
+    top_fraction_mean,
+    warmup_weights,
+)
 from vad.pipeline import Detector
 from vad.scoring import (
     TextEmbeddings,
     mix_context,
     scene_anomaly_probabilities,
     score_samples,
+    to_probabilities,
     warn_long_texts,
 )
-from vad.temporal import smooth, to_frame_scores
+from vad.temporal import motion_gate, motion_strength, smooth, to_frame_scores
 
 DIM = 32
 
@@ -100,7 +110,8 @@ def test_margin_head_takes_the_most_anomalous_class():
     assert per_class[0] > pooled[0]  # one class firing is not diluted by the others
 
 
-def test_anchor_keeps_a_video_of_identical_frames_low():
+@pytest.mark.parametrize("anchor", ["nova", "mean"])
+def test_anchor_keeps_a_video_of_identical_frames_low(anchor):
     rng = np.random.default_rng(2)
     anom, norm = unit(rng, 6), unit(rng, 6)
     # a static scene that happens to look a bit like the anomalous descriptions
@@ -111,7 +122,7 @@ def test_anchor_keeps_a_video_of_identical_frames_low():
     text = flat_text(anom, norm, classes=np.zeros(6, int))
     for head in ("margin", "knn-vote"):
         without = Scoring(head=head, anchor=False, refine="none")
-        with_anchor = Scoring(head=head, anchor=True, refine="none")
+        with_anchor = Scoring(head=head, anchor=anchor, refine="none")
         before = expit(score_samples(frames, times, text, None, without, 100.0))
         after = expit(score_samples(frames, times, text, None, with_anchor, 100.0))
         assert (before > 0.5).all(), head
@@ -125,11 +136,135 @@ def test_anchor_per_context_window_follows_the_scene():
     a, b = (toward(unit(rng, 1)[0], anom.mean(0), 0.6) for _ in range(2))
     frames = np.concatenate([np.repeat(a[None], 30, 0), np.repeat(b[None], 30, 0)])
     times = np.arange(60) / 2.0
-    scoring = Scoring(anchor=True, refine="none")
+    scoring = Scoring(anchor="mean", refine="none")
     whole = expit(score_samples(frames, times, text, None, scoring, 100.0))
     windowed = expit(score_samples(frames, times, text, None, scoring, 100.0, 5.0))
     # each half is the normal of its own window, so windowed anchors score both halves lower
     assert windowed[5] < whole[5] and windowed[55] < whole[55]
+
+
+def long_event_video(event_share: float, n: int = 100, strength: float = 0.35, seed: int = 0):
+    """A video whose last ``event_share`` of samples show an anomalous cue, with CLIP-like
+    geometry (frame-text cosines about 0.2, within-video about 0.9, a modality gap), and a
+    bank of 20 anomalous and 24 normal descriptions (NOVA's pool sizes)."""
+    rng = np.random.default_rng(seed)
+    dim = 64
+    basis = np.linalg.qr(rng.standard_normal((dim, dim)))[0]
+    gap_img, gap_txt, shared, cue, calm, look = basis[:6]
+    rest = basis[6:]
+
+    def noise(k, scale):
+        return scale * (rng.standard_normal((k, len(rest))) @ rest) / np.sqrt(len(rest))
+
+    anom = toward(0.8 * gap_txt + 0.4 * shared + 0.35 * cue + noise(20, 0.3), 0 * cue, 0)
+    norm = toward(0.8 * gap_txt + 0.4 * shared + 0.35 * calm + noise(24, 0.3), 0 * cue, 0)
+    text = flat_text(anom, norm, classes=np.zeros(20, int))
+    frames = 0.7 * gap_img + 0.45 * shared + 0.4 * look + 0.05 * calm + noise(n, 0.25)
+    start = n - int(round(event_share * n))
+    frames[start:] += strength * cue
+    frames = toward(frames, 0 * cue, 0).astype(np.float32)
+    labels = np.arange(n) >= start
+    return frames, np.arange(n) / 2.0, text, labels
+
+
+def test_nova_anchor_keeps_a_long_event_above_the_normal_samples():
+    """NOVA's anchor comes from the warm-up (the first 32 samples), so an event covering 70 %
+    of the video does not become the video's normal. The trimmed mean of the whole video (the
+    old anchor) is fitted to the event: under the knn-vote head (its cosine put on the text
+    scale at the median sample, which is anomalous here) most of the event drops below 0.5."""
+    frames, times, text, labels = long_event_video(0.7)
+    for head in ("margin", "knn-vote", "softmax"):
+        scoring = Scoring(head=head, anchor="nova", refine="none")
+        values = score_samples(frames, times, text, None, scoring, 100.0)
+        p = expit(values) if scoring.margin_values else values
+        assert p[labels].min() > p[~labels].max(), head
+        assert (p[labels] > 0.5).all() and (p[~labels] < 0.5).all(), head
+    old = Scoring(head="knn-vote", anchor="mean", refine="none")
+    p = expit(score_samples(frames, times, text, None, old, 100.0))
+    assert (p[labels] > 0.5).mean() < 0.5  # the failure the warm-up anchor fixes
+
+
+def test_warmup_weights_keep_an_event_inside_the_warmup_out_of_the_anchor():
+    frames, times, text, labels = long_event_video(0.0)
+    frames = frames.copy()
+    event = toward(frames[5:12], text.descriptions[:20].mean(0), 2.0)  # 7 anomalous samples
+    frames[5:12] = event
+    scoring = Scoring(anchor="nova", refine="none")
+    prelim = expit(score_samples(frames[:32], times[:32], text, None, Scoring(anchor="none"), 100))
+    assert prelim[5:12].min() > prelim[12:32].max()
+    weights = warmup_weights(prelim, scoring.anchor_temperature)
+    assert weights[5:12].sum() < 7 / 32 / 2  # the event weighs less than half its share
+    normal = np.r_[frames[:5], frames[12:32]].mean(0)
+    weighted = nova_anchor(frames[:32], prelim)
+    plain = frames[:32].mean(0) / np.linalg.norm(frames[:32].mean(0))
+    assert weighted @ normal > plain @ normal
+
+
+def test_a_given_warmup_anchor_is_used_for_every_later_window():
+    """A stream builds the anchor once from its warm-up and scores later windows with it:
+    the same values as scoring the whole stream at once."""
+    from vad.scoring import warmup_anchor
+
+    frames, times, text, _ = long_event_video(0.5, n=80)
+    scoring = Scoring(anchor="nova", refine="none")
+    whole = score_samples(frames, times, text, None, scoring, 100.0)
+    anchor = warmup_anchor(frames[:32], times[:32], text, None, scoring, 100.0)
+    tail = score_samples(frames[50:], times[50:], text, None, scoring, 100.0, anchor=anchor)
+    np.testing.assert_allclose(tail, whole[50:], rtol=1e-5)  # float32 products
+    own = score_samples(frames[50:], times[50:], text, None, scoring, 100.0)
+    assert not np.allclose(own, whole[50:])  # the tail's own first samples are the event
+
+
+def test_components_hold_the_preliminary_score_and_the_gate():
+    frames, times, text, _ = long_event_video(0.5, n=60)
+    scoring = Scoring(anchor="nova", motion_gate="nova", refine="none")
+    parts: dict = {}
+    values = score_samples(frames, times, text, None, scoring, 100.0, components=parts)
+    raw, _ = to_probabilities(values, times, scoring, 1.0, "gaussian", frames, None, parts)
+    plain = score_samples(frames, times, text, None, Scoring(anchor="none"), 100.0)
+    np.testing.assert_allclose(parts["preliminary"], expit(plain), rtol=1e-6)
+    np.testing.assert_allclose(raw, parts["probability"] * parts["motion_gate"])
+    assert len(parts["anchor"].weights) == 32 and parts["anchor_similarity"].shape == (60,)
+
+
+# -- NOVA's motion gate ------------------------------------------------------------------------
+
+
+def test_motion_gate_lowers_a_still_scene_and_keeps_a_moving_one():
+    rng = np.random.default_rng(12)
+    n = 40
+    still = np.repeat(unit(rng, 1), n, axis=0)
+    moving = toward(still, rng.standard_normal((n, DIM)), 0.8)  # a new view every sample
+    times = np.arange(n) / 2.0
+    values = np.full(n, 2.0)  # the same margin everywhere: only the motion differs
+    gated = Scoring(motion_gate="nova")
+    p_still, _ = to_probabilities(values, times, gated, 0.0, "none", still)
+    p_moving, _ = to_probabilities(values, times, gated, 0.0, "none", moving)
+    p_off, _ = to_probabilities(values, times, Scoring(), 0.0, "none", still)
+    np.testing.assert_allclose(p_off, expit(2.0))
+    np.testing.assert_allclose(p_still, expit(2.0) * expit(-0.4))  # no motion: x 0.40
+    assert (p_moving[1:-1] > p_still[1:-1] + 0.1).all()
+
+
+def test_motion_gate_is_restated_for_the_sampling_rate():
+    """One diffusing scene (embedding distance growing in proportion to time, the model the
+    restatement assumes) sampled at 4 and at 2 fps gives the same gate; unscaled it does not."""
+    rng = np.random.default_rng(13)
+    dim, n = 256, 2400
+    walk = np.empty((n, dim))
+    walk[0] = unit(rng, 1, dim)[0]
+    for i in range(1, n):  # a random walk on the sphere: 1 - cos grows with the lag
+        step = walk[i - 1] + 0.16 * rng.standard_normal(dim) / np.sqrt(dim)
+        walk[i] = step / np.linalg.norm(step)
+    t4 = np.arange(n) / 4.0
+    fast_m, fast_lag = motion_strength(walk, t4)
+    slow_m, slow_lag = motion_strength(walk[::2], t4[::2])
+    assert 1.8 < slow_m[1:-1].mean() / fast_m[1:-1].mean() < 2.1  # twice the lag
+    fast, slow = motion_gate(fast_m, fast_lag), motion_gate(slow_m, slow_lag)
+    assert abs(slow[1:-1].mean() - fast[1:-1].mean()) < 0.005
+    fast_raw = motion_gate(fast_m, fast_lag, reference_lag_s=None)
+    slow_raw = motion_gate(slow_m, slow_lag, reference_lag_s=None)
+    assert slow_raw[1:-1].mean() - fast_raw[1:-1].mean() > 0.05
 
 
 def test_knn_refinement_removes_an_isolated_spike_and_keeps_an_event():
@@ -141,10 +276,30 @@ def test_knn_refinement_removes_an_isolated_spike_and_keeps_an_event():
     values = np.full(n, -3.0)
     values[40:52] = 3.0
     values[10] = 3.0  # a one-sample spike on a frame that looks like all the others
-    refined = knn_refine(values, emb, k=10)
+    times = np.arange(n) / 2.0
+    refined = knn_refine(values, emb, k=10, times=times, min_gap_s=2.0)
     assert refined[10] < -2.0
     assert (refined[40:52] > 2.5).all()
     assert (refined[:10] < -2.0).all()
+
+
+def test_knn_refinement_finds_similar_moments_not_the_next_second():
+    """A sample whose neighbours in time look alike (the next second) and which recurs later:
+    with the gap its value follows the later similar moment, without it the next second."""
+    rng = np.random.default_rng(14)
+    n = 60
+    emb = unit(rng, n)
+    moment = unit(rng, 1)[0]
+    emb[20:23] = toward(moment, rng.standard_normal((3, DIM)), 0.05)  # 10.0 - 11.0 s
+    emb[45:50] = toward(moment, rng.standard_normal((5, DIM)), 0.10)  # 22.5 - 24.5 s
+    values = np.zeros(n)
+    values[20:23] = 4.0
+    values[45:50] = -4.0
+    times = np.arange(n) / 2.0
+    near = knn_refine(values, emb, k=5, times=times, min_gap_s=0.0)
+    far = knn_refine(values, emb, k=5, times=times, min_gap_s=2.0)
+    assert near[21] > 1.5  # its own second decides
+    assert far[21] < 0.0  # the similar moment 12 s later decides
 
 
 def test_knn_vote_follows_the_labels_of_the_nearest_memory():
@@ -173,7 +328,7 @@ def test_knn_vote_in_chunks_equals_all_at_once():
     np.testing.assert_allclose(whole, chunked, atol=2e-5)
 
 
-# -- the detector: today's recipe back, scoring recorded, smoothing of the margin -------------
+# -- the detector: the original recipe back, the recipe recorded, what is smoothed ---------
 
 
 def video(stand_in, texts, fps=2.0) -> VideoEmbeddings:
@@ -208,22 +363,42 @@ def test_softmax_no_anchor_no_refine_is_the_original_recipe(stand_in, context):
     assert result["scores"] == expected.tolist()
     assert result["samples"]["scores"] == np.round(raw, 6).tolist()
     assert result["scoring"]["head"] == "softmax"
-    assert result["scoring"]["anchor"] is False and result["scoring"]["refine"] == "none"
+    assert result["scoring"]["anchor"] == "none" and result["scoring"]["refine"] == "none"
 
 
-def test_default_recipe_is_recorded_and_smooths_the_margin(stand_in):
-    det = Detector(context="none", encoder=stand_in, use_cache=False, window_s=1.0)
+@pytest.mark.parametrize("gate", ["off", "nova"])
+def test_recipe_is_recorded_and_smooths_the_final_probability(stand_in, gate):
+    det = Detector(
+        context="none", encoder=stand_in, use_cache=False, window_s=1.0, motion_gate=gate
+    )
     emb = video(stand_in, TEXTS)
     result = det.score_embeddings(emb)
-    assert result["scoring"]["head"] == "margin"
-    assert result["scoring"]["anchor"] is True and result["scoring"]["refine"] == "knn"
-    assert result["scoring"]["smoothed"] == "margin"
+    recorded = result["scoring"]
+    assert (recorded["head"], recorded["anchor"], recorded["refine"]) == ("margin", "nova", "none")
+    assert recorded["motion_gate"] == gate and recorded["smoothed"] == "probability"
+    assert recorded["warmup_samples"] == 32 and recorded["anchor_temperature"] == 0.3
     values = score_samples(
         emb.embeddings, emb.times, det.text_embeddings(), None, det.scoring, 100.0
     )
-    smoothed = expit(smooth(values, emb.times, 1.0))
-    frames = to_frame_scores(emb.times, smoothed, emb.num_frames, emb.fps)
+    prob = expit(values)
+    if gate == "nova":
+        assert (recorded["motion_threshold"], recorded["motion_slope"]) == (0.02, 20.0)
+        prob = prob * motion_gate(*motion_strength(emb.embeddings, emb.times))
+    frames = to_frame_scores(emb.times, smooth(prob, emb.times, 1.0), emb.num_frames, emb.fps)
     assert result["scores"] == np.round(np.clip(frames, 0, 1), 6).tolist()
+
+
+@pytest.mark.parametrize("head", ["margin", "knn-vote", "softmax"])
+def test_the_calibrated_recipe_is_the_evaluated_one(stand_in, head):
+    """--calibration adds a novelty term to the probabilities; with a novelty of 0 everywhere
+    the scores are those of the run without it (the margin used to be smoothed only without a
+    calibration, so the calibrated recipe was not the evaluated one)."""
+    det = Detector(context="none", encoder=stand_in, use_cache=False, head=head, window_s=1.0)
+    det.motion_gate = "nova"
+    emb = video(stand_in, TEXTS)
+    plain = det.score_embeddings(emb)
+    det.sample_novelty = lambda emb: (np.zeros(len(emb.times)), 0.5)
+    assert det.score_embeddings(emb)["scores"] == plain["scores"]
 
 
 def test_unknown_head_or_refinement_is_refused():
@@ -237,20 +412,31 @@ def test_config_and_flags_select_the_recipe(tmp_path):
     from vad.cli import build_parser, detector_settings
 
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("head: knn-vote\nanchor: false\nrefine: none\n")
-    args = build_parser().parse_args(["score", "x.mp4", "--config", str(cfg)])
-    settings = detector_settings(args)
-    assert (settings["head"], settings["anchor"], settings["refine"]) == ("knn-vote", False, "none")
-    args = build_parser().parse_args(
-        ["score", "x.mp4", "--config", str(cfg), "--head", "margin", "--anchor", "--refine", "knn"]
-    )
-    settings = detector_settings(args)
-    assert (settings["head"], settings["anchor"], settings["refine"]) == ("margin", True, "knn")
+    cfg.write_text("head: knn-vote\nanchor: false\nrefine: none\nmotion_gate: true\n")
+
+    def recipe(*flags):
+        args = build_parser().parse_args(["score", "x.mp4", "--config", str(cfg), *flags])
+        det = Detector(**detector_settings(args), encoder=object())
+        return det.head, det.anchor, det.refine, det.motion_gate
+
+    assert recipe() == ("knn-vote", "none", "none", "nova")  # true/false of older configs
+    flags = ("--head", "margin", "--anchor", "--refine", "knn", "--no-motion-gate")
+    assert recipe(*flags) == ("margin", "nova", "knn", "off")
+    assert recipe("--anchor", "mean", "--motion-gate", "unscaled")[1::2] == ("mean", "unscaled")
+    assert recipe("--no-anchor")[1] == "none"
+    cfg.write_text("anchor: true\n")
+    assert recipe()[1] == "nova"
 
 
 @pytest.mark.parametrize(
     "text,key",
-    [("anchor: yes please\n", "anchor"), ("head: cosine\n", "head"), ("refine: 3\n", "refine")],
+    [
+        ("anchor: yes please\n", "anchor"),
+        ("head: cosine\n", "head"),
+        ("refine: 3\n", "refine"),
+        ("motion_gate: sometimes\n", "motion_gate"),
+        ("motion_gate: 1\n", "motion_gate"),
+    ],
 )
 def test_bad_scoring_setting_in_a_config_names_file_and_key(tmp_path, text, key):
     from vad.config import ConfigError, load_config
@@ -332,15 +518,21 @@ def test_rescoring_with_a_kept_neighbour_graph_gives_identical_scores():
     times = np.arange(n) / 2.0
     text = flat_text(unit(rng, 6), unit(rng, 6), classes=np.array([0, 0, 0, 1, 1, 1]))
     memo: dict = {}
-    recipes = [Scoring(), Scoring(head="softmax"), Scoring(head="knn-vote"), Scoring(refine_k=4)]
+    recipes = [
+        Scoring(refine="knn", anchor="mean"),
+        Scoring(head="softmax", refine="knn", anchor="mean"),
+        Scoring(head="knn-vote", refine="knn", anchor="mean"),
+        Scoring(refine="knn", refine_k=4),
+        Scoring(refine="knn", motion_gate="nova"),
+    ]
     for scoring in recipes * 2:  # the second round reads everything from the memo
         fresh = score_samples(frames, times, text, None, scoring, 100.0)
         kept = score_samples(frames, times, text, None, scoring, 100.0, memo=memo)
         assert np.array_equal(fresh, kept)
-    assert {key for key in memo} == {("anchor", None), ("knn", 10), ("knn", 4)}
-    graph = memo[("knn", 10)][1]
-    score_samples(frames, times, text, None, Scoring(head="margin"), 100.0, memo=memo)
-    assert memo[("knn", 10)][1] is graph  # reused, not recomputed
+    assert {key for key in memo} == {("anchor", None), ("knn", 10, 2.0), ("knn", 4, 2.0)}
+    graph = memo[("knn", 10, 2.0)][1]
+    score_samples(frames, times, text, None, Scoring(refine="knn"), 100.0, memo=memo)
+    assert memo[("knn", 10, 2.0)][1] is graph  # reused, not recomputed
     # other embeddings (even equal ones) never pick up this video's graph
     other = frames[::-1].copy()
     assert np.array_equal(
@@ -354,9 +546,10 @@ def test_detector_rescoring_reuses_the_graph_kept_with_the_embeddings(stand_in):
     fresh = video(stand_in, TEXTS)
     for head in ("margin", "softmax", "knn-vote"):
         det = Detector(context="none", encoder=stand_in, use_cache=False, window_s=1.0, head=head)
+        det.refine = "knn"
         assert det.score_embeddings(emb)["scores"] == det.score_embeddings(fresh)["scores"]
         fresh.derived.clear()
-    assert ("knn", 10) in emb.derived  # 12 samples: k = 10
+    assert ("knn", 10, 2.0) in emb.derived  # 12 samples: k = 10
 
 
 def test_margin_head_is_the_max_over_classes_of_each_class_margin():
@@ -388,3 +581,46 @@ def test_logsumexp_rows_is_scipys_logsumexp_exactly():
     b = a.copy()
     b[7, 2] = np.inf  # non-finite rows fall back to scipy
     assert np.array_equal(logsumexp_rows(b), logsumexp(b, axis=1), equal_nan=True)
+
+
+def test_score_with_config_nova_records_the_whole_recipe(tiny_model, tmp_path):
+    """`vad score --config nova` (the reproduction) writes every piece of NOVA's recipe into
+    the result: encoder, bank, context, sampling, smoothing and the scoring constants."""
+    import json
+
+    import cv2
+    from conftest import run_vad
+
+    video_path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (32, 24))
+    rng = np.random.default_rng(15)
+    for _ in range(60):
+        writer.write(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8))
+    writer.release()
+    out = tmp_path / "out"
+    argv = ["score", str(video_path), "--config", "nova", "--model", tiny_model]
+    rc, _, err = run_vad([*argv, "--out", str(out), "--cache-dir", str(tmp_path / "c")])
+    assert rc == 0, err
+    result = json.loads((out / "clip.json").read_text())
+    assert (result["prompts"], result["context"]["mode"], result["sample_fps"]) == (
+        "ucf-crime",
+        "none",
+        1.875,
+    )
+    assert result["smoothing"] == {"method": "gaussian", "window_s": 1.667}
+    assert result["scoring"] == {
+        "head": "margin",
+        "anchor": "nova",
+        "refine": "none",
+        "motion_gate": "nova",
+        "alpha": 0.9,
+        "tau": 0.03,
+        "top_fraction": 0.5,
+        "warmup_samples": 32,
+        "anchor_temperature": 0.3,
+        "motion_threshold": 0.02,
+        "motion_slope": 20.0,
+        "motion_reference_lag_s": 0.066667,
+        "repulsive_templates": True,
+        "smoothed": "probability",
+    }

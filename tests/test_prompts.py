@@ -22,37 +22,38 @@ FLIP_PHRASES = (
 )
 
 
+BENCHMARK_BANKS = [f"{b}{v}" for b in ("ucf-crime", "xd-violence") for v in ("", "-b", "-c")]
+
+
 def test_shipped_banks_load_and_cover_what_they_promise():
-    assert {"default", "ucf-crime", "xd-violence"} <= set(available_banks())
+    assert {"default", *BENCHMARK_BANKS} <= set(available_banks())
     default = PromptBank.from_yaml("default")
     assert len(default.scenes) >= 25
-    ucf = PromptBank.from_yaml("ucf-crime")
-    xd = PromptBank.from_yaml("xd-violence")
-    assert len(ucf.classes) == 13 and len(xd.classes) == 6
-    assert "road accident" in ucf.classes and "riot" in xd.classes
-    ucf_text = " ".join(ucf.global_anomalous)
-    for cue in (
-        "smoke",
-        "muzzle flash",
-        "crashing into a storefront",
-        "breaking into a parked car",
-    ):
+    for variant in ("", "-b", "-c"):
+        ucf = PromptBank.from_yaml(f"ucf-crime{variant}")
+        xd = PromptBank.from_yaml(f"xd-violence{variant}")
+        assert len(ucf.classes) == 13 and len(xd.classes) == 6
+        assert "road accident" in ucf.classes and "riot" in xd.classes
+    # the cues of variant a (each variant words them its own way)
+    ucf_text = " ".join(PromptBank.from_yaml("ucf-crime").global_anomalous)
+    for cue in ("smoke", "muzzle flash", "into a storefront", "parked car"):
         assert cue in ucf_text, cue
 
 
-@pytest.mark.parametrize("name", ["ucf-crime", "xd-violence"])
+@pytest.mark.parametrize("name", BENCHMARK_BANKS)
 def test_benchmark_banks_are_balanced_per_class(name):
     bank = PromptBank.from_yaml(name)
     descs = bank.descriptions()
     for cls in bank.classes:
-        anomalous = [d for d in descs if d.anomalous and d.cls == cls]
+        anomalous = [d for d in descs if d.anomalous and d.cls == cls and d.scene is None]
         normal = [d for d in descs if not d.anomalous and d.cls == cls]
-        assert len(anomalous) >= 20, cls
-        assert len(normal) >= 10, cls  # normals that share the class's setting, not its cue
+        assert len(anomalous) >= 20, cls  # NOVA's M = 20 per class and side
+        assert len(normal) >= 20, cls  # its own normals, 4 of them calm establishing scenes
+        assert len(bank.calm[cls]) == len(bank.calm_anchors) == 4, cls
     assert sum(not d.anomalous for d in descs) >= sum(d.anomalous for d in descs)
 
 
-@pytest.mark.parametrize("name", ["default", "ucf-crime", "xd-violence"])
+@pytest.mark.parametrize("name", ["default", *BENCHMARK_BANKS])
 def test_shipped_banks_have_calm_normals_and_no_context_free_anomalies(name):
     bank = PromptBank.from_yaml(name)
     descs = bank.descriptions()
@@ -65,11 +66,12 @@ def test_shipped_banks_have_calm_normals_and_no_context_free_anomalies(name):
 
 def test_xd_normals_come_from_its_sources():
     normal = " ".join(PromptBank.from_yaml("xd-violence").global_normal)
-    for source in ("concert", "news", "dashcam", "soccer", "video game", "boxing"):
+    for source in ("concert", "news", "dashcam", "soccer", "video game"):
         assert source in normal, source
+    assert "boxing" not in normal  # a look-alike of fighting (NOVA's NA): never a normal
 
 
-@pytest.mark.parametrize("name", ["default", "ucf-crime", "xd-violence"])
+@pytest.mark.parametrize("name", available_banks())
 def test_shipped_banks_pass_the_encoder_free_check_for_pe_core(name):
     from vad.promptcheck import check_bank, model_tokenizer
 
@@ -86,7 +88,7 @@ def test_descriptions_compose_action_in_context():
     assert drill.anomalous and drill.scene == "bank vault"
     assert len(drill.texts) == len(bank.templates)
     assert all("a person drilling into a safe" in t and "bank vault" in t for t in drill.texts)
-    assert drill.wrapped()[0].startswith("Anomalous scene")
+    assert drill.wrapped() == tuple("Anomalous scene: " + t for t in drill.texts)  # NOVA's T+
 
 
 V1_BANK = {

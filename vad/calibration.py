@@ -54,7 +54,9 @@ NOVELTY_K = 3
 NOVELTY_WEIGHT = 0.5
 EXCLUDE_S = 10.0
 THRESHOLDS = np.round(np.linspace(0.0, 1.0, 1001), 3)
-RECIPE_KEYS = ("head", "anchor", "refine")  # Detector attributes (vad.heads.Scoring)
+RECIPE_KEYS = ("head", "anchor", "refine", "motion_gate")  # Detector attributes (Scoring)
+# what a calibration written before a key existed was made with (anchor: true was the mean)
+RECIPE_BEFORE = {"anchor": {True: "mean", False: "none"}, "motion_gate": {None: "off"}}
 MARGIN = 0.01  # above the highest normal score, when the footage is too short for the rate
 
 
@@ -324,9 +326,12 @@ def apply_calibration(
     where = cal.path or "calibration"
     for key in ("model", "prompts", "sample_fps", *RECIPE_KEYS):
         have = detector.bank.name if key == "prompts" else getattr(detector, key, None)
-        if str(have) != str(cal.about.get(key)):
+        made = cal.about.get(key)
+        made = RECIPE_BEFORE.get(key, {}).get(made, made) if isinstance(made, bool | None) else made
+        if str(have) != str(made):
             raise CalibrationError(
-                f"{where}: calibrated with {key} {cal.about.get(key)}, but this run uses {have}"
+                f"{where}: calibrated with {key} {made}, but this run uses {have} "
+                "(calibrate again with this recipe)"
             )
     _check_made_by(detector, cal, where)
     threshold, note = cal.threshold_for(false_alarms_per_hour)

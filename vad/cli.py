@@ -205,25 +205,56 @@ def add_detector_options(p: argparse.ArgumentParser, encoding_only: bool = False
 
 def add_scoring_options(p: argparse.ArgumentParser) -> None:
     """The scoring recipe (docs/quality.md); ``--head softmax --no-anchor --refine none`` is
-    the original one."""
-    from vad.heads import HEADS, REFINES
+    the original one, ``--config nova`` NOVA's."""
+    from vad.heads import ANCHORS, HEADS, MOTION_GATES, REFINES
+
+    d = preset_defaults()
+
+    def default(key: str) -> str:
+        value = d.get(key)
+        if isinstance(value, bool):  # a preset written with true/false
+            from vad.heads import anchor_mode, motion_gate_mode
+
+            value = anchor_mode(value) if key == "anchor" else motion_gate_mode(value)
+        return f" (default: {value})" if value not in ("", None) else ""
 
     g = p.add_argument_group("scoring (docs/quality.md)")
-    g.add_argument("--head", choices=HEADS, help="scoring head (default: margin)")
+    g.add_argument("--head", choices=HEADS, help="scoring head" + default("head"))
     g.add_argument(
         "--anchor",
-        dest="anchor",
-        action="store_const",
-        const=True,
-        help="add the video's mean frame embedding to the normal side (default)",
+        nargs="?",
+        const="nova",
+        choices=ANCHORS,
+        metavar="{" + ",".join(ANCHORS) + "}",
+        help="normal anchor joining the normal side: nova (NOVA's, from the first 32 samples; "
+        "the flag alone), mean (the video's trimmed mean) or none" + default("anchor"),
     )
-    g.add_argument("--no-anchor", dest="anchor", action="store_const", const=False)
-    g.add_argument("--refine", choices=REFINES, help="in-video kNN refinement (default: knn)")
+    g.add_argument(
+        "--no-anchor", dest="anchor", action="store_const", const="none", help="--anchor none"
+    )
+    g.add_argument("--refine", choices=REFINES, help="in-video kNN refinement" + default("refine"))
+    g.add_argument(
+        "--motion-gate",
+        nargs="?",
+        const="nova",
+        choices=MOTION_GATES,
+        metavar="{" + ",".join(MOTION_GATES) + "}",
+        help="NOVA's motion gate: scores times sigmoid(20 (m - 0.02)), m restated for the "
+        "sampling rate (nova; the flag alone) or as is (unscaled)" + default("motion_gate"),
+    )
+    g.add_argument(
+        "--no-motion-gate",
+        dest="motion_gate",
+        action="store_const",
+        const="off",
+        help="--motion-gate off",
+    )
 
 
 DETECTOR_KEYS = tuple(
     "model pretrained context context_window_s prompts sample_fps batch_size device precision "
-    "runtime smoothing window_s event_threshold backend decode_timeout_s head anchor refine".split()
+    "runtime smoothing window_s event_threshold backend decode_timeout_s head anchor refine "
+    "motion_gate".split()
 )
 
 
@@ -462,9 +493,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         Evaluator,
         ablation_grid,
         ablation_markdown,
+        ablation_summary,
+        ablation_summary_markdown,
         default_ablation_grid,
         metrics_document,
         past_end_lines,
+        pieces_grid,
         run_ablation,
     )
     from vad.outputs import atomic_write_text
@@ -489,25 +523,46 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.limit is not None:
         annotations = limit_balanced(annotations, args.limit)
     detector = build_detector(driver_settings(args, settings))
-    recipe_axes = (args.ablate_heads, args.ablate_anchors, args.ablate_refines)
-    axes = (args.ablate_contexts, args.ablate_windows, args.ablate_prompts, *recipe_axes)
-    ablate = args.ablate or any(axes)
+    recipe_axes = (
+        args.ablate_heads,
+        args.ablate_anchors,
+        args.ablate_refines,
+        args.ablate_motion_gates,
+    )
+    other_axes = (args.ablate_contexts, args.ablate_windows, *recipe_axes)
+    if args.ablate_pieces and any(other_axes):
+        raise UsageError(
+            "--ablate-pieces switches each piece of the run's recipe in turn; give it banks "
+            "(--ablate-prompts, --ablate-previous-prompts), not other --ablate-* axes"
+        )
+    if args.ablate_previous_prompts and not args.ablate_pieces:
+        raise UsageError("--ablate-previous-prompts: only with --ablate-pieces")
+    axes = (*other_axes, args.ablate_prompts)
+    ablate = args.ablate or args.ablate_pieces or any(axes)
     grid = []
-    if ablate:
+    if args.ablate_pieces:
+        grid = pieces_grid(
+            detector,
+            args.ablate_prompts or [str(detector.prompts)],
+            args.ablate_previous_prompts or [],
+        )
+    elif ablate:
         default = default_ablation_grid(detector, args.dataset)
         grid = default
         if any(axes):
-            anchors = [a == "on" for a in args.ablate_anchors or []]
             grid = ablation_grid(
                 args.ablate_contexts or list(dict.fromkeys(c.context for c in default)),
                 args.ablate_windows or list(dict.fromkeys(c.window_s for c in default)),
                 args.ablate_prompts or list(dict.fromkeys(c.prompts for c in default)),
                 args.ablate_heads or [detector.head],
-                anchors or [detector.anchor],
+                [_on_off(a, "nova", "none") for a in args.ablate_anchors or []]
+                or [detector.anchor],
                 args.ablate_refines or [detector.refine],
+                [_on_off(g, "nova", "off") for g in args.ablate_motion_gates or []]
+                or [detector.motion_gate],
             )
-        for bank in dict.fromkeys(c.prompts for c in grid):  # fail now, not after encoding
-            PromptBank.from_yaml(bank)
+    for bank in dict.fromkeys(c.prompts for c in grid):  # fail now, not after encoding
+        PromptBank.from_yaml(bank)
     load_encoder_or_exit(detector)
     out_dir = Path(args.out)
     engine = build_engine(args, settings, detector, encoder=detector.encoder)
@@ -548,6 +603,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         rows = run_ablation(detector, run, grid)
         title = f"Ablation: {args.dataset}, {len(run.scored)} videos, {detector.model}"
         table = ablation_markdown(rows, title)
+        if args.ablate_pieces:
+            summary = ablation_summary(rows)
+            title = f"One piece off: {args.dataset}, {len(run.scored)} videos, {detector.model}"
+            summary_table = ablation_summary_markdown(summary, title)
+            atomic_write_text(out_dir / "ablation_summary.md", summary_table)
+            text = json.dumps(summary, indent=1) + "\n"
+            atomic_write_text(out_dir / "ablation_summary.json", text)
+            table = summary_table + "\n" + table
         atomic_write_text(out_dir / "ablation.md", table)
         atomic_write_text(out_dir / "ablation.json", json.dumps(rows, indent=1) + "\n")
     if not args.no_report:
@@ -566,6 +629,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 1 if problems else 0
+
+
+def _on_off(value: str, on: str, off: str) -> str:
+    """``on``/``off`` in an ablation axis stand for a mode (anchor: nova/none)."""
+    return {"on": on, "off": off}.get(value, value)
 
 
 def write_eval_report(
@@ -673,7 +741,7 @@ def add_eval_parser(sub) -> None:
         "--ablate",
         action="store_true",
         help="also re-score a grid: context none/auto, smoothing 0/1/2/4 s, prompt banks, "
-        "and every scoring head x anchor x refinement",
+        "every scoring head x anchor x refinement, and every motion gate",
     )
     ab.add_argument(
         "--ablate-contexts",
@@ -689,13 +757,36 @@ def add_eval_parser(sub) -> None:
         help="windows (0 = none)",
     )
     ab.add_argument("--ablate-prompts", nargs="+", metavar="BANK", help="prompt banks of the grid")
-    from vad.heads import HEADS, REFINES
+    from vad.heads import ANCHORS, HEADS, MOTION_GATES, REFINES
 
     ab.add_argument("--ablate-heads", nargs="+", choices=HEADS, help="scoring heads of the grid")
     ab.add_argument(
-        "--ablate-anchors", nargs="+", choices=["on", "off"], help="anchor on/off in the grid"
+        "--ablate-anchors",
+        nargs="+",
+        choices=[*ANCHORS, "on", "off"],
+        help="anchors of the grid (on = nova, off = none)",
     )
     ab.add_argument("--ablate-refines", nargs="+", choices=REFINES, help="refinements of the grid")
+    ab.add_argument(
+        "--ablate-motion-gates",
+        nargs="+",
+        choices=[*MOTION_GATES, "on", "off"],
+        help="motion gates of the grid (on = nova)",
+    )
+    ab.add_argument(
+        "--ablate-pieces",
+        action="store_true",
+        help="instead of a product grid: the run's recipe, then each piece switched in turn "
+        "(anchor, motion gate, refinement, context, head, smoothing), each over every bank of "
+        "--ablate-prompts; OUT/ablation_summary.md gives mean ± std over the banks",
+    )
+    ab.add_argument(
+        "--ablate-previous-prompts",
+        nargs="+",
+        metavar="BANK",
+        help="with --ablate-pieces: banks built without normality-aware construction (the "
+        "NA-off row and the all-off baseline)",
+    )
     add_detector_options(ev)
     add_engine_options(ev)
     ev.set_defaults(func=cmd_eval)

@@ -30,8 +30,9 @@ SCHEMA: dict[str, tuple[type, ...]] = {
     "backend": (str,),
     "decode_timeout_s": (int, float),
     "head": (str,),
-    "anchor": (bool,),
+    "anchor": (bool, str),
     "refine": (str,),
+    "motion_gate": (bool, str),
 }
 
 
@@ -150,11 +151,19 @@ def load_config(name: str | Path) -> dict:
 
 
 def _check_scoring(path: Path, data: dict) -> None:
-    """An unknown scoring head or refinement names the file and the key."""
-    from vad.heads import HEADS, REFINES
+    """An unknown scoring head, anchor, refinement or motion gate names the file and the key
+    (``anchor`` and ``motion_gate`` also take true/false, as older configs wrote them)."""
+    from vad.heads import ANCHORS, HEADS, MOTION_GATES, REFINES
 
-    for key, allowed in (("head", HEADS), ("refine", REFINES)):
-        if key in data and data[key] not in allowed:
+    for key, allowed in (
+        ("head", HEADS),
+        ("refine", REFINES),
+        ("anchor", ANCHORS),
+        ("motion_gate", MOTION_GATES),
+    ):
+        if key in data and not isinstance(data[key], bool) and data[key] not in allowed:
+            extra = ", true, false" if key in ("anchor", "motion_gate") else ""
             raise ConfigError(
-                f"{path}: key '{key}': unknown value {data[key]!r} (allowed: {', '.join(allowed)})"
+                f"{path}: key '{key}': unknown value {data[key]!r} "
+                f"(allowed: {', '.join(allowed)}{extra})"
             )

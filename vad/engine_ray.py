@@ -394,8 +394,8 @@ def _probed(ray, scorer, device: str, precision: str):
     the model go when it ends): ``(stand-in encoder, the actors' runtime and precision)``."""
     task = ray.remote(num_cpus=1, max_calls=1, max_retries=TASK_RETRIES)(probe_model)
     settings = {k: getattr(scorer, k) for k in ("model", "pretrained", "context", "head",
-                                                "anchor", "refine", "use_cache",
-                                                "runtime")}  # fmt: skip
+                                                "anchor", "refine", "motion_gate",
+                                                "use_cache", "runtime")}  # fmt: skip
     settings.update(cache_dir=str(scorer.cache_dir), precision=precision)
     try:
         facts = ray.get(task.remote(settings, scorer.bank, device))

@@ -6,21 +6,24 @@ plus one scene's):
 
 ``softmax`` (the original recipe)
     ``p = sigmoid(LSE(s*cos[A]) - log|A| - LSE(s*cos[N]) + log|N|)`` at the model's logit scale
-    ``s``; its value is the probability, smoothed and refined as a probability.
+    ``s``; its value is the probability.
 ``margin`` (NOVA)
     per anomaly class ``c``: ``u+ = topmean(cos[A_c])``, ``u- = topmean(cos[N_c])`` (mean of the
     top 50%), margin ``m_c = (alpha*u+ - u-)/tau`` with alpha 0.90, tau 0.03; ``m = max_c m_c``;
-    score ``sigmoid(m)``. Its value is the margin: smoothing and refinement act before the sigmoid.
+    score ``sigmoid(m)``. Its value is the margin (context mixing and refinement act on it).
 ``knn-vote`` (Flashback)
     one flat labelled memory; anomalous similarities scaled by 0.95; the ``k = 10`` most similar
     entries vote with weights ``softmax(cos / T)``; score = the weighted share of anomalous
     labels; its value is ``logit(score)``.
 
-The anchor (:func:`video_anchor`) is the video's robust mean frame embedding; it joins the
-normal side of every head as one more normal entry (for the softmax and knn-vote heads with its
-similarity moved onto the text scale, :func:`vad.scoring.calibrate_anchor`).
-:func:`knn_refine` replaces each value by the softmax-weighted mean over the ``k`` samples of
-the same video most similar to it.
+The anchor joins the normal side of every head as one more normal entry (for the softmax and
+knn-vote heads with its similarity moved onto the text scale,
+:func:`vad.scoring.calibrate_anchor`). ``nova`` (NOVA's visual normality anchor, eqs. 6-7):
+the first ``N_warm = 32`` samples weighted by ``softmax(-s/0.3)`` of their anchor-free score
+(:func:`warmup_weights`, :func:`nova_anchor`); ``mean``: the video's trimmed mean embedding
+(:func:`video_anchor`). :func:`knn_refine` replaces each value by the softmax-weighted mean over
+the ``k`` samples of the same video most similar to it, ignoring those closer in time than
+``refine_min_gap_s`` (so it finds similar moments, not the next second).
 
 Everything here is plain numpy on unit-norm embeddings.
 """
@@ -33,27 +36,76 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.special import expit, logit, logsumexp
 
+from vad.temporal import NOVA_MOTION_LAG_S
+
 HEADS = ("softmax", "margin", "knn-vote")
 REFINES = ("knn", "none")
+ANCHORS = ("nova", "mean", "none")
+"""``nova``: NOVA's warm-up anchor; ``mean``: the video's trimmed mean; ``none``: no anchor."""
+MOTION_GATES = ("nova", "unscaled", "off")
+"""``nova``: NOVA's gate with its constants restated for our sampling rate
+(:func:`vad.temporal.motion_gate`); ``unscaled``: NOVA's constants applied to our samples as
+they are (an ablation of the restatement); ``off``."""
 VOTE_EPS = 1e-3  # a vote of exactly 0 or 1 becomes a finite margin (+-6.9)
+
+
+def anchor_mode(value) -> str:
+    """An anchor setting as one of :data:`ANCHORS`: ``True`` (the old ``anchor: true``) is the
+    default anchor, ``nova``; ``False`` or ``None`` is ``none``.
+
+    >>> anchor_mode(True), anchor_mode(False), anchor_mode("mean")
+    ('nova', 'none', 'mean')
+    """
+    if value is True:
+        return "nova"
+    if value is False or value is None:
+        return "none"
+    if isinstance(value, str) and value in ANCHORS:
+        return value
+    raise ValueError(f"unknown anchor {value!r}; choose from {', '.join(ANCHORS)} (or true/false)")
+
+
+def motion_gate_mode(value) -> str:
+    """A motion-gate setting as one of :data:`MOTION_GATES` (``True`` is ``nova``).
+
+    >>> motion_gate_mode(True), motion_gate_mode(False), motion_gate_mode("unscaled")
+    ('nova', 'off', 'unscaled')
+    """
+    if value is True:
+        return "nova"
+    if value is False or value is None:
+        return "off"
+    if isinstance(value, str) and value in MOTION_GATES:
+        return value
+    allowed = ", ".join(MOTION_GATES)
+    raise ValueError(f"unknown motion gate {value!r}; choose from {allowed} (or true/false)")
 
 
 @dataclass(frozen=True)
 class Scoring:
-    """How sampled frames are scored. The defaults are the evidence-backed recipe;
-    :meth:`legacy` is the original one (softmax head, no anchor, no refinement)."""
+    """How sampled frames are scored. The defaults are the ``default`` preset's recipe
+    (docs/quality.md says why); :meth:`nova` is NOVA's, :meth:`legacy` the original one
+    (softmax head, no anchor, no refinement, no motion gate). ``anchor`` and ``motion_gate``
+    also accept ``True``/``False`` (the settings of older configs)."""
 
     head: str = "margin"
-    anchor: bool = True
-    refine: str = "knn"
+    anchor: str = "nova"
+    refine: str = "none"
+    motion_gate: str = "off"
     alpha: float = 0.90  # margin: weight of the anomalous side (NOVA)
     tau: float = 0.03  # margin: temperature (NOVA)
     top_fraction: float = 0.5  # margin: share of each side averaged (NOVA)
     k: int = 10  # knn-vote: neighbours in the memory (Flashback)
     anomalous_scale: float = 0.95  # knn-vote: scaled anomaly penalization (Flashback)
     vote_temperature: float = 0.01  # knn-vote: softmax temperature of the neighbour weights
+    warmup_samples: int = 32  # nova anchor: N_warm, the first samples it is built from (NOVA)
+    anchor_temperature: float = 0.3  # nova anchor: gamma of softmax(-s / gamma) (NOVA)
+    motion_threshold: float = 0.02  # motion gate: tau_m (NOVA)
+    motion_slope: float = 20.0  # motion gate: beta (NOVA)
+    motion_reference_lag_s: float = NOVA_MOTION_LAG_S  # the lag tau_m and beta were set at
     refine_k: int = 10  # refinement: neighbours in the same video (LAVAD, VERA)
     refine_temperature: float = 0.1  # refinement: softmax temperature of their weights
+    refine_min_gap_s: float = 2.0  # refinement: neighbours closer in time than this are ignored
 
     def __post_init__(self):
         if self.head not in HEADS:
@@ -62,16 +114,27 @@ class Scoring:
             raise ValueError(
                 f"unknown refinement {self.refine!r}; choose from {', '.join(REFINES)}"
             )
+        object.__setattr__(self, "anchor", anchor_mode(self.anchor))
+        object.__setattr__(self, "motion_gate", motion_gate_mode(self.motion_gate))
         if not 0 < self.top_fraction <= 1:
             raise ValueError(f"top_fraction must be in (0, 1], got {self.top_fraction}")
-        if self.k < 1 or self.refine_k < 1:
-            raise ValueError("k and refine_k must be at least 1")
-        if self.tau <= 0 or self.vote_temperature <= 0 or self.refine_temperature <= 0:
+        if self.k < 1 or self.refine_k < 1 or self.warmup_samples < 1:
+            raise ValueError("k, refine_k and warmup_samples must be at least 1")
+        temperatures = (self.tau, self.vote_temperature, self.refine_temperature)
+        if min(temperatures) <= 0 or self.anchor_temperature <= 0:
             raise ValueError("temperatures must be positive")
+        if self.refine_min_gap_s < 0 or self.motion_reference_lag_s <= 0:
+            raise ValueError("refine_min_gap_s must be >= 0 and motion_reference_lag_s > 0")
 
     @classmethod
     def legacy(cls) -> Scoring:
-        return cls(head="softmax", anchor=False, refine="none")
+        return cls(head="softmax", anchor="none", refine="none", motion_gate="off")
+
+    @classmethod
+    def nova(cls) -> Scoring:
+        """NOVA's scoring (arXiv 2609.06360 §3.3-3.5): margin head, warm-up anchor, motion
+        gate, no refinement."""
+        return cls(head="margin", anchor="nova", refine="none", motion_gate="nova")
 
     @property
     def repulsive(self) -> bool:
@@ -80,21 +143,37 @@ class Scoring:
         return self.head != "softmax"
 
     @property
-    def smooths_margin(self) -> bool:
-        """Whether the head's value is a margin (smoothed before the sigmoid) or a probability."""
+    def margin_values(self) -> bool:
+        """Whether the head's values are margins (turned into probabilities by a sigmoid) or
+        probabilities already (softmax head)."""
         return self.head != "softmax"
 
     def summary(self) -> dict:
-        out = {"head": self.head, "anchor": self.anchor, "refine": self.refine}
+        out = {
+            "head": self.head,
+            "anchor": self.anchor,
+            "refine": self.refine,
+            "motion_gate": self.motion_gate,
+        }
         params = asdict(self)
+        keys: list[str] = []
         if self.head == "margin":
-            out.update({k: params[k] for k in ("alpha", "tau", "top_fraction")})
+            keys += ["alpha", "tau", "top_fraction"]
         elif self.head == "knn-vote":
-            out.update({k: params[k] for k in ("k", "anomalous_scale", "vote_temperature")})
+            keys += ["k", "anomalous_scale", "vote_temperature"]
+        if self.anchor == "nova":
+            keys += ["warmup_samples", "anchor_temperature"]
+        if self.motion_gate != "off":
+            keys += ["motion_threshold", "motion_slope"]
+        if self.motion_gate == "nova":
+            keys += ["motion_reference_lag_s"]
         if self.refine == "knn":
-            out.update({k: params[k] for k in ("refine_k", "refine_temperature")})
+            keys += ["refine_k", "refine_temperature", "refine_min_gap_s"]
+        out.update({k: params[k] for k in keys})
+        if "motion_reference_lag_s" in out:
+            out["motion_reference_lag_s"] = round(out["motion_reference_lag_s"], 6)
         out["repulsive_templates"] = self.repulsive
-        out["smoothed"] = "margin" if self.smooths_margin else "probability"
+        out["smoothed"] = "probability"
         return out
 
 
@@ -146,6 +225,28 @@ def top_fraction_mean(values: np.ndarray, fraction: float = 0.5) -> np.ndarray:
     return top @ weights / want
 
 
+def normal_pool(
+    anomalous: np.ndarray, classes: np.ndarray, cls: int, shared: np.ndarray | None = None
+) -> np.ndarray:
+    """The columns of class ``cls``'s normal pool: its own normals and the classless normals
+    marked ``shared`` (None: every classless normal, as version 1-2 banks score). The
+    unclassed anomalies (``cls`` -1) compete with every classless normal.
+
+    >>> anomalous = np.array([True, False, False, False, False])
+    >>> classes = np.array([0, 0, 1, -1, -1])
+    >>> normal_pool(anomalous, classes, 0).tolist()
+    [1, 3, 4]
+    >>> normal_pool(anomalous, classes, 0, np.array([0, 0, 0, 0, 1], bool)).tolist()
+    [1, 4]
+    """
+    anomalous = np.asarray(anomalous, bool)
+    classes = np.asarray(classes)
+    classless = classes < 0
+    if shared is not None and cls >= 0:
+        classless = classless & np.asarray(shared, bool)
+    return np.flatnonzero(~anomalous & ((classes == cls) | classless))
+
+
 def margin_head(
     sims: np.ndarray,
     anomalous: np.ndarray,
@@ -154,12 +255,14 @@ def margin_head(
     alpha: float = 0.90,
     tau: float = 0.03,
     fraction: float = 0.5,
+    shared_normal: np.ndarray | None = None,
 ) -> np.ndarray:
     """NOVA's margin per frame: max over anomaly classes of ``(alpha*u+ - u-)/tau``.
 
     ``sims`` (N,M) cosines; ``anomalous`` (M,) bool; ``classes`` (M,) class index, -1 for a
     normal description shared by every class (anomalous ones with -1 form one class);
-    ``extra_normal`` (N,) the frame's cosine to its anchor, or None.
+    ``extra_normal`` (N,) the frame's cosine to its anchor, or None; ``shared_normal`` (M,)
+    which classless normals join every class's pool (:func:`normal_pool`; None: all).
 
     >>> sims = np.array([[0.30, 0.20, 0.10, 0.25]])
     >>> m = margin_head(sims, np.array([True, True, False, False]), np.array([0, 0, -1, -1]))
@@ -177,7 +280,7 @@ def margin_head(
     groups: dict[tuple[int, int], list[tuple[np.ndarray, np.ndarray]]] = {}
     for c in np.unique(classes[anomalous]):
         anom_cols = np.flatnonzero(anomalous & (classes == c))
-        norm_cols = np.flatnonzero(~anomalous & ((classes == c) | (classes < 0)))
+        norm_cols = normal_pool(anomalous, classes, c, shared_normal)
         groups.setdefault((len(anom_cols), len(norm_cols)), []).append((anom_cols, norm_cols))
     if extra_normal is not None:  # the anchor as one more column, so one gather per group
         sims = np.concatenate([sims, np.asarray(extra_normal, sims.dtype)[:, None]], axis=1)
@@ -271,8 +374,8 @@ def vote_margin(vote: np.ndarray) -> np.ndarray:
 def video_anchor(
     embeddings: np.ndarray, times: np.ndarray, window_s: float | None = None
 ) -> np.ndarray:
-    """The per-video visual normal anchor, one row per sample (N,D): the robust mean frame
-    embedding of the video, or of the ``window_s`` around each sample when given.
+    """The ``mean`` anchor, one row per sample (N,D): the video's trimmed mean frame embedding
+    (:func:`vad.context.robust_mean`), or that of the ``window_s`` around each sample.
 
     >>> e = np.tile([1.0, 0.0], (4, 1))
     >>> video_anchor(e, np.arange(4.0)).tolist()[0]
@@ -283,40 +386,92 @@ def video_anchor(
     return context_embeddings(np.asarray(embeddings), np.asarray(times), window_s)
 
 
+def warmup_weights(preliminary: np.ndarray, temperature: float = 0.3) -> np.ndarray:
+    """NOVA eq. 6: the warm-up samples' weights ``softmax(-s / temperature)`` of their
+    preliminary (anchor-free) scores ``s`` in [0, 1]: the least anomalous-looking samples
+    weigh most, so an event inside the warm-up barely moves the anchor.
+
+    >>> warmup_weights(np.array([0.1, 0.1, 0.9])).round(3).tolist()
+    [0.483, 0.483, 0.034]
+    """
+    s = -np.asarray(preliminary, np.float64) / temperature
+    if not len(s):
+        return s
+    w = np.exp(s - s.max())
+    return w / w.sum()
+
+
+def nova_anchor(
+    embeddings: np.ndarray, preliminary: np.ndarray, temperature: float = 0.3
+) -> np.ndarray:
+    """NOVA eq. 7: the visual normality anchor ``normalize(sum_t w_t x_t)`` (D,) of the
+    warm-up samples ``embeddings`` (the first ``N_warm`` of a video or a stream) with weights
+    :func:`warmup_weights` of their ``preliminary`` scores. A plain function of arrays, so a
+    streaming caller builds it once from its warm-up and keeps it.
+
+    >>> e = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    >>> nova_anchor(e, np.array([0.0, 0.0, 1.0])).round(2).tolist()
+    [1.0, 0.02]
+    """
+    x = np.asarray(embeddings, np.float64)
+    if not len(x):
+        raise ValueError("the anchor needs at least one warm-up sample")
+    return _normalize(warmup_weights(preliminary, temperature) @ x)
+
+
 @dataclass(frozen=True)
 class NeighbourGraph:
-    """Each sample's ``k`` most similar samples of the same video (itself included): indices
-    (N,k) and cosines (N,k). It depends only on the embeddings, not on the head, so one graph
-    serves every re-scoring of a video (:func:`knn_graph`, ``memo`` of
-    :func:`vad.scoring.score_samples`)."""
+    """Each sample's ``k`` most similar samples of the same video (itself included, the others
+    at least ``min_gap_s`` away in time): indices (N,k) and cosines (N,k); a row with fewer
+    samples that far away pads with ``-inf`` cosines (weight 0). It depends only on the
+    embeddings and times, not on the head, so one graph serves every re-scoring of a video
+    (:func:`knn_graph`, ``memo`` of :func:`vad.scoring.score_samples`)."""
 
     indices: np.ndarray
     sims: np.ndarray
+    min_gap_s: float = 0.0
 
     @property
     def k(self) -> int:
         return self.indices.shape[1]
 
 
-def knn_graph(embeddings: np.ndarray, k: int = 10, chunk: int = 1024) -> NeighbourGraph:
+def knn_graph(
+    embeddings: np.ndarray,
+    k: int = 10,
+    chunk: int = 1024,
+    times: np.ndarray | None = None,
+    min_gap_s: float = 0.0,
+) -> NeighbourGraph:
     """The in-video kNN graph of :func:`knn_refine`: an (N,N) similarity product, ``chunk``
-    rows at a time, each row cut to its ``k`` largest.
+    rows at a time, each row cut to its ``k`` largest; with ``times`` and ``min_gap_s``, the
+    samples closer in time than ``min_gap_s`` (other than the sample itself) are left out.
 
     >>> g = knn_graph(np.eye(3)[[0, 0, 1]], k=2)
     >>> sorted(g.indices[0].tolist()), g.k
     ([0, 1], 2)
+    >>> g = knn_graph(np.eye(3)[[0, 0, 1]], k=2, times=np.arange(3.0), min_gap_s=1.5)
+    >>> sorted(g.indices[0].tolist())                      # 1 s away is too close: left out
+    [0, 2]
     """
     emb = _normalize(np.asarray(embeddings, dtype=np.float32))
     n = len(emb)
     kk = min(k, n)
+    gap = float(min_gap_s) if times is not None else 0.0
+    t = None if times is None else np.asarray(times, np.float64)
     indices = np.empty((n, kk), dtype=np.intp)
     top = np.empty((n, kk), dtype=np.float32)
     for start in range(0, n, chunk):
         sims = emb[start : start + chunk] @ emb.T
+        rows = np.arange(start, start + len(sims))
+        if gap > 0:
+            near = np.abs(t[rows, None] - t[None, :]) < gap
+            near[np.arange(len(rows)), rows] = False  # the sample itself always counts
+            sims[near] = -np.inf
         idx = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
         indices[start : start + chunk] = idx
         top[start : start + chunk] = np.take_along_axis(sims, idx, axis=1)
-    return NeighbourGraph(indices, top)
+    return NeighbourGraph(indices, top, gap)
 
 
 def knn_refine(
@@ -326,10 +481,13 @@ def knn_refine(
     temperature: float = 0.1,
     chunk: int = 1024,
     graph: NeighbourGraph | None = None,
+    times: np.ndarray | None = None,
+    min_gap_s: float = 0.0,
 ) -> np.ndarray:
     """Each sample's value becomes the ``softmax(cos / temperature)``-weighted mean of the
-    values of the ``k`` samples of the same video most similar to it (itself included).
-    ``graph`` is the video's :func:`knn_graph` for this ``k`` when already computed (then
+    values of itself and the ``k - 1`` other samples of the same video most similar to it,
+    ignoring samples closer in time than ``min_gap_s`` (given ``times``). ``graph`` is the
+    video's :func:`knn_graph` for this ``k`` and gap when already computed (then
     ``embeddings`` is not read); the result is the same, without the (N,N) product.
 
     >>> e = np.tile([1.0, 0.0], (12, 1))
@@ -343,13 +501,13 @@ def knn_refine(
     if n == 0 or kk <= 1:
         return values.copy()
     if graph is None:
-        graph = knn_graph(embeddings, kk, chunk)
+        graph = knn_graph(embeddings, kk, chunk, times, min_gap_s)
     elif graph.indices.shape != (n, kk):
         raise ValueError(
             f"neighbour graph of shape {graph.indices.shape} does not fit {n} samples, k={kk}"
         )
     top = graph.sims.astype(np.float64) / temperature
-    w = np.exp(top - top.max(axis=1, keepdims=True))
+    w = np.exp(top - top.max(axis=1, keepdims=True))  # -inf (too close in time): weight 0
     w /= w.sum(axis=1, keepdims=True)
     return (w * values[graph.indices]).sum(axis=1)
 
@@ -363,9 +521,12 @@ def scope_values(
     logit_scale: float,
     anchor_sims: np.ndarray | None = None,
     sims: np.ndarray | None = None,
+    shared_normal: np.ndarray | None = None,
 ) -> np.ndarray:
     """The head's value (probability for softmax, margin otherwise) of every frame against
-    one scope of descriptions; ``sims`` are the precomputed cosines when available."""
+    one scope of descriptions; ``sims`` are the precomputed cosines when available;
+    ``shared_normal`` picks the margin head's class pools (:func:`normal_pool`). The softmax
+    and knn-vote heads have no classes: every normal in scope is on their normal side."""
     if scoring.head == "knn-vote":
         vote = knn_vote(
             frames,
@@ -384,7 +545,14 @@ def scope_values(
         extra = None if anchor_sims is None else logit_scale * anchor_sims
         return softmax_head(logit_scale * sims, anomalous, extra)
     return margin_head(
-        sims, anomalous, classes, anchor_sims, scoring.alpha, scoring.tau, scoring.top_fraction
+        sims,
+        anomalous,
+        classes,
+        anchor_sims,
+        scoring.alpha,
+        scoring.tau,
+        scoring.top_fraction,
+        shared_normal=shared_normal,
     )
 
 

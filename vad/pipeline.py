@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from vad.clock import ClockStart, add_clock, container_clock
 from vad.context import Context, context_embeddings, fixed_context, scene_posterior
 from vad.devices import parse_device
 from vad.explain import ScoreComponents, describe_event, explain_peak
-from vad.heads import Scoring
+from vad.heads import Scoring, anchor_mode, motion_gate_mode
 from vad.prompts import PromptBank
 from vad.runtime import (
     PRECISIONS,
@@ -36,10 +37,12 @@ from vad.runtime import (
     encoder_facts,
 )
 from vad.scoring import (
+    WarmupAnchor,
     load_or_build_text,
+    score_parts,
     score_samples,
-    to_probabilities,
     top_anomalous_descriptions,
+    warmup_anchor,
 )
 from vad.temporal import find_events, smooth, to_frame_scores
 from vad.video import FrameSampler, VideoError, check_input_file
@@ -162,8 +165,10 @@ class Detector:
         (decoding runs in an isolated worker process, so a hung decoder cannot freeze a batch).
     isolate_decoding : ``False`` decodes in a thread of this process instead.
     encoder : an already-built encoder to use (shares one model between detectors).
-    head, anchor, refine : the scoring recipe (:class:`vad.heads.Scoring`, docs/quality.md):
-        ``"softmax"``, ``False``, ``"none"`` is the original one.
+    head, anchor, refine, motion_gate : the scoring recipe (:class:`vad.heads.Scoring`,
+        docs/quality.md): ``"softmax"``, ``"none"``, ``"none"``, ``"off"`` is the original one;
+        ``"margin"``, ``"nova"``, ``"none"``, ``"nova"`` NOVA's (``anchor`` and
+        ``motion_gate`` also take ``True``/``False``).
     explain : each event records what drove it (:mod:`vad.explain`; with the anchor on, the
         samples of a video with events are scored once more without it). ``False`` leaves
         events unexplained where only scores are read (ablations).
@@ -173,8 +178,8 @@ class Detector:
 
     ``sample_novelty``, when set, is called as ``sample_novelty(emb)`` and returns
     ``(novelty, weight)``: each sample's novelty ``n(x)`` in [0, 1] and its weight; the sample's
-    probability ``s`` becomes ``1 - (1 - s) * (1 - weight * n)`` before smoothing (a camera
-    calibration's novelty term, :mod:`vad.calibration`).
+    probability ``s`` (after the motion gate) becomes ``1 - (1 - s) * (1 - weight * n)`` before
+    smoothing (a camera calibration's novelty term, :mod:`vad.calibration`).
 
     A detector holds a model and a decode worker process: reuse it for many videos, and
     ``close()`` it (or use it as a context manager) when done.
@@ -191,7 +196,7 @@ class Detector:
         device: str = "auto",
         precision: Precision = "auto",
         smoothing: str = "gaussian",
-        window_s: float = 2.0,
+        window_s: float = 1.667,
         context_window_s: float | None = None,
         event_threshold: float = 0.5,
         backend: str = "auto",
@@ -201,8 +206,9 @@ class Detector:
         isolate_decoding: bool = True,
         encoder=None,
         head: str = "margin",
-        anchor: bool = True,
-        refine: str = "knn",
+        anchor: str | bool = "nova",
+        refine: str = "none",
+        motion_gate: str | bool = "off",
         runtime: Runtime = "auto",
         explain: bool = True,
         start_time: str | None = None,
@@ -231,9 +237,10 @@ class Detector:
         self.decode_timeout_s = decode_timeout_s
         self.isolate_decoding = isolate_decoding
         self.head = head
-        self.anchor = anchor
+        self.anchor = anchor_mode(anchor)  # True/False (older configs) -> nova/none
         self.refine = refine
-        Scoring(head=head, anchor=anchor, refine=refine)  # an unknown head fails here
+        self.motion_gate = motion_gate_mode(motion_gate)
+        self.scoring  # noqa: B018 - an unknown head or refinement fails here
         self.explain = explain
         self.start_time = start_time
         self.clock_start = None if start_time is None else ClockStart.parse(start_time)
@@ -345,7 +352,9 @@ class Detector:
 
     @property
     def scoring(self) -> Scoring:
-        return Scoring(head=self.head, anchor=bool(self.anchor), refine=self.refine)
+        return Scoring(
+            head=self.head, anchor=self.anchor, refine=self.refine, motion_gate=self.motion_gate
+        )
 
     def text_embeddings(self):
         repulsive = self.scoring.repulsive
@@ -368,8 +377,34 @@ class Detector:
 
     # -- stages 5-7: score, smooth, per-frame scores, events ------------------------------------
 
-    def score_embeddings(self, emb: VideoEmbeddings, video: str | Path = "") -> dict:
-        """Score already-computed embeddings: the JSON-ready result for one video."""
+    def warmup_anchor(self, emb: VideoEmbeddings) -> WarmupAnchor:
+        """NOVA's anchor from the first samples of ``emb`` (``vad watch``: a stream's warm-up),
+        in the context inferred on them; pass it to :meth:`score_embeddings` as ``anchor``."""
+        context = self.infer_context(emb)
+        return warmup_anchor(
+            emb.embeddings,
+            emb.times,
+            self.text_embeddings(),
+            context.posterior,
+            self.scoring,
+            self.encoder.logit_scale,
+        )
+
+    def score_embeddings(
+        self,
+        emb: VideoEmbeddings,
+        video: str | Path = "",
+        anchor: WarmupAnchor | None = None,
+        components: dict | None = None,
+    ) -> dict:
+        """Score already-computed embeddings: the JSON-ready result for one video.
+
+        ``anchor``: NOVA's anchor built before (a stream's warm-up, :meth:`warmup_anchor`);
+        None builds it from the first samples of ``emb``. ``components``, a dict when given,
+        receives per-sample arrays that explain the scores (``preliminary``: the anchor-free
+        probability; ``probability``: before the motion gate; ``motion``, ``motion_gate``:
+        the gate's input and factor; ``anchor_similarity``; see :func:`score_samples` and
+        :func:`to_probabilities`)."""
         text = self.text_embeddings()
         context = self.infer_context(emb)
         scoring = self.scoring
@@ -382,13 +417,19 @@ class Detector:
             self.encoder.logit_scale,
             self.context_window_s,
             memo=getattr(emb, "derived", None),  # re-scoring (ablation) reuses the kNN graph
+            anchor=anchor,
+            components=components,
         )
-        raw, smoothed = to_probabilities(values, emb.times, scoring, self.window_s, self.smoothing)
-        parts = ScoreComponents(semantic=raw)
-        if self.sample_novelty is not None:  # adjusts probabilities, so smooth them after it
+        # the parts of each sample's score, in NOVA's order: the head's probability, times the
+        # motion gate, then a calibration's novelty; smoothed last, whichever parts there are,
+        # so the calibrated recipe is the evaluated one
+        parts = score_parts(values, emb.times, scoring, emb.embeddings, components)
+        if self.sample_novelty is not None:
             parts.novelty, parts.novelty_weight = self.sample_novelty(emb)
-            raw = parts.score()
-            smoothed = smooth(raw, emb.times, self.window_s, self.smoothing)
+            if components is not None:
+                components["novelty"] = parts.novelty
+        raw = parts.score()
+        smoothed = smooth(raw, emb.times, self.window_s, self.smoothing)
         frame_times = getattr(emb, "frame_times", None)  # a variable frame rate's timestamps
         frame_scores = np.clip(
             to_frame_scores(emb.times, smoothed, emb.num_frames, emb.fps, frame_times), 0, 1
@@ -397,16 +438,14 @@ class Detector:
         top_idx, top_sim = top_anomalous_descriptions(emb.embeddings, text, context.posterior)
         classes = [text.class_names[c] if c >= 0 else None for c in text.classes.tolist()]
         events = self._events(frame_scores, emb, top_idx, top_sim, text.labels, classes)
-        if events and self.explain and scoring.anchor:  # the anchor's effect: without it
-            free = Scoring(head=scoring.head, anchor=False, refine=scoring.refine)
+        if events and self.explain and scoring.anchor != "none":  # the anchor's effect
+            free = replace(scoring, anchor="none")
             values_free = score_samples(
                 emb.embeddings, emb.times, text, context.posterior, free,
                 self.encoder.logit_scale, self.context_window_s,
                 memo=getattr(emb, "derived", None),
             )  # fmt: skip
-            parts.anchor_free = to_probabilities(
-                values_free, emb.times, free, self.window_s, self.smoothing
-            )[0]
+            parts.anchor_free = score_parts(values_free, emb.times, free).semantic
         for event in events if self.explain else ():
             explanation = explain_peak(
                 parts, emb.times, event["peak_s"], event["peak_score"], self.event_threshold,

@@ -1,20 +1,149 @@
 """``vad prompts --check``: lint a prompt bank.
 
-Without an encoder: counts per class and scene, descriptions repeated across lists (or on both
-sides), texts longer than the model's text context (PE-Core's is 32 tokens; CLIP's 77). With an
-encoder: near-duplicate descriptions (cosine > 0.95) and normal descriptions closer to the
-anomalous centroid than to the normal one (NOVA's geometry gate, docs/quality.md).
+Every bank: counts per class and scene, descriptions repeated across lists (or on both sides),
+texts longer than the model's text context (PE-Core's is 32 tokens; CLIP's 77), prefixes
+included. With an encoder: near-duplicate descriptions (cosine > 0.95).
+
+Version 3 banks (NOVA's normality-aware construction, arXiv 2609.06360 §3.2) also:
+
+- each class: 5-8 confusers, K calm normals (K = the bank's calm anchors, NOVA's K = 4), at
+  least M = 20 own normals (calm included) and M anomalous descriptions;
+- no normal that applies in every scene (shared or a class's) contains a confuser of *any*
+  class, nor "running"/"jogging"/"chasing" (NOVA's ambiguous verbs); a scene's own normal may,
+  when the scene ``permits`` that look-alike and lists the anomaly it still catches;
+- no description needs what one frame cannot show: legal or intent words (robber, victim,
+  stolen, suspect, ...), ownership ("someone else's"), a covered face as a crime cue;
+- with an encoder, NOVA's geometry gate (eqs. 1-2): with the prefixes, the cosine of a normal
+  description to the normalised anomalous centroid of a class whose pool it joins must not
+  exceed 0.70.
+
+Words match after case folding and Snowball (Porter 2) stemming, so "sparred" matches the
+confuser "sparring"; articles are ignored and a look-alike of several words matches when they
+come in order, at most two words apart ("carrying a sleeping toddler", "carrying a toddler").
+Version 1-2 banks keep the checks they had (the encoder check compares each normal with the
+bank's anomalous and normal centroids).
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 
-from vad.prompts import PromptBank, token_counts
+from vad.prompts import NA_VERSION, PromptBank, token_counts
 
 NEAR_DUPLICATE = 0.95
+GATE_THRESHOLD = 0.70  # NOVA's theta (§4.1)
+MIN_DESCRIPTIONS = 20  # NOVA's M: descriptions per class and side (§4.1)
+CONFUSERS = (5, 8)  # NOVA's step 1 asks for 5-8 look-alikes per class
+# NOVA §1, §4.4: verbs close to anomalies that must not describe normality
+AMBIGUOUS_VERBS = ("running", "runner", "jogging", "jogger", "chasing")
+# what one frame cannot show: legal status, intent, ownership (matched after stemming)
+NOT_VISIBLE = (
+    "robber",
+    "robbing",
+    "robbery",
+    "thief",
+    "thieves",
+    "theft",
+    "stealing",
+    "stole",
+    "stolen",
+    "burglar",
+    "burglary",
+    "shoplifting",
+    "shoplifter",
+    "pickpocketing",
+    "looting",
+    "looter",
+    "victim",
+    "suspect",
+    "suspicious",
+    "criminal",
+    "crime",
+    "intruder",
+    "trespasser",
+    "perpetrator",
+    "offender",
+    "culprit",
+    "illegal",
+    "illegally",
+    "unlawful",
+    "arsonist",
+    "vandal",
+    "vandalizing",
+    "kidnapping",
+    "abducting",
+    "assaulting",
+    "abusing",
+    "sneaking",
+    "lurking",
+    "loitering",
+    "pretending",
+    "unpaid",
+    "without paying",
+    "without permission",
+    "unauthorized",
+    "someone else's",
+    "another person's property",
+    "their own",
+    "his own",
+    "her own",
+    "owner",
+)
+# a covered face is not a crime cue (winter, rain, health); matched as whole words, not stems
+# ("hooded" would stem to the car's "hood")
+COVER_WORDS = ("masked", "hooded", "hoodie", "hoodies", "balaclava", "balaclavas")
+_ARTICLES = {"a", "an", "the"}
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _ARTICLES]
+
+
+@lru_cache(maxsize=65536)
+def stems(text: str) -> tuple[str, ...]:
+    """The words of ``text``, case-folded and stemmed, articles dropped.
+
+    >>> stems("Two boxers Sparred in the ring") == stems("two boxer sparring in a ring")
+    True
+    """
+    return tuple(_stemmer().stemWords(_words(text)))
+
+
+def contains_term(text: str, term: str, gap: int = 2) -> bool:
+    """Whether ``term`` (one or more words) occurs in ``text``: its words in order, after
+    stemming both, with at most ``gap`` other words between two of them ("carrying a sleeping
+    toddler" contains "carrying a toddler").
+
+    >>> contains_term("friends play-wrestling on a lawn", "play wrestling")
+    True
+    >>> contains_term("a parent carrying a sleeping toddler", "carrying a toddler")
+    True
+    >>> contains_term("a person displaying a poster", "playing")
+    False
+    """
+    want, have = stems(term), stems(text)
+    if not want or want[0] not in have:
+        return False
+
+    def rest_from(i: int, k: int) -> bool:  # want[k:] found after have[i - 1]
+        if k == len(want):
+            return True
+        return any(
+            have[j] == want[k] and rest_from(j + 1, k + 1)
+            for j in range(i, min(len(have), i + gap + 1))
+        )
+
+    return any(have[i] == want[0] and rest_from(i + 1, 1) for i in range(len(have)))
 
 
 def _key(text: str) -> str:
@@ -61,6 +190,11 @@ def check_bank(
             problems.append(
                 {"kind": "class_without_anomalous", "text": name, "detail": "only normals"}
             )
+    if bank.version >= NA_VERSION:
+        for name, c in classes.items():
+            c["confusers"] = len(bank.confusers.get(name, []))
+            c["calm"] = len(bank.calm.get(name, []))
+        problems += normality_problems(bank)
     seen: dict[str, tuple[str, bool]] = {}
     for d in descs:
         where = d.scene or "global"
@@ -72,8 +206,8 @@ def check_bank(
         seen[str(k)] = (where, d.anomalous)
     if tokenizer is not None and context_length:
         texts = [t for s in bank.scenes for t in bank.scene_texts(s)]
-        for d in descs:
-            texts += [*d.texts, *d.wrapped()]
+        for d in descs:  # a wrapped text is its plain text after NOVA's prefix: the longer
+            texts += d.wrapped()
         texts = list(dict.fromkeys(texts))
         for text, n in zip(texts, token_counts(texts, tokenizer), strict=True):
             if n > context_length:
@@ -100,11 +234,105 @@ def check_bank(
     }
 
 
+def normality_problems(bank: PromptBank) -> list[dict]:
+    """The word rules of NOVA's normality-aware construction for a version 3 bank."""
+    out: list[dict] = []
+    k = len(bank.calm_anchors)
+    low, high = CONFUSERS
+    for cls in bank.classes:
+        confusers = bank.confusers.get(cls, [])
+        calm = bank.calm.get(cls, [])
+        own = bank.global_normal_classes.count(cls)
+        anomalous = bank.global_anomalous_classes.count(cls)
+        for ok, detail in (
+            (low <= len(confusers) <= high, f"{len(confusers)} confusers (NOVA: {low}-{high})"),
+            (len(calm) == k, f"{len(calm)} calm normals, the bank has {k} calm anchors"),
+            (own >= MIN_DESCRIPTIONS, f"{own} own normals (NOVA: M = {MIN_DESCRIPTIONS})"),
+            (
+                anomalous >= MIN_DESCRIPTIONS,
+                f"{anomalous} anomalous descriptions (NOVA: M = {MIN_DESCRIPTIONS})",
+            ),
+        ):
+            if not ok:
+                out.append({"kind": "class_size", "where": "global", "text": cls, "detail": detail})
+    forbidden = [(c, f"a confuser of {cls}") for cls in bank.classes for c in bank.confusers[cls]]
+    forbidden += [(v, "an ambiguous verb (NOVA)") for v in AMBIGUOUS_VERBS]
+
+    def look_alikes(text: str) -> list[tuple[str, str]]:
+        return [(term, why) for term, why in forbidden if contains_term(text, term)]
+
+    for text in bank.global_normal:  # shared and class normals apply in every scene
+        for term, why in look_alikes(text):
+            out.append(_look_alike("global", text, term, why))
+    for scene in bank.scenes:
+        permitted = dict(scene.permits)
+        anomalous = {_key(a) for a in scene.anomalous}
+        for term, cue in scene.permits:
+            if not any(_key(term) == _key(t) for t, _ in forbidden):
+                out.append(
+                    {
+                        "kind": "permit",
+                        "where": scene.name,
+                        "text": term,
+                        "detail": "permits a word that is no confuser and no ambiguous verb",
+                    }
+                )
+            if _key(cue) not in anomalous:
+                out.append(
+                    {
+                        "kind": "permit",
+                        "where": scene.name,
+                        "text": term,
+                        "detail": f"its cue {cue!r} is not among the scene's anomalous",
+                    }
+                )
+        for text in scene.normal:
+            for term, why in look_alikes(text):
+                if not any(_key(term) == _key(p) for p in permitted):
+                    out.append(_look_alike(scene.name, text, term, why))
+    for d in bank.descriptions():
+        where = d.scene or "global"
+        for term in NOT_VISIBLE:
+            if contains_term(d.label, term):
+                out.append(
+                    {
+                        "kind": "not_visible",
+                        "where": where,
+                        "text": d.label,
+                        "detail": f"{term!r}: one frame shows no ownership, intent or legal status",
+                    }
+                )
+        covered = set(_words(d.label)) & set(COVER_WORDS)
+        for word in sorted(covered):
+            out.append(
+                {
+                    "kind": "not_visible",
+                    "where": where,
+                    "text": d.label,
+                    "detail": f"{word!r}: a covered face is not a crime cue",
+                }
+            )
+    return out
+
+
+def _look_alike(where: str, text: str, term: str, why: str) -> dict:
+    return {
+        "kind": "look_alike_normal",
+        "where": where,
+        "text": text,
+        "detail": f"contains {term!r}, {why}",
+    }
+
+
 def embedding_problems(bank: PromptBank, encode_text) -> list[dict]:
-    """Near-duplicates (cosine > 0.95) and normals closer to the anomalous centroid."""
+    """Near-duplicates (cosine > 0.95); for a version 3 bank, NOVA's geometry gate; for
+    older banks, normals closer to the bank's anomalous centroid than to its normal one."""
     from vad.scoring import TextEmbeddings
 
-    text = TextEmbeddings.build(bank, encode_text)
+    if bank.version >= NA_VERSION:
+        text = TextEmbeddings.build(bank, encode_text, repulsive=True)  # with NOVA's prefixes
+    else:
+        text = TextEmbeddings.build(bank, encode_text)
     emb = text.descriptions.astype(np.float64)
     out: list[dict] = []
     sims = emb @ emb.T
@@ -117,6 +345,8 @@ def embedding_problems(bank: PromptBank, encode_text) -> list[dict]:
                 "detail": f"cosine {sims[a, b]:.3f} to {text.labels[b]!r}",
             }
         )
+    if bank.version >= NA_VERSION:
+        return out + geometry_gate(text, GATE_THRESHOLD, bank.scene_names)
     anom, norm = text.anomalous, ~text.anomalous
     if anom.any() and norm.any():
         ca = emb[anom].mean(axis=0)
@@ -137,13 +367,63 @@ def embedding_problems(bank: PromptBank, encode_text) -> list[dict]:
     return out
 
 
+def geometry_gate(
+    text, threshold: float = GATE_THRESHOLD, scene_names: list[str] | None = None
+) -> list[dict]:
+    """NOVA's geometry gate (eqs. 1-2) on embeddings made with the prefixes: a normal
+    description whose cosine to the normalised anomalous centroid of a class exceeds
+    ``threshold``, for every class whose normal pool it joins. A class's centroid is that of
+    its global anomalous descriptions (NOVA's P_c); its pool, its own normals and the scene
+    normals (:func:`vad.heads.normal_pool`). Shared normals, in no class's pool, are held to
+    every class. A scene's unclassed anomalies are a class of that scene, whose pool is the
+    shared normals and the scene's own."""
+    from vad.heads import normal_pool
+
+    emb = np.asarray(text.descriptions, np.float64)
+    anomalous, classes, scene = text.anomalous, text.classes, text.scene_index
+    shared = ~anomalous & (classes < 0) & (scene < 0)
+    groups = []  # (name, anomalous members, pool)
+    for c in np.unique(classes[anomalous & (classes >= 0)]).tolist():
+        members = anomalous & (classes == c)
+        if (members & (scene < 0)).any():
+            members &= scene < 0
+        pool = np.zeros(len(emb), bool)
+        pool[normal_pool(anomalous, classes, c, text.shared_normal)] = True
+        groups.append((text.class_names[c], members, pool | shared))
+    for s in np.unique(scene[anomalous & (classes < 0)]).tolist():
+        members = anomalous & (classes < 0) & ((scene < 0) | (scene == s))
+        pool = ~anomalous & (classes < 0) & ((scene < 0) | (scene == s))
+        where = scene_names[s] if scene_names else f"scene {s}"
+        groups.append((f"{where}: unclassed anomalies", members, pool))
+    out: list[dict] = []
+    for name, members, pool in groups:
+        centroid = emb[members].mean(axis=0)
+        centroid /= max(np.linalg.norm(centroid), 1e-12)
+        for m in np.flatnonzero(pool):
+            g = float(emb[m] @ centroid)
+            if g > threshold:
+                out.append(
+                    {
+                        "kind": "geometry_gate",
+                        "where": name,
+                        "text": text.labels[m],
+                        "detail": f"cosine {g:.3f} to the anomalous centroid of {name} "
+                        f"> {threshold:.2f} (NOVA)",
+                    }
+                )
+    return out
+
+
 def report_text(report: dict) -> str:
     lines = [
         f"prompt bank '{report['bank']}' ({report['source']}): {report['normal']} normal, "
         f"{report['anomalous']} anomalous descriptions, {report['scenes']} scenes"
     ]
     for name, c in report["classes"].items():
-        lines.append(f"  class {name}: {c['anomalous']} anomalous, {c['normal']} normal")
+        line = f"  class {name}: {c['anomalous']} anomalous, {c['normal']} normal"
+        if "confusers" in c:
+            line += f" ({c['calm']} calm), {c['confusers']} confusers"
+        lines.append(line)
     for name, c in report["scene_counts"].items():
         lines.append(f"  scene {name}: {c['normal']} normal, {c['anomalous']} anomalous")
     if report["problems"]:

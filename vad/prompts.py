@@ -1,7 +1,35 @@
 """Prompt banks: scenes, the activities normal and anomalous in each, and the templates that
 compose them into action-in-context descriptions. Banks are YAML data in ``prompts/``.
 
-A bank file::
+A bank file, version 3 (NOVA's normality-aware construction, arXiv 2609.06360 §3.2)::
+
+    version: 3
+    name: ucf-crime
+    description: one line
+    templates: ["a CCTV frame of {action} {place}."]       # {action} and {place}
+    global_templates: ["{action}"]                          # {action} only
+    scene_templates: ["a CCTV image of {scene}."]           # {scene}
+    calm_anchors: [an empty corridor, ...]  # NOVA's K shared calm anchors: each class writes
+                                            # its own K calm normals from them
+    global:
+      normal: [...]                         # optional; shared normals are in no class's pool
+      classes:
+        fighting:
+          confusers: [sparring, horseplay, ...]   # 5-8 benign look-alikes, never in a normal
+          calm: [...]                       # K establishing scenes for this class
+          normal: [...]                     # its ordinary normals (calm + normal: NOVA's M = 20)
+          anomalous: [...]                  # M = 20
+    scenes:
+      - name: running track
+        ...
+        normal: [a person running a lap]    # a scene's own normals may name a look-alike ...
+        anomalous: [a person chasing another person across the lanes]
+        permits: {running: a person chasing another person across the lanes}
+                                            # ... with the anomaly this scene still catches
+
+A class's normal pool (margin head) is its calm and ordinary normals, the normals of the scene
+in scope, and the visual anchor; a v3 bank's shared normals serve only the classless heads and
+unclassed scene anomalies. Versions 1 and 2 (below) keep loading and scoring as before::
 
     version: 2                      # 1: anomalous lists without classes (still loads)
     name: default
@@ -43,14 +71,20 @@ TOP_KEYS = {
     "scene_templates",
     "global",
     "scenes",
+    "calm_anchors",
 }
 REQUIRED_TOP = {"templates", "global_templates", "scene_templates", "global", "scenes"}
-SCENE_KEYS = {"name", "scene", "place", "aliases", "normal", "anomalous"}
+SCENE_KEYS = {"name", "scene", "place", "aliases", "normal", "anomalous", "permits"}
 REQUIRED_SCENE = {"name", "scene", "place", "normal", "anomalous"}
-VERSIONS = (1, 2)
+CLASS_KEYS = ("confusers", "calm", "normal", "anomalous")  # version 3: all required
+VERSIONS = (1, 2, 3)
+NA_VERSION = 3  # first version with NOVA's normality-aware construction
 SHARED = "shared"  # the class key of normal descriptions shared by every class
-# Flashback's repulsive prompting: every description says which side it is on (and its class).
-REPULSIVE = {False: "Normal scene: {text}", True: "Anomalous scene, {cls}: {text}"}
+# NOVA's text prefixes T+ and T- (§4.1; Flashback's repulsive prompting): every description says
+# which side it is on, and nothing else (no class name).
+ANOMALOUS_PREFIX = "Anomalous scene: "
+NORMAL_PREFIX = "Normal scene: "
+REPULSIVE = {False: NORMAL_PREFIX + "{text}", True: ANOMALOUS_PREFIX + "{text}"}
 
 
 class PromptBankError(ValueError):
@@ -67,6 +101,8 @@ class Scene:
     aliases: tuple[str, ...] = ()
     normal_classes: tuple[str | None, ...] = ()  # class of each normal (None = shared)
     anomalous_classes: tuple[str | None, ...] = ()
+    # version 3: (look-alike, anomalous description of this scene that still catches it)
+    permits: tuple[tuple[str, str], ...] = ()
 
     def classes_of(self, anomalous: bool) -> tuple[str | None, ...]:
         actions = self.anomalous if anomalous else self.normal
@@ -86,10 +122,13 @@ class Description:
     cls: str | None = None  # anomaly class (None: unclassed, or a normal shared by every class)
 
     def wrapped(self) -> tuple[str, ...]:
-        """The texts in Flashback's repulsive wrapper ("Anomalous scene, CLASS: ...")."""
+        """The texts behind NOVA's prefixes ("Anomalous scene: ...", "Normal scene: ...").
+
+        >>> Description("x", ("a car on fire",), True, None, "arson").wrapped()
+        ('Anomalous scene: a car on fire',)
+        """
         form = REPULSIVE[self.anomalous]
-        cls = self.cls or "anomaly"
-        return tuple(form.format(text=t, cls=cls) for t in self.texts)
+        return tuple(form.format(text=t) for t in self.texts)
 
 
 @dataclass
@@ -106,6 +145,10 @@ class PromptBank:
     version: int = 1
     global_normal_classes: list[str | None] = field(default_factory=list)
     global_anomalous_classes: list[str | None] = field(default_factory=list)
+    # version 3 (NOVA's normality-aware construction)
+    calm_anchors: list[str] = field(default_factory=list)  # the K shared calm anchors
+    confusers: dict[str, list[str]] = field(default_factory=dict)  # class -> look-alikes
+    calm: dict[str, list[str]] = field(default_factory=dict)  # class -> its K calm normals
     _fingerprint: str = field(default="", repr=False)
 
     @classmethod
@@ -138,7 +181,14 @@ class PromptBank:
             fail(key, "missing")
         version = data.get("version", 1)
         if version not in VERSIONS or isinstance(version, bool):
-            fail("version", f"unsupported version {version!r} (expected 1 or 2)")
+            fail("version", f"unsupported version {version!r} (expected 1, 2 or 3)")
+        calm_anchors: list[str] = []
+        if version >= NA_VERSION:
+            if "calm_anchors" not in data:
+                fail("calm_anchors", f"missing (version {NA_VERSION}: the shared calm anchors)")
+            calm_anchors = _str_list(data["calm_anchors"], "calm_anchors", fail)
+        elif "calm_anchors" in data:
+            fail("calm_anchors", f"needs 'version: {NA_VERSION}'")
 
         templates = _str_list(data["templates"], "templates", fail)
         global_templates = _str_list(data["global_templates"], "global_templates", fail)
@@ -152,17 +202,27 @@ class PromptBank:
                 _check_template(t, f"{key}[{i}]", need, allowed, fail)
 
         glob = data["global"]
-        if not isinstance(glob, dict):
-            fail("global", "must be a mapping with 'normal' and 'anomalous' lists")
-        extra = set(glob) - {"normal", "anomalous"}
-        if extra:
-            fail(f"global.{sorted(extra)[0]}", "unknown key (allowed: normal, anomalous)")
-        global_normal, global_normal_classes = _grouped(
-            glob.get("normal", []), "global.normal", version, fail, allow_empty=True
-        )
-        global_anomalous, global_anomalous_classes = _grouped(
-            glob.get("anomalous"), "global.anomalous", version, fail
-        )
+        confusers: dict[str, list[str]] = {}
+        calm: dict[str, list[str]] = {}
+        if version >= NA_VERSION:
+            (
+                global_normal,
+                global_normal_classes,
+                global_anomalous,
+                global_anomalous_classes,
+            ) = _na_global(glob, confusers, calm, fail)
+        else:
+            if not isinstance(glob, dict):
+                fail("global", "must be a mapping with 'normal' and 'anomalous' lists")
+            extra = set(glob) - {"normal", "anomalous"}
+            if extra:
+                fail(f"global.{sorted(extra)[0]}", "unknown key (allowed: normal, anomalous)")
+            global_normal, global_normal_classes = _grouped(
+                glob.get("normal", []), "global.normal", version, fail, allow_empty=True
+            )
+            global_anomalous, global_anomalous_classes = _grouped(
+                glob.get("anomalous"), "global.anomalous", version, fail
+            )
 
         raw_scenes = data["scenes"]
         if not isinstance(raw_scenes, list):
@@ -186,6 +246,11 @@ class PromptBank:
             anomalous, anomalous_classes = _grouped(
                 raw["anomalous"], f"{key}.anomalous", version, fail, True
             )
+            if version >= NA_VERSION:
+                for c in (*normal_classes, *anomalous_classes):
+                    if c is not None and c not in confusers:
+                        fail(f"{key}.anomalous", f"class '{c}' is not declared in global.classes")
+            permits = _permits(raw.get("permits"), f"{key}.permits", version, fail)
             scene = Scene(
                 name=raw["name"].strip(),
                 scene=raw["scene"].strip(),
@@ -195,6 +260,7 @@ class PromptBank:
                 aliases=tuple(_str_list(raw.get("aliases", []), f"{key}.aliases", fail, True)),
                 normal_classes=tuple(normal_classes),
                 anomalous_classes=tuple(anomalous_classes),
+                permits=permits,
             )
             if any(s.name == scene.name for s in scenes):
                 fail(f"{key}.name", f"duplicate scene name '{scene.name}'")
@@ -227,6 +293,9 @@ class PromptBank:
             version=version,
             global_normal_classes=global_normal_classes,
             global_anomalous_classes=global_anomalous_classes,
+            calm_anchors=calm_anchors,
+            confusers=confusers,
+            calm=calm,
         )
 
     # -- composition ---------------------------------------------------------------------------
@@ -317,6 +386,8 @@ class PromptBank:
                     [self.global_normal_classes, self.global_anomalous_classes]
                     + [(s.normal_classes, s.anomalous_classes) for s in self.scenes]
                 )
+            if self.version >= NA_VERSION:  # its pools differ: shared normals join none
+                content.append(f"pools v{NA_VERSION}")
             payload = json.dumps(content, sort_keys=True)
             self._fingerprint = hashlib.sha256(payload.encode()).hexdigest()[:16]
         return self._fingerprint
@@ -327,6 +398,10 @@ class PromptBank:
         if self.description:
             lines.append(f"  {self.description}")
         lines.append(f"  templates: {len(self.templates)}  e.g. {self.templates[0]!r}")
+        if self.calm_anchors:
+            lines.append(
+                f"  calm anchors ({len(self.calm_anchors)}): {'; '.join(self.calm_anchors)}"
+            )
         lines.append(
             f"  global normal ({len(self.global_normal)}): {', '.join(self.global_normal)}"
         )
@@ -340,6 +415,13 @@ class PromptBank:
                     if c == cls
                 ]
                 lines.append(f"  global anomalous, {cls} ({len(got)}): {', '.join(got)}")
+                if cls in self.confusers:
+                    own = self.global_normal_classes.count(cls)
+                    lines.append(
+                        f"    normal pool: {own} own normals ({len(self.calm[cls])} calm), the "
+                        f"scene's with context, the visual anchor; confusers: "
+                        f"{', '.join(self.confusers[cls])}"
+                    )
         else:
             lines.append(
                 f"  global anomalous ({len(self.global_anomalous)}): "
@@ -350,6 +432,8 @@ class PromptBank:
             lines.append(f"    {s.name}  [{s.place}]")
             lines.append(f"      normal:    {', '.join(s.normal) or '-'}")
             lines.append(f"      anomalous: {', '.join(s.anomalous) or '-'}")
+            for term, cue in s.permits:
+                lines.append(f"      permits {term!r}, still catching {cue!r}")
         return "\n".join(lines)
 
 
@@ -429,6 +513,79 @@ def _grouped(value, key: str, version: int, fail, allow_empty: bool = False):
         return texts, classes
     texts = _str_list(value, key, fail, allow_empty)
     return texts, [None] * len(texts)
+
+
+def _na_global(glob, confusers: dict, calm: dict, fail):
+    """Version 3's ``global``: optional shared normals and the classes, each with its
+    confusers, calm normals, ordinary normals and anomalous descriptions. Fills ``confusers``
+    and ``calm``; returns (normal, normal classes, anomalous, anomalous classes)."""
+    if not isinstance(glob, dict):
+        fail("global", "must be a mapping with 'classes' (and optionally 'normal')")
+    extra = set(glob) - {"normal", "classes"}
+    if extra:
+        key = sorted(extra)[0]
+        hint = " (version 3 lists them under global.classes.CLASS)" if key == "anomalous" else ""
+        fail(f"global.{key}", f"unknown key (allowed: normal, classes){hint}")
+    shared = glob.get("normal", [])
+    if isinstance(shared, dict):
+        fail("global.normal", "version 3: a list of shared normals (class normals: global.classes)")
+    normal = _str_list(shared, "global.normal", fail, allow_empty=True)
+    normal_classes: list[str | None] = [None] * len(normal)
+    anomalous: list[str] = []
+    anomalous_classes: list[str | None] = []
+    classes = glob.get("classes")
+    if not isinstance(classes, dict) or not classes:
+        fail("global.classes", "must be a mapping class -> {confusers, calm, normal, anomalous}")
+    for cls, block in classes.items():
+        if not isinstance(cls, str) or not cls.strip() or cls.strip() == SHARED:
+            fail("global.classes", f"class names must be non-empty strings, got {cls!r}")
+        key = f"global.classes.{cls}"
+        if not isinstance(block, dict):
+            fail(key, f"must be a mapping with {', '.join(CLASS_KEYS)}")
+        for k in sorted(set(block) - set(CLASS_KEYS)):
+            fail(f"{key}.{k}", f"unknown key (allowed: {', '.join(CLASS_KEYS)})")
+        for k in CLASS_KEYS:
+            if k not in block:
+                fail(f"{key}.{k}", "missing")
+        cls = cls.strip()
+        confusers[cls] = _str_list(block["confusers"], f"{key}.confusers", fail)
+        calm[cls] = _str_list(block["calm"], f"{key}.calm", fail)
+        own = calm[cls] + _str_list(block["normal"], f"{key}.normal", fail)
+        normal += own
+        normal_classes += [cls] * len(own)
+        got = _str_list(block["anomalous"], f"{key}.anomalous", fail)
+        anomalous += got
+        anomalous_classes += [cls] * len(got)
+    for side, texts, owners in (
+        ("normal", normal, normal_classes),
+        ("anomalous", anomalous, anomalous_classes),
+    ):
+        if len(set(texts)) != len(texts):
+            dup = next(x for x in texts if texts.count(x) > 1)
+            where = [c or "global.normal" for t, c in zip(texts, owners, strict=True) if t == dup]
+            fail(
+                f"global.classes.{where[-1]}.{side}",
+                f"duplicate entry {dup!r} (also in {where[0]})",
+            )
+    return normal, normal_classes, anomalous, anomalous_classes
+
+
+def _permits(value, key: str, version: int, fail) -> tuple[tuple[str, str], ...]:
+    """A scene's look-alikes that it makes normal, each with the anomaly it must still catch."""
+    if value is None:
+        return ()
+    if version < NA_VERSION:
+        fail(key, f"needs 'version: {NA_VERSION}'")
+    if not isinstance(value, dict):
+        fail(key, "must be a mapping look-alike -> the anomalous description that still catches it")
+    out = []
+    for term, cue in value.items():
+        if not isinstance(term, str) or not term.strip():
+            fail(key, f"look-alikes must be non-empty strings, got {term!r}")
+        if not isinstance(cue, str) or not cue.strip():
+            fail(f"{key}.{term}", f"must name an anomalous description, got {cue!r}")
+        out.append((" ".join(term.split()), " ".join(cue.split())))
+    return tuple(out)
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

@@ -30,6 +30,11 @@ ANCHORS = {
         ("LAVAD (training-free, CVPR 2024)", "AUC", 80.28),
         # arXiv 2505.15205 v2 (abstract); its OpenReview version (BQwGPv4DTe) reports 87.7
         ("Flashback (zero-shot; arXiv v2, 87.7 in its OpenReview version)", "AUC", 87.3),
+        ("NOVA (training-free, preprint; vad --config nova)", "AUC", 89.86),
+    ],
+    "xd-violence": [
+        ("LAVAD (training-free, CVPR 2024)", "AP", 62.01),
+        ("NOVA (training-free, preprint; vad --config nova)", "AP", 84.82),
     ],
 }
 """Published frame-level numbers (percent) to read a result against; see docs/evaluation.md."""
@@ -528,8 +533,14 @@ class Report:
 
 
 def _recipe(row: dict) -> str:
-    """The scoring recipe of an ablation row (docs/quality.md), e.g. "margin, anchor, knn"."""
+    """The scoring recipe of an ablation row (docs/quality.md), e.g. "margin, nova anchor,
+    motion gate nova, refine none"."""
     if "head" not in row:
         return ""
-    anchor = "anchor" if row.get("anchor") else "no anchor"
-    return f"{row['head']}, {anchor}, refine {row.get('refine')}"
+    anchor = row.get("anchor")
+    if isinstance(anchor, bool):  # rows written before anchors had modes
+        anchor = "nova" if anchor else "none"
+    anchor_text = "no anchor" if anchor in (None, "none") else f"{anchor} anchor"
+    gate = row.get("motion_gate")
+    gate_text = "" if gate in (None, "off") else f", motion gate {gate}"
+    return f"{row['head']}, {anchor_text}{gate_text}, refine {row.get('refine')}"

@@ -11,7 +11,11 @@ The frame's score is the posterior-weighted mixture ``sum_s pi_s * p_s``; withou
 the global descriptions are used, which is the plain zero-shot CLIP baseline.
 
 That two-way softmax is the ``softmax`` head; :func:`score_samples` runs any head of
-:mod:`vad.heads` (margin, knn-vote), the per-video anchor and in-video kNN refinement.
+:mod:`vad.heads` (margin, knn-vote), the anchor (NOVA's warm-up anchor,
+:func:`warmup_anchor`, or the trimmed mean) and in-video kNN refinement;
+:func:`to_probabilities` turns the head's values into probabilities, applies NOVA's motion gate
+and a camera calibration's adjustment, and smooths the result - one recipe for ``vad score``,
+``vad eval``, ``vad watch`` and ``--calibration``.
 """
 
 from __future__ import annotations
@@ -19,22 +23,26 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from scipy.special import expit
 
+from vad.explain import ScoreComponents
 from vad.heads import (
     Scoring,
     knn_graph,
     knn_refine,
     logsumexp_rows,
     mix_values,
+    nova_anchor,
     scope_values,
     video_anchor,
+    warmup_weights,
 )
-from vad.prompts import Description, PromptBank
+from vad.prompts import NA_VERSION, REPULSIVE, Description, PromptBank
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +59,20 @@ class TextEmbeddings:
     labels: list[str]
     classes: np.ndarray | None = None  # (M,) class index into class_names, -1 = none
     class_names: tuple[str, ...] = ()
+    # (M,) the classless normals that join every class's normal pool: all of them in version
+    # 1-2 banks; a version 3 bank's scene normals only (its shared normals join no class's pool)
+    shared_normal: np.ndarray | None = None
 
     def __post_init__(self):
         if self.classes is None:
             self.classes = np.full(len(self.labels), -1, dtype=np.int64)
+        if self.shared_normal is None:
+            self.shared_normal = ~np.asarray(self.anomalous, bool) & (self.classes < 0)
 
     @classmethod
     def build(cls, bank: PromptBank, encode_text, repulsive: bool = False) -> TextEmbeddings:
         """Encode every template text once; average each ensemble as in CLIP's zero-shot recipe.
-        ``repulsive`` wraps every description in "Normal scene: ..." / "Anomalous scene, ...:"."""
+        ``repulsive`` wraps every description in NOVA's "Normal scene: " / "Anomalous scene: "."""
         descs: list[Description] = bank.descriptions()
         groups = [bank.scene_texts(s) for s in bank.scenes] + [
             list(d.wrapped() if repulsive else d.texts) for d in descs
@@ -74,6 +87,11 @@ class TextEmbeddings:
         means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
         s = len(bank.scenes)
         names = bank.scene_names
+        shared_normal = None
+        if bank.version >= NA_VERSION:  # NOVA's pools: a class's own normals (+ the scene's)
+            shared_normal = np.array(
+                [not d.anomalous and d.cls is None and d.scene is not None for d in descs], bool
+            )
         return cls(
             scenes=means[:s],
             descriptions=means[s:],
@@ -86,6 +104,7 @@ class TextEmbeddings:
                 [-1 if d.cls is None else bank.classes.index(d.cls) for d in descs], np.int64
             ),
             class_names=tuple(bank.classes),
+            shared_normal=shared_normal,
         )
 
     def save(self, path: Path) -> None:
@@ -101,6 +120,7 @@ class TextEmbeddings:
             labels=np.array(self.labels, dtype=np.str_),
             classes=self.classes,
             class_names=np.array(self.class_names, dtype=np.str_),
+            shared_normal=self.shared_normal,
         )
         tmp.replace(path)
 
@@ -117,6 +137,7 @@ class TextEmbeddings:
                 class_names=tuple(str(x) for x in z["class_names"])
                 if "class_names" in z.files
                 else (),
+                shared_normal=z["shared_normal"] if "shared_normal" in z.files else None,
             )
 
 
@@ -127,8 +148,8 @@ def text_cache_key(bank: PromptBank, identity: dict, repulsive: bool = False) ->
         f"{bank.fingerprint()}|{identity['model']}|{identity['pretrained']}|"
         f"{identity.get('runtime', 'torch')}|{identity.get('precision', 'fp32')}"
     )
-    if repulsive:
-        raw += "|repulsive"
+    if repulsive:  # the prefixes are part of the texts: other prefixes, other embeddings
+        raw += f"|repulsive|{REPULSIVE[True]}|{REPULSIVE[False]}"
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
@@ -279,6 +300,64 @@ MAX_DENSE_DESCRIPTIONS = 20_000
 MIN_SCENE_WEIGHT = 1e-3
 
 
+@dataclass(frozen=True)
+class WarmupAnchor:
+    """NOVA's visual normality anchor of one video or stream (eqs. 6-7): the unit vector (D,),
+    the warm-up samples' preliminary (anchor-free) scores and weights it was built from, and
+    ``text_offset``, the shift that puts its cosine on the text scale for the softmax and
+    knn-vote heads (0 for the margin head, which uses the raw cosine as NOVA does).
+
+    A streaming caller builds it once from the stream's first ``N_warm`` samples
+    (:func:`warmup_anchor`) and passes it to :func:`score_samples` for every later window."""
+
+    vector: np.ndarray
+    preliminary: np.ndarray
+    weights: np.ndarray
+    text_offset: float = 0.0
+
+
+def preliminary_scores(
+    frames: np.ndarray,
+    times: np.ndarray,
+    text: TextEmbeddings,
+    posterior: np.ndarray | None,
+    scoring: Scoring,
+    logit_scale: float,
+) -> np.ndarray:
+    """NOVA's preliminary score: the head's probability per sample without the anchor,
+    refinement or motion gate (the scoring rule of its §3.3), context mixed as configured."""
+    plain = replace(scoring, anchor="none", refine="none", motion_gate="off")
+    values = score_samples(frames, times, text, posterior, plain, logit_scale)
+    return expit(values) if plain.margin_values else np.asarray(values, np.float64)
+
+
+def warmup_anchor(
+    frames: np.ndarray,
+    times: np.ndarray,
+    text: TextEmbeddings,
+    posterior: np.ndarray | None,
+    scoring: Scoring,
+    logit_scale: float,
+) -> WarmupAnchor:
+    """NOVA's anchor from the first ``scoring.warmup_samples`` of ``frames`` (all of them in a
+    shorter video): weights ``softmax(-s / anchor_temperature)`` of their preliminary scores
+    ``s`` (:func:`preliminary_scores`), anchor the normalised weighted mean."""
+    n = min(scoring.warmup_samples, len(frames))
+    if n == 0:
+        raise ValueError("the anchor needs at least one sample")
+    warm = np.asarray(frames[:n], np.float32)
+    post = posterior[:n] if posterior is not None and posterior.ndim == 2 else posterior
+    prelim = preliminary_scores(warm, times[:n], text, post, scoring, logit_scale)
+    weights = warmup_weights(prelim, scoring.anchor_temperature)
+    vector = nova_anchor(warm, prelim, scoring.anchor_temperature).astype(np.float32)
+    offset = 0.0
+    if scoring.head != "margin":
+        # the warm-up's weighted sample as close to the anchor as to its best description
+        best = max_similarity(warm, text)
+        offset = float(weights @ (best - warm @ vector))
+    return WarmupAnchor(vector, prelim, weights, offset)
+
+
 def score_samples(
     frames: np.ndarray,
     times: np.ndarray,
@@ -288,16 +367,27 @@ def score_samples(
     logit_scale: float,
     context_window_s: float | None = None,
     memo: dict | None = None,
+    anchor: WarmupAnchor | None = None,
+    components: dict | None = None,
 ) -> np.ndarray:
-    """The head's value per sample after context mixing and refinement (before smoothing):
-    a probability for the softmax head, a margin (pre-sigmoid) for the others.
+    """The head's value per sample after context mixing and refinement (before the motion gate
+    and smoothing): a probability for the softmax head, a margin (pre-sigmoid) for the others.
 
     ``memo``, a dict kept with the video's embeddings, holds what depends only on them (the
-    anchor, the refinement's kNN graph): computed on the first call, reused by later calls
-    with the same ``frames`` and ``times`` objects, so re-scoring a video under another head,
-    context or bank skips the (N,N) similarity product. The scores are identical either way."""
+    trimmed-mean anchor, the refinement's kNN graph): computed on the first call, reused by
+    later calls with the same ``frames`` and ``times`` objects, so re-scoring a video under
+    another head, context or bank skips the (N,N) similarity product. The scores are identical
+    either way.
+
+    ``anchor``: with ``scoring.anchor == "nova"``, a :class:`WarmupAnchor` built before (a
+    stream's warm-up); None builds it from the first samples of ``frames``.
+
+    ``components``, a dict when given, receives what explains the values (plain arrays, one
+    per sample unless said): ``preliminary`` (the anchor-free probability, NOVA's ``s^``),
+    ``anchor_similarity`` (each sample's cosine to its anchor) and ``anchor`` (the
+    :class:`WarmupAnchor`, with the nova anchor); :func:`to_probabilities` adds the rest."""
     source = (frames, times)
-    if not scoring.anchor and scoring.head == "softmax":
+    if scoring.anchor == "none" and scoring.head == "softmax":
         frames = np.asarray(frames, np.float64)
         per_scene, context_free = scene_anomaly_probabilities(
             frames, text, logit_scale, with_scenes=posterior is not None
@@ -309,19 +399,30 @@ def score_samples(
         # all cosines at once unless the memory is huge (then knn-vote works in chunks)
         sims = frames @ desc.T if len(desc) <= MAX_DENSE_DESCRIPTIONS else None
         anchor_sims = None
-        if scoring.anchor:
+        if scoring.anchor == "mean":
 
             def similarity_to_anchor() -> np.ndarray:
-                anchor = video_anchor(frames, times, context_window_s).astype(np.float32)
-                return np.einsum("nd,nd->n", frames, anchor)
+                mean = video_anchor(frames, times, context_window_s).astype(np.float32)
+                return np.einsum("nd,nd->n", frames, mean)
 
             # kept: each frame's cosine to its anchor (N,), not the anchors (N,D)
             anchor_sims = _memoized(
                 memo, ("anchor", context_window_s), source, similarity_to_anchor
             )
+            raw_anchor_sims = anchor_sims
             if scoring.head != "margin":
                 best = sims.max(axis=1) if sims is not None else max_similarity(frames, text)
                 anchor_sims = calibrate_anchor(anchor_sims, best)
+        elif scoring.anchor == "nova":
+            if anchor is None:
+                anchor = warmup_anchor(frames, times, text, posterior, scoring, logit_scale)
+            raw_anchor_sims = frames @ np.asarray(anchor.vector, np.float32)
+            anchor_sims = raw_anchor_sims + np.float32(anchor.text_offset)
+            if components is not None:
+                components["anchor"] = anchor
+        if anchor_sims is not None:
+            if components is not None:
+                components["anchor_similarity"] = np.asarray(raw_anchor_sims, np.float64)
             if scoring.head == "softmax":
                 anchor_sims = anchor_sims.astype(np.float64)
 
@@ -338,6 +439,7 @@ def score_samples(
                 logit_scale,
                 anchor_sims,
                 scope_sims,
+                shared_normal=text.shared_normal[cols],
             )
 
         is_global = text.scene_index < 0
@@ -353,12 +455,25 @@ def score_samples(
                     per_scene[:, s] = context_free
                     continue
                 per_scene[:, s] = scope(is_global | (text.scene_index == s))
-        values = mix_values(per_scene, context_free, posterior, scoring.smooths_margin)
+        values = mix_values(per_scene, context_free, posterior, scoring.margin_values)
+    if components is not None:
+        if scoring.anchor == "none":
+            components["preliminary"] = expit(values) if scoring.margin_values else values
+        else:
+            components["preliminary"] = preliminary_scores(
+                frames, times, text, posterior, scoring, logit_scale
+            )
     if scoring.refine == "knn":
         k = min(scoring.refine_k, len(values))
+        gap = scoring.refine_min_gap_s
         graph = None
         if k > 1:
-            graph = _memoized(memo, ("knn", k), source, lambda: knn_graph(frames, k))
+            graph = _memoized(
+                memo,
+                ("knn", k, gap),
+                source,
+                lambda: knn_graph(frames, k, times=times, min_gap_s=gap),
+            )
         values = knn_refine(values, frames, k, scoring.refine_temperature, graph=graph)
     return values
 
@@ -377,11 +492,13 @@ def _memoized(memo: dict | None, key: tuple, source: tuple, compute):
 
 
 def calibrate_anchor(anchor_sims: np.ndarray, best_text_sims: np.ndarray) -> np.ndarray:
-    """The anchor's similarities moved onto the text scale: a frame is far closer to the mean
-    of its own video than to any text (the modality gap), so under a max-like pool (softmax at
-    the logit scale, a top-K vote) the raw anchor would decide every frame. Shifted so that the
-    video's median frame is as close to the anchor as to its best-matching description; frames
-    unlike the rest of their video fall below that.
+    """The trimmed-mean anchor's similarities moved onto the text scale: a frame is far closer
+    to the mean of its own video than to any text (the modality gap), so under a max-like pool
+    (softmax at the logit scale, a top-K vote) the raw anchor would decide every frame. Shifted
+    so that the video's median frame is as close to the anchor as to its best-matching
+    description; frames unlike the rest of their video fall below that. (The nova anchor is
+    shifted by its warm-up instead, :attr:`WarmupAnchor.text_offset`: the median frame is
+    anomalous once an event covers more than half of a video.)
 
     >>> calibrate_anchor(np.array([0.9, 0.9, 0.5]), np.array([0.3, 0.3, 0.3])).round(2).tolist()
     [0.3, 0.3, -0.1]
@@ -400,14 +517,58 @@ def max_similarity(frames: np.ndarray, text: TextEmbeddings, chunk: int = 512) -
     return out
 
 
+def score_parts(
+    values: np.ndarray,
+    times: np.ndarray,
+    scoring: Scoring,
+    embeddings: np.ndarray | None = None,
+    components: dict | None = None,
+) -> ScoreComponents:
+    """The parts of each sample's score before smoothing (:class:`vad.explain.ScoreComponents`):
+    ``semantic``, the head's probability (a margin through the sigmoid), and with the motion
+    gate on its factor (which needs the sampled ``embeddings``); a calibration's novelty is the
+    caller's to add. ``parts.score()`` combines them in NOVA's order (the gate multiplies the
+    probability before smoothing). ``components`` (a dict) receives ``probability`` (before the
+    gate), ``motion`` and ``motion_gate`` (the factor) when the gate is on."""
+    from vad.temporal import motion_gate, motion_strength
+
+    prob = expit(values) if scoring.margin_values else np.asarray(values, np.float64).copy()
+    parts = ScoreComponents(semantic=prob)
+    if components is not None:
+        components["probability"] = parts.semantic
+    if scoring.motion_gate != "off":
+        if embeddings is None:
+            raise ValueError("the motion gate needs the sampled embeddings")
+        m, lag = motion_strength(embeddings, times)
+        reference = scoring.motion_reference_lag_s if scoring.motion_gate == "nova" else None
+        parts.motion_gate = motion_gate(
+            m, lag, scoring.motion_threshold, scoring.motion_slope, reference
+        )
+        if components is not None:
+            components["motion"] = m
+            components["motion_gate"] = parts.motion_gate
+    return parts
+
+
 def to_probabilities(
-    values: np.ndarray, times: np.ndarray, scoring: Scoring, window_s: float, method: str
+    values: np.ndarray,
+    times: np.ndarray,
+    scoring: Scoring,
+    window_s: float,
+    method: str,
+    embeddings: np.ndarray | None = None,
+    adjust: Callable[[np.ndarray], np.ndarray] | None = None,
+    components: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(raw, smoothed) anomaly probabilities per sample from the head's values: a margin is
-    smoothed before the sigmoid, a probability (softmax head) as it is."""
+    """(raw, smoothed) anomaly probabilities per sample from the head's values, as
+    :meth:`vad.pipeline.Detector.score_embeddings` computes them: :func:`score_parts` (the
+    probability times the motion gate when it is on), through ``adjust`` when given, then
+    smoothed. Smoothing the final probability at the sample rate with ``window_s`` in seconds
+    equals NOVA's smoothing after linear interpolation to every frame up to the interpolation's
+    own blur (a variance of ``step^2 / 6``: 1.5 % of ``sigma^2`` at 2 fps and sigma = 1.67 s)."""
     from vad.temporal import smooth
 
-    smoothed = smooth(values, times, window_s, method)
-    if scoring.smooths_margin:
-        return expit(values), expit(smoothed)
-    return np.asarray(values, np.float64), smoothed
+    prob = score_parts(values, times, scoring, embeddings, components).score()
+    if adjust is not None:
+        prob = np.asarray(adjust(prob), np.float64)
+    return prob, smooth(prob, times, window_s, method)

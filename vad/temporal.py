@@ -1,4 +1,5 @@
-"""Temporal smoothing of sampled scores and interpolation to one score per decoded frame.
+"""Temporal smoothing of sampled scores, NOVA's motion gate, and interpolation to one score per
+decoded frame.
 
 Windows are in seconds, not samples, so the same setting means the same thing at any
 sampling rate.
@@ -18,8 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
+from scipy.special import expit
 
 METHODS = ("gaussian", "mean", "median", "none")
+NOVA_MOTION_LAG_S = 2.0 / 30.0  # NOVA's x(t-1), x(t+1): 2 frames apart at 30 fps
 
 
 def sample_rate(times: np.ndarray) -> float:
@@ -88,6 +91,63 @@ def _smooth_by_time(
         else:
             out[i] = float(np.median(window))
     return out
+
+
+def motion_strength(
+    embeddings: np.ndarray, times: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """NOVA eq. 9 on sampled embeddings: ``m_t = 1 - cos(x(t-1), x(t+1))`` per sample (N,), and
+    the time between those two samples (N,) in seconds (``times`` given; else in samples).
+    At the first and last sample the missing neighbour is the sample itself (so a streaming
+    caller's newest sample gets a one-sided value, revised once its successor arrives).
+
+    >>> x = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    >>> m, lag = motion_strength(x, np.array([0.0, 0.5, 1.0]))
+    >>> m.tolist(), lag.tolist()
+    ([0.0, 1.0, 1.0], [0.5, 1.0, 0.5])
+    """
+    x = np.asarray(embeddings, np.float64)
+    n = len(x)
+    t = np.arange(n, dtype=np.float64) if times is None else np.asarray(times, np.float64)
+    if n == 0:
+        return np.zeros(0), np.zeros(0)
+    i = np.arange(n)
+    before, after = np.maximum(i - 1, 0), np.minimum(i + 1, n - 1)
+    m = 1.0 - np.einsum("nd,nd->n", x[before], x[after])
+    return np.clip(m, 0.0, 2.0), t[after] - t[before]
+
+
+def motion_gate(
+    m: np.ndarray,
+    lag_s: np.ndarray,
+    threshold: float = 0.02,
+    slope: float = 20.0,
+    reference_lag_s: float | None = NOVA_MOTION_LAG_S,
+) -> np.ndarray:
+    """NOVA eq. 10's factor ``sigmoid(slope * (m' - threshold))``, ``m'`` the motion strength
+    restated at the lag NOVA measured it at.
+
+    NOVA computes ``m`` on full-rate frames, ``x(t-1)`` and ``x(t+1)`` 2 frames apart (0.067 s
+    at 30 fps), and sets ``threshold = 0.02``, ``slope = 20`` there. We sample 2 fps, so our
+    neighbours are about 1 s apart and the same motion moves the embedding further. Restated
+    under the assumption that the cosine distance grows in proportion to the time between the
+    two frames (a rate; valid while it stays far below its within-video ceiling):
+    ``m' = m * reference_lag_s / lag_s``, i.e. at a 1 s lag the threshold is 0.02 * 15 = 0.30
+    and the slope 20 / 15 = 1.33 in our ``m``. A cut is a step, not a rate: it moves ``m`` by
+    the same amount at any lag, so restated it weighs less than in NOVA (0.5-0.6, not ~1).
+    ``reference_lag_s=None`` applies the constants to ``m`` as it is (``unscaled``).
+    With no motion the factor is ``sigmoid(-0.4) = 0.40`` either way.
+
+    >>> motion_gate(np.array([0.0, 0.30]), np.array([1.0, 1.0])).round(2).tolist()
+    [0.4, 0.5]
+    >>> motion_gate(np.array([0.02]), np.array([1.0]), reference_lag_s=None).tolist()
+    [0.5]
+    """
+    m = np.asarray(m, np.float64)
+    if reference_lag_s is not None:
+        lag = np.asarray(lag_s, np.float64)
+        m = np.where(lag > 0, m * reference_lag_s / np.where(lag > 0, lag, 1.0), 0.0)
+    return expit(slope * (m - threshold))
 
 
 def to_frame_scores(
