@@ -24,7 +24,7 @@ from vad.cache import EmbeddingCache, VideoEmbeddings, default_cache_dir, embedd
 from vad.clock import ClockStart, add_clock, container_clock
 from vad.context import Context, context_embeddings, fixed_context, scene_posterior
 from vad.devices import parse_device
-from vad.explain import ScoreComponents, describe_event, explain_peak
+from vad.explain import describe_event, explain_peak
 from vad.heads import Scoring, anchor_mode, motion_gate_mode
 from vad.prompts import PromptBank
 from vad.runtime import (
