@@ -439,7 +439,7 @@ class Detector:
         classes = [text.class_names[c] if c >= 0 else None for c in text.classes.tolist()]
         events = self._events(frame_scores, emb, top_idx, top_sim, text.labels, classes)
         if events and self.explain and scoring.anchor != "none":  # the anchor's effect
-            free = replace(scoring, anchor="none")
+            free = replace(scoring, anchor="none", motion_gate="off")  # its probability only
             values_free = score_samples(
                 emb.embeddings, emb.times, text, context.posterior, free,
                 self.encoder.logit_scale, self.context_window_s,
