@@ -10,6 +10,7 @@ import yaml
 
 from vad.cache import VideoEmbeddings
 from vad.calibration import Calibration
+from vad.config import load_config
 from vad.heads import scope_values
 from vad.livescore import (
     IncrementalScorer,
@@ -23,6 +24,7 @@ from vad.pipeline import Detector
 FPS = 2.0
 WINDOW_S = 15.0  # 31 samples: the 100-sample stream fills it and slides it by 70
 TOLERANCE = 1e-5  # scores are rounded to 1e-6; float rounding of cosines is all that differs
+RECIPE_KEYS = ("context", "smoothing", "window_s", "head", "anchor", "refine", "motion_gate")
 
 BANK = {
     "version": 2,
@@ -95,21 +97,39 @@ FIGHT = "two people exchanging punches"
 
 def detector(stand_in, bank, **kw) -> Detector:
     kw.setdefault("context", "auto")
-    return Detector(encoder=stand_in, prompts=bank, use_cache=False, isolate_decoding=False, **kw)
+    kw.setdefault("prompts", bank)
+    return Detector(encoder=stand_in, use_cache=False, isolate_decoding=False, **kw)
+
+
+# configs/nova.yaml's scoring recipe (its model, bank and rate are not the point here)
+NOVA = {k: v for k, v in load_config("nova").items() if k in RECIPE_KEYS}
 
 
 def one_by_one(scorer, embeddings) -> np.ndarray:
     return np.array([scorer.add(e[None])[0].score for e in embeddings])
 
 
+# the stream's first 32 samples build NOVA's anchor (the default), which then stays while the
+# 31-sample window slides on; the mean anchor follows the window
 RECIPES = {
-    "default": {},
-    "original": {"head": "softmax", "anchor": False, "refine": "none"},
+    "default": {},  # Detector()'s recipe: margin, nova anchor, no refinement, no gate
+    "default bank": {"prompts": "default"},  # class pools with shared normals (version 3)
+    "original": {"head": "softmax", "anchor": "none", "refine": "none"},
     "knn-vote": {"head": "knn-vote"},
     "softmax+anchor": {"head": "softmax"},
     "no context": {"context": "none"},
     "fixed context": {"context": "a park"},
-    "margin, no anchor": {"anchor": False},
+    "margin, no anchor": {"anchor": "none"},
+    "mean anchor": {"anchor": "mean"},
+    "mean anchor, softmax": {"head": "softmax", "anchor": "mean"},
+    "mean anchor, knn-vote": {"head": "knn-vote", "anchor": "mean"},
+    "nova anchor, fixed context, knn-vote": {"head": "knn-vote", "context": "a park"},
+    "motion gate": {"motion_gate": "nova"},
+    "motion gate unscaled, softmax": {"head": "softmax", "motion_gate": "unscaled"},
+    "refine knn": {"refine": "knn"},  # neighbours 2 s apart or more
+    "refine knn, mean anchor, softmax": {"refine": "knn", "head": "softmax", "anchor": "mean"},
+    "refine knn, gate, median": {"refine": "knn", "motion_gate": "nova", "smoothing": "median"},
+    "nova.yaml": NOVA,
     "mean smoothing": {"smoothing": "mean", "window_s": 3.0},
     "median smoothing": {"smoothing": "median"},
     "no smoothing": {"smoothing": "none"},

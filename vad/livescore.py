@@ -6,27 +6,36 @@ whole-window re-score would give it (:class:`WindowScorer`: the window as a vide
 ``W`` (in samples) beyond one pass over its embeddings:
 
 1. **reference** - the window's trimmed mean embedding (:func:`vad.context.robust_mean`, the
-   scene context's and the anchor's) and its scene posterior: one pass over ``W x D``;
+   scene context's and the ``mean`` anchor's) and its scene posterior: one pass over
+   ``W x D``. NOVA's anchor (``nova``, the default) is not the window's: it is the stream's
+   warm-up anchor (:class:`StreamWarmup`), built from the samples so far until the first
+   ``warmup_samples`` (32) have arrived, then fixed, as both scorers use it;
 2. **pieces** - the new sample's cosines to the ``M`` descriptions, reduced once to what its
    head needs for *any* anchor, in every scope at once (:class:`MarginScopes`,
    :class:`SoftmaxScopes`, :class:`VoteScopes`: the anchor is one more normal entry, and each
    head has a closed form in it), kept;
 3. **tail** - the newest smoothed score reads the refined values of the last ``T`` samples only
-   (``T`` = the smoothing's reach + 2: 19 with a 2-s Gaussian at 2 fps). Each tail sample's
-   ``k`` nearest neighbours in the window come from similarity rows kept for the tail (a new
-   sample adds one row of ``W`` cosines and one entry to each other row). The tail's and the
-   neighbours' values are evaluated from their pieces against the *newest* anchor and mixed by
-   the *newest* posterior - exactly as the re-score treats every sample of its window - then
-   refined, turned into probabilities, calibrated and smoothed by the same functions as
-   ``vad score``; the newest result is the score.
+   (``T`` = the smoothing's reach + 2: 15 with the default 1.667-s Gaussian at 2 fps). Each
+   tail sample's ``k`` nearest neighbours in the window (those closer in time than
+   ``refine_min_gap_s`` left out) come from similarity rows kept for the tail (a new sample
+   adds one row of ``W`` cosines and one entry to each other row). The tail's and the
+   neighbours' values are evaluated from their pieces against the *newest* anchor (its cosine
+   moved onto the text scale as :func:`vad.scoring.score_samples` moves it) and mixed by the
+   *newest* posterior - exactly as the re-score treats every sample of its window - then
+   refined, turned into probabilities, multiplied by the motion gate (from each tail sample's
+   predecessor and successor; the newest has no successor yet and is its own, as at the edge
+   of the re-score's window), calibrated and smoothed by the same functions as ``vad score``;
+   the newest result is the score.
 
 Per sample: ``O(M x D)`` for the pieces, ``O(W x D)`` for the reference and the similarity
-row, ``O(T x W)`` to pick neighbours, ``O(T x k x pairs)`` to evaluate; nothing grows with
-``W x W`` or ``W x M`` (the re-score's kNN graph and heads). ``W x D`` is 0.3 M
+row, ``O(T x W)`` to pick neighbours, ``O(T x k x pairs)`` to evaluate (and during the
+warm-up only, NOVA's anchor again from up to 32 samples); nothing grows with ``W x W`` or
+``W x M`` (the re-score's kNN graph and heads). ``W x D`` is 0.3 M
 multiply-adds for a 300-s window at 2 fps with 512-d embeddings. docs/benchmarks.md ("Watch")
 has the CPU per sample at 60-s and 300-s windows, before and after.
 
-Agreement with the re-score (tests/test_livescore.py, a stream for 10 recipes and a
+Agreement with the re-score (tests/test_livescore.py, a stream for 21 recipes - every head,
+anchor, motion gate, refinement, smoothing and context, configs/nova.yaml's - and a
 calibration): within 1e-5, i.e. the rounding of the scores to 6 decimals; the one other
 difference is float32 rounding of the cosines between samples, which can swap two neighbours
 equally similar to 7 digits (the re-score computes them as one matrix product, this scorer a
@@ -37,9 +46,9 @@ repeats the newest value), unlike ``vad score``, which sees the whole video: REA
 "Watching cameras", says what that changes on a test stream. Samples are taken as regularly
 spaced at the sample rate (as the re-score treats them).
 
-Recipe pieces live in three places: ``_reference`` (context and anchor), the ``*Scopes``
-heads (``pieces``/``values``), and ``_scored`` (refinement, probabilities, calibration,
-smoothing).
+Recipe pieces live in three places: ``_reference`` (context and anchor, with
+:class:`StreamWarmup`), the ``*Scopes`` heads (``pieces``/``values``), and ``_scored``
+(refinement, probabilities, motion gate, calibration, smoothing).
 """
 
 from __future__ import annotations
@@ -53,14 +62,16 @@ from scipy.special import expit
 
 from vad.cache import VideoEmbeddings
 from vad.context import Context, fixed_context, robust_mean, scene_posterior
-from vad.explain import ScoreComponents, describe_event, explain_peak
+from vad.explain import describe_event, explain_peak
 from vad.heads import _normalize, mix_values, vote_margin
 from vad.scoring import (
     MIN_SCENE_WEIGHT,
+    WarmupAnchor,
     mix_context,
     scene_anomaly_probabilities,
-    to_probabilities,
+    score_parts,
     top_anomalous_descriptions,
+    warmup_anchor,
 )
 from vad.temporal import smooth
 
@@ -105,21 +116,61 @@ def smoothing_reach(window_s: float, sample_fps: float, method: str) -> int:
     return (size + (size % 2 == 0)) // 2
 
 
+class StreamWarmup:
+    """NOVA's anchor of a stream (``anchor: nova``): built by ``build`` (the warm-up samples
+    (n,D) -> :class:`~vad.scoring.WarmupAnchor`) from the stream's first ``size`` samples
+    (``scoring.warmup_samples``), from the samples so far until that many have arrived, then
+    fixed: it does not follow the rolling window."""
+
+    def __init__(self, size: int, build):
+        self.size = int(size)
+        self.build = build
+        self.samples: list[np.ndarray] = []
+        self._anchor: WarmupAnchor | None = None
+        self._built_from = 0  # how many samples _anchor was built from
+
+    @property
+    def complete(self) -> bool:
+        return len(self.samples) >= self.size
+
+    def add(self, embedding: np.ndarray) -> None:
+        """The stream's next sample (D,); kept while the warm-up is not complete."""
+        if not self.complete:
+            self.samples.append(np.asarray(embedding, np.float32))
+
+    @property
+    def anchor(self) -> WarmupAnchor | None:
+        """The anchor from the warm-up samples so far (None before the first)."""
+        if self.samples and self._built_from != len(self.samples):
+            self._anchor = self.build(np.stack(self.samples))
+            self._built_from = len(self.samples)
+        return self._anchor
+
+
 class WindowScorer:
     """Re-scores the whole window after every batch (``vad watch`` before the incremental
-    scorer): the reference :class:`IncrementalScorer` is compared with."""
+    scorer): the reference :class:`IncrementalScorer` is compared with. With NOVA's anchor the
+    window is scored against the stream's warm-up anchor (:class:`StreamWarmup`, built by
+    :meth:`Detector.warmup_anchor`), as ``vad watch`` did before it."""
 
     def __init__(self, detector, sample_fps: float, window_s: float, name: str = ""):
         self.detector = detector
         self.fps = float(sample_fps)
         self.name = name
         self.embeddings: deque[np.ndarray] = deque(maxlen=window_capacity(window_s, sample_fps))
+        self.warmup = StreamWarmup(detector.scoring.warmup_samples, self._build_anchor)
+
+    def _build_anchor(self, warm: np.ndarray) -> WarmupAnchor:
+        n = len(warm)
+        emb = VideoEmbeddings(warm, np.arange(n), np.arange(n) / self.fps, n, self.fps, n)
+        return self.detector.warmup_anchor(emb)
 
     def add(self, embeddings: np.ndarray) -> list[Scored | None]:
         """Scores of the new samples ``embeddings`` (b,D), in order (None for one that no
         longer fits the window: more new samples than it holds)."""
         for e in np.asarray(embeddings, np.float32):
             self.embeddings.append(e)
+            self.warmup.add(e)
         n = len(self.embeddings)
         # the window as a regularly sampled "video" of n frames: frame i is sample i
         emb = VideoEmbeddings(
@@ -130,7 +181,8 @@ class WindowScorer:
             fps=self.fps,
             reported_frames=n,
         )
-        result = self.detector.score_embeddings(emb, video=self.name)
+        anchor = self.warmup.anchor if self.detector.scoring.anchor == "nova" else None
+        result = self.detector.score_embeddings(emb, video=self.name, anchor=anchor)
         scene = result["context"].get("scene")
         first = n - len(embeddings)
         out: list[Scored | None] = []
@@ -152,12 +204,14 @@ class WindowScorer:
 @dataclass
 class _Reference:
     """The scene posterior (S,) of a window (None without context), its anchor (D,) float32
-    (None without), and for the softmax and knn-vote heads the two medians that move a cosine
-    to the anchor onto the text scale (:func:`vad.scoring.calibrate_anchor`)."""
+    (None without), and what moves a cosine to the anchor onto the head's scale: for the
+    trimmed-mean anchor and the softmax and knn-vote heads the window's two medians
+    (:func:`vad.scoring.calibrate_anchor`), for NOVA's anchor its ``text_offset``."""
 
     posterior: np.ndarray | None
     anchor: np.ndarray | None = None
     medians: tuple | None = None
+    offset: float = 0.0
 
 
 class IncrementalScorer:
@@ -190,14 +244,16 @@ class IncrementalScorer:
         self._emb: np.ndarray | None = None
         self._context = self._fixed_context()
         self._uses_scenes = self._context is None or self._context.posterior is not None
-        self._legacy = self.scoring.head == "softmax" and not self.scoring.anchor
+        anchored = self.scoring.anchor != "none"
+        self._legacy = self.scoring.head == "softmax" and not anchored
         self._head = None if self._legacy else all_scopes(self.scoring, self.text, self.logit_scale)
+        self.warmup = StreamWarmup(self.scoring.warmup_samples, self._warmup_anchor)
         # what explains an event: the head without the anchor (none for the softmax head,
         # whose anchor-free recipe is the original one), from the samples' kept cosines
-        self._explains_anchor = bool(detector.explain and self.scoring.anchor)
+        self._explains_anchor = bool(detector.explain and anchored)
         self._free_head = None
         if self._explains_anchor and self.scoring.head != "softmax":
-            free = replace(self.scoring, anchor=False)
+            free = replace(self.scoring, anchor="none")
             self._free_head = all_scopes(free, self.text, self.logit_scale)
         self._runs = _DescriptionRun(detector.event_threshold, MERGE_GAP_S * self.fps)
 
@@ -260,6 +316,7 @@ class IncrementalScorer:
         refs = []
         for k in range(len(x)):
             self._push(first + k, x[k], float(best[k]))
+            self.warmup.add(x[k])
             refs.append(self._reference(first + k))
         kept = self._values(x, sims)
         if self._table is None:
@@ -287,25 +344,42 @@ class IncrementalScorer:
         scenes = self.text.scenes
         return fixed_context(mode, det.bank, scenes, det.encoder.encode_text, self.logit_scale)
 
+    def _warmup_anchor(self, warm: np.ndarray) -> WarmupAnchor:
+        """NOVA's anchor from the warm-up samples ``warm`` (n,D), in the context inferred on
+        them, as :meth:`Detector.warmup_anchor` builds it (the fixed context is not encoded
+        again)."""
+        if self._context is not None:
+            posterior = self._context.posterior
+        else:
+            posterior = scene_posterior(robust_mean(warm), self.text.scenes, self.logit_scale)
+        times = np.arange(len(warm)) / self.fps
+        return warmup_anchor(warm, times, self.text, posterior, self.scoring, self.logit_scale)
+
     def _reference(self, g: int) -> _Reference:
         """Scene context and anchor of the window ending with sample ``g``,
         as :meth:`Detector.infer_context` and :func:`vad.scoring.score_samples` find them for
-        the last sample of that window."""
-        scoring = self.scoring
-        if self._context is not None and not scoring.anchor:
-            return _Reference(self._context.posterior)
-        slots = self._window(g)
-        centre = robust_mean(self._emb[slots])
-        posterior = (
-            scene_posterior(centre, self.text.scenes, self.logit_scale)
-            if self._context is None
-            else self._context.posterior
-        )
-        if not scoring.anchor:
+        the last sample of that window; NOVA's anchor is the stream's warm-up anchor as it
+        stands at ``g`` (:class:`StreamWarmup`)."""
+        mode = self.scoring.anchor
+        if self._context is not None and mode != "mean":
+            posterior = self._context.posterior
+        else:
+            slots = self._window(g)
+            centre = robust_mean(self._emb[slots])
+            posterior = (
+                scene_posterior(centre, self.text.scenes, self.logit_scale)
+                if self._context is None
+                else self._context.posterior
+            )
+        if mode == "none":
             return _Reference(posterior)
+        if mode == "nova":
+            warm = self.warmup.anchor
+            vector = np.asarray(warm.vector, np.float32)
+            return _Reference(posterior, vector, offset=float(warm.text_offset))
         anchor = centre.astype(np.float32)
         medians = None
-        if scoring.head != "margin":  # calibrate_anchor over the window
+        if self.scoring.head != "margin":  # calibrate_anchor over the window
             medians = (np.median(self._emb[slots] @ anchor), np.median(self._best[slots]))
         return _Reference(posterior, anchor, medians)
 
@@ -317,6 +391,8 @@ class IncrementalScorer:
         sims = self._emb[slots] @ ref.anchor
         if ref.medians is not None:
             sims = sims - ref.medians[0] + ref.medians[1]
+        elif ref.offset:
+            sims = sims + np.float32(ref.offset)  # float32, as score_samples adds it
         return sims
 
     def _values(self, x: np.ndarray, sims: np.ndarray) -> np.ndarray:
@@ -360,7 +436,7 @@ class IncrementalScorer:
         # a scene under 0.1% of the posterior is scored context-free, as in score_samples
         weak = posterior < MIN_SCENE_WEIGHT
         per_scene = np.where(weak[None, :], context_free[:, None], per_scene)
-        return mix_values(per_scene, context_free, posterior, self.scoring.smooths_margin)
+        return mix_values(per_scene, context_free, posterior, self.scoring.margin_values)
 
     def _scored(self, g: int, x: np.ndarray, ref: _Reference) -> Scored:
         """Sample ``g``'s score: the tail's values refined over their neighbours, turned into
@@ -380,13 +456,17 @@ class IncrementalScorer:
         def smoothed(v: np.ndarray) -> np.ndarray:
             return smooth(v, times, det.window_s, det.smoothing)
 
-        raw, final = to_probabilities(values(), times, scoring, det.window_s, det.smoothing)
-        parts = ScoreComponents(semantic=raw)
+        # the parts of the score as score_embeddings makes them: the head's probability, the
+        # motion gate (each tail sample's predecessor and successor are in the tail but the
+        # first's, which the smoothing does not read, and the newest's: the window's edge),
+        # a calibration's novelty; smoothed last
+        embeddings = self._emb[tail % self._slots]
+        parts = score_parts(values(), times, scoring, embeddings)
         if det.sample_novelty is not None:  # per sample: the tail is enough
             n = len(tail)
-            emb = VideoEmbeddings(self._emb[tail % self._slots], tail, times, n, self.fps, n)
+            emb = VideoEmbeddings(embeddings, tail, times, n, self.fps, n)
             parts.novelty, parts.novelty_weight = det.sample_novelty(emb)
-            final = smoothed(parts.score())
+        final = smoothed(parts.score())
         score = round(float(np.clip(final[-1], 0.0, 1.0)), 6)
         scene = None
         if ref.posterior is not None:
@@ -397,11 +477,9 @@ class IncrementalScorer:
         descriptions = self._runs.update(g, score, idx[0], sim[0], self.text)
         if score < self._runs.threshold or not det.explain:
             return Scored(score, descriptions, scene)
-        if scoring.anchor:  # the anchor's effect: the same without it
-            free = replace(scoring, anchor=False)
-            parts.anchor_free = to_probabilities(
-                values(anchored=False), times, free, det.window_s, det.smoothing
-            )[0]
+        if self._explains_anchor:  # the anchor's effect: the same without it
+            free = replace(scoring, anchor="none", motion_gate="off")  # the probability only
+            parts.anchor_free = score_parts(values(anchored=False), times, free).semantic
         threshold = self._runs.threshold
         explanation = explain_peak(parts, times, times[-1], score, threshold, smoothed)
         event = describe_event({"descriptions": descriptions}, explanation)
@@ -409,14 +487,24 @@ class IncrementalScorer:
 
     def _neighbours(self, g: int, tail: np.ndarray):
         """The tail's ``k`` nearest samples in the window ending with ``g`` (as
-        :func:`vad.heads.knn_graph`): their slots, each tail row's positions among them, and
-        the refinement's weights; None when ``k`` is 1 (no refinement)."""
+        :func:`vad.heads.knn_graph`: those closer in time than ``refine_min_gap_s`` left out,
+        but the sample itself): their slots, each tail row's positions among them, and the
+        refinement's weights (0 for a left-out one that fills a short row); None when ``k`` is
+        1 (no refinement)."""
         scoring = self.scoring
         window = self._window(g)
-        k = min(scoring.refine_k, len(window))
+        n = len(window)
+        k = min(scoring.refine_k, n)
         if k <= 1:
             return None
         rows = self._rows[tail % self._rows_kept][:, window]
+        gap = float(scoring.refine_min_gap_s)
+        if gap > 0:  # the re-score's times: the window's samples at 0, 1/fps, ...
+            t = np.arange(n) / self.fps
+            local = tail - (g - n + 1)
+            near = np.abs(t[local, None] - t[None, :]) < gap
+            near[np.arange(len(tail)), local] = False
+            rows[near] = -np.inf
         idx = np.argpartition(-rows, k - 1, axis=1)[:, :k]
         top = np.take_along_axis(rows, idx, axis=1).astype(np.float64)
         top /= scoring.refine_temperature
@@ -455,14 +543,14 @@ def _layout(
 
 
 def all_scopes(scoring, text, logit_scale: float):
-    """The head of ``scoring`` over every scope at once, as a function of the anchor."""
+    """The head of ``scoring`` over every scope at once, as a function of the anchor (any
+    anchor but ``none``: the heads do not care where it comes from)."""
+    anchored = scoring.anchor != "none"
     if scoring.head == "margin":
-        return MarginScopes(text, scoring.alpha, scoring.tau, scoring.top_fraction, scoring.anchor)
+        return MarginScopes(text, scoring.alpha, scoring.tau, scoring.top_fraction, anchored)
     if scoring.head == "softmax":
-        return SoftmaxScopes(text, logit_scale, scoring.anchor)
-    return VoteScopes(
-        text, scoring.k, scoring.vote_temperature, scoring.anomalous_scale, scoring.anchor
-    )
+        return SoftmaxScopes(text, logit_scale, anchored)
+    return VoteScopes(text, scoring.k, scoring.vote_temperature, scoring.anomalous_scale, anchored)
 
 
 class MarginScopes:
@@ -509,14 +597,16 @@ class MarginScopes:
         self.pad_col = len(text.labels)
         scopes = scope_masks(text)
         anom_sets, norm_sets, owner = [], [], []
+        classless = text.classes < 0
         for q, scope in enumerate(scopes):
             anomalous = scope & text.anomalous
             for c in np.unique(text.classes[anomalous]):
                 anom_sets.append(np.flatnonzero(anomalous & (text.classes == c)))
+                # the class's normal pool (vad.heads.normal_pool): its own normals and the
+                # shared classless ones (every classless one for the unclassed anomalies)
+                joins = classless & text.shared_normal if c >= 0 else classless
                 norm_sets.append(
-                    np.flatnonzero(
-                        scope & ~text.anomalous & ((text.classes == c) | (text.classes < 0))
-                    )
+                    np.flatnonzero(scope & ~text.anomalous & ((text.classes == c) | joins))
                 )
                 owner.append(q)
         self.scopes = len(scopes)
