@@ -430,15 +430,25 @@ def test_vad_watch_rejects_bad_numbers(tmp_path, videos_dir, capsys, flag, value
     assert not (tmp_path / "o").exists()  # refused before anything was opened
 
 
-def test_novas_anchor_comes_from_the_streams_warmup_not_the_rolling_window(stand_in, scene_video):
-    """The ring buffer holds 5 s; the anchor is built from the stream's first 32 samples (16 s:
-    sitting, then the fight, then sitting) weighted toward the least anomalous, and kept."""
+@pytest.mark.parametrize("scorer", ["incremental", "window"])
+def test_novas_anchor_comes_from_the_streams_warmup_not_the_rolling_window(
+    stand_in, scene_video, scorer
+):
+    """The window holds 5 s (11 samples); the anchor is built from the stream's first 32
+    samples (16 s: sitting, then the fight, then sitting) weighted toward the least anomalous,
+    and kept while the window moves on (the source's scorer keeps the warm-up)."""
     det = stand_in_detector(stand_in, anchor="nova")
-    watcher = Watcher(det, [str(scene_video)], AlertSink(), WatchOptions(context_window_s=5))
+    options = WatchOptions(context_window_s=5, scorer=scorer)
+    watcher = Watcher(det, [str(scene_video)], AlertSink(), options)
     watcher.run()
     src = watcher.sources[str(scene_video)]
-    assert len(src.warmup) == 32 and len(src.embeddings) == 11
-    first = VideoEmbeddings(np.stack(src.warmup), np.arange(32), np.arange(32) / 2.0, 32, 2.0)
-    np.testing.assert_allclose(src.anchor.vector, det.warmup_anchor(first).vector, rtol=1e-6)
+    warmup = src.scorer.warmup
+    assert len(warmup.samples) == 32 and warmup.complete
+    if scorer == "incremental":  # 44 samples (22 s) scored, in a window of 11
+        assert src.scorer.samples == 44 and src.scorer.capacity == 11
+    else:  # (a batch larger than the window leaves some samples unscored)
+        assert len(src.scorer.embeddings) == 11
+    first = VideoEmbeddings(np.stack(warmup.samples), np.arange(32), np.arange(32) / 2.0, 32, 2.0)
+    np.testing.assert_allclose(warmup.anchor.vector, det.warmup_anchor(first).vector, rtol=1e-6)
     calm, fighting = stand_in.image_table[CALM], stand_in.image_table[FIGHTING]
-    assert src.anchor.vector @ calm > 0.99 > src.anchor.vector @ fighting
+    assert warmup.anchor.vector @ calm > 0.99 > warmup.anchor.vector @ fighting
