@@ -523,6 +523,7 @@ def watch_scoring_bench(args, detector, encoder, report: dict) -> None:
             before = WindowScorer(detector, fps, window_s)
             for i in range(full):  # fill the window without scoring it (its cost: n^2)
                 before.embeddings.append(sample(i)[0])
+                before.warmup.add(sample(i)[0])  # and NOVA's warm-up, as the other one's
             n = max(5, args.watch_score_samples // 10)
             measured["window"].append(cpu_per_sample(before, full, n))
             after = IncrementalScorer(detector, fps, window_s, detector.batch_size)

@@ -7,9 +7,10 @@ queue, and the scoring loop encodes them in shared batches.
 
 Each source's samples are scored as they arrive by a :class:`~vad.livescore.IncrementalScorer`
 with the recipe of ``vad score`` over the source's last ``context_window_s`` seconds: scene
-context and anchor from that window (or the fixed ``--context``), context-mixed prompt
-scores, refinement and temporal smoothing, each sample from the past only (the smoothing's
-edge repeats the newest score). The work per sample does not grow with the window
+context (and the ``mean`` anchor) from that window (or the fixed ``--context``), NOVA's anchor
+from the stream's first 32 samples (kept by the scorer), context-mixed prompt scores,
+refinement, motion gate and temporal smoothing, each sample from the past only (the
+smoothing's edge repeats the newest score). The work per sample does not grow with the window
 (:mod:`vad.livescore`).
 
 An event opens when the score has stayed at or above the threshold for ``min_event_s`` and
