@@ -56,7 +56,7 @@ LEVELS = [CALM] * 40 + [FIGHTING] * 40 + [CALM] * 40  # 12 s at 10 fps, a fight 
 def test_the_creation_time_gives_json_events_and_csv_a_clock(tmp_path, detector):
     tags = {"creation_time": "2026-12-02T10:00:00.000000Z"}
     video = write_levels(tmp_path / "cam.mov", LEVELS, container_tags=tags)
-    result = detector(context="none").score(video)
+    result = detector(context="none", anchor="none").score(video)
     start = datetime(2026, 12, 2, 10, tzinfo=timezone.utc)
     assert result["clock"] == {"start": start.isoformat(timespec="microseconds"),
                                "source": "creation_time"}  # fmt: skip
@@ -74,7 +74,7 @@ def test_the_creation_time_gives_json_events_and_csv_a_clock(tmp_path, detector)
 
 def test_a_timecode_gives_a_time_of_day(tmp_path, detector):
     video = write_levels(tmp_path / "tc.mov", LEVELS, stream_tags={"timecode": "21:14:05:05"})
-    result = detector(context="none").score(video)
+    result = detector(context="none", anchor="none").score(video)
     assert result["clock"] == {"start": "21:14:05.500000", "source": "timecode"}
     (event,) = result["events"]
     assert event["start_clock"] == (datetime(1900, 1, 1, 21, 14, 5, 500000)

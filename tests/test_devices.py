@@ -321,8 +321,19 @@ def test_an_encoder_that_cannot_run_stops_the_run_with_one_line(
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(open_clip.CLIP, "encode_image", encode_image)
-    argv = ["score", str(_three_videos(tmp_path, vtest)), "--model", tiny_model, "--no-cache",
-            "--out", str(tmp_path / "out"), "--batch-size", "8"]  # fmt: skip
+    argv = [
+        "score",
+        str(_three_videos(tmp_path, vtest)),
+        "--model",
+        tiny_model,
+        "--no-cache",
+        "--out",
+        str(tmp_path / "out"),
+        "--batch-size",
+        "8",
+        "--runtime",
+        "torch",
+    ]  # fmt: skip  (the GPU's runtime)
     rc, _, err = run_vad(argv)
     lines = [line for line in err.splitlines() if line.startswith("vad: error:")]
     assert rc == 2 and len(lines) == 1, err  # (besides the tiny model's random-weights note)

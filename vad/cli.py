@@ -277,11 +277,15 @@ def driver_settings(args: argparse.Namespace, settings: dict) -> dict:
     """The settings of the model this process loads. With ``--engine ray`` it only encodes
     texts (prompt banks, a free-text context; the actors encode the frames on their own
     device), so it runs on this machine's CPU in fp32: a head node without a GPU can run
-    ``--device cuda``, and no GPU that Ray gives an actor holds an extra model. (Its text
-    embeddings are what the Ray engine's driver scores with, docs/ray.md.)"""
+    ``--device cuda``, and no GPU that Ray gives an actor holds an extra model: for GPU actors
+    torch in fp32, for CPU actors their own runtime and precision (the bank encoded as they
+    would encode it). (Its text embeddings are what the Ray engine's driver scores with,
+    docs/ray.md.)"""
     if args.engine != "ray":
         return settings
-    return {**settings, "device": "cpu", "precision": "fp32"}
+    if str(settings.get("device") or "auto").startswith("cuda"):
+        return {**settings, "device": "cpu", "precision": "fp32", "runtime": "torch"}
+    return {**settings, "device": "cpu"}
 
 
 def build_detector(settings: dict):

@@ -171,8 +171,7 @@ def make_plan(
     device = actors_device(settings.get("device") or "auto", gpus_per_worker)
     cache_root = Path(settings.get("cache_dir") or default_cache_dir()).expanduser().resolve()
     # the driver decodes nothing: no decode worker
-    driver = {"device": "cpu", "precision": _driver_precision(settings, device),
-              "isolate_decoding": False}  # fmt: skip
+    driver = _driver_settings(settings, device)
     scorer = Detector(**{**settings, **driver, "cache_dir": cache_root}, encoder=encoder)
     ray = sys.modules.get("ray")
     asked = settings.get("precision") or "auto"
@@ -202,13 +201,14 @@ def make_plan(
     return plan, scorer
 
 
-def _driver_precision(settings: dict, device: str) -> str:
-    """The precision of the model the driver (or its probe) loads on a CPU: the actors' own
-    when they run on CPUs too (so the prompt bank is encoded as they would encode it), else
-    fp32."""
+def _driver_settings(settings: dict, device: str) -> dict:
+    """How the driver (or its probe) loads the model, on a CPU, decoding nothing: with the
+    actors' runtime and precision when they run on CPUs too (so the prompt bank is encoded as
+    they would encode it); for GPU actors, torch in fp32 (it encodes texts only: no export)."""
     if device.startswith("cuda"):
-        return "fp32"
-    return settings.get("precision") or "auto"
+        return {"device": "cpu", "precision": "fp32", "runtime": "torch", "isolate_decoding": False}
+    precision = settings.get("precision") or "auto"
+    return {"device": "cpu", "precision": precision, "isolate_decoding": False}
 
 
 def _without_gpu_number(device: str) -> str:
@@ -357,8 +357,7 @@ def probe_model(settings: dict, bank, device: str) -> dict:
         from vad.errors import WeightsUnavailable
 
         precision = settings.get("precision") or "auto"
-        driver = {"device": "cpu", "precision": _driver_precision(settings, device),
-                  "isolate_decoding": False}  # fmt: skip
+        driver = _driver_settings(settings, device)
         det = Detector(**{**settings, **driver, "prompts": "default"})
         det.bank = bank  # the driver's, read from its own file
         try:
