@@ -40,7 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vad.video import FrameSampler, VideoError
+from vad.media.frames import VideoError
+from vad.media.sampler import FrameSampler
 
 POLL_S = 0.5
 RESIZE_CHUNK = 8  # frames resized between two signs of life (PIL: a few ms each)
@@ -262,7 +263,7 @@ def _worker_env() -> dict:
     (its site-packages folder is not put ahead of the standard library)."""
     import site
 
-    root = os.path.realpath(Path(__file__).resolve().parent.parent)
+    root = os.path.realpath(Path(__file__).resolve().parents[2])  # the folder holding vad/
     env = dict(os.environ)
     installed = {os.path.realpath(p) for p in [*site.getsitepackages(),
                                                site.getusersitepackages()]}  # fmt: skip
@@ -285,7 +286,8 @@ class DecodeWorker:
     Parameters
     ----------
     sampler : the frame sampler (sampling rate, batch size, backend).
-    preprocess : the encoder's :class:`~vad.preprocess.Preprocess` (resize and crop happen here).
+    preprocess : the encoder's :class:`~vad.model.preprocess.Preprocess` (resize and crop
+        happen here).
     timeout_s : a video whose decoding makes no progress for this long is abandoned.
     depth : batches decoded ahead of the encoder.
     isolate : decode in a separate process (default); ``False`` uses a thread in this process
