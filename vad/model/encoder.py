@@ -1,7 +1,7 @@
 """The torch runtime: OpenCLIP model loading (tags, checkpoint files, ``local-dir:``,
 ``hf-hub:``) and L2-normalised image / text embeddings as numpy arrays. Preprocessing lives in
-:mod:`vad.preprocess` (no torch), the choice of runtime in :mod:`vad.runtime`, the OpenVINO
-runtime in :mod:`vad.openvino_encoder`.
+:mod:`vad.model.preprocess` (no torch), the choice of runtime in :mod:`vad.model.runtime`, the
+OpenVINO runtime in :mod:`vad.model.openvino`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import torch.nn.functional as F
 
 from vad.devices import check_available, parse_device
 from vad.errors import BadCheckpoint, EncoderFailure, UnknownModel, WeightsUnavailable
-from vad.modelid import pretrained_label, weight_files, weights_identity
-from vad.preprocess import Preprocess
+from vad.model.modelid import pretrained_label, weight_files, weights_identity
+from vad.model.preprocess import Preprocess
 
 log = logging.getLogger(__name__)
 __all__ = ["BadCheckpoint", "ClipEncoder", "Preprocess", "WeightsUnavailable", "load_openclip"]

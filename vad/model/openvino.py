@@ -3,9 +3,9 @@ the cache folder, and run from there by later processes without torch or open_cl
 
 An export is a folder ``CACHE/exports/KEY/`` (``image.xml/.bin``, ``text.xml/.bin``,
 ``manifest.json``). KEY hashes everything the exported arithmetic depends on: the model, its
-weights' identity (:func:`vad.modelid.weights_identity`: the tag, or the checkpoint's content),
-the precision, and the versions of the export format, OpenVINO and open_clip. The towers are
-converted with ``openvino.convert_model`` straight from the torch modules (traced; torch's fused
+weights' identity (:func:`vad.model.modelid.weights_identity`: the tag, or the checkpoint's
+content), the precision, and the versions of the export format, OpenVINO and open_clip. The towers
+are converted with ``openvino.convert_model`` straight from the torch modules (traced; torch's fused
 attention fast path switched off first, open_clip#186), written to a temporary folder and renamed
 into place, so a reader never sees half an export and concurrent processes do not clash.
 
@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vad.modelid import package_version, weights_identity
-from vad.preprocess import Preprocess
+from vad.model.modelid import package_version, weights_identity
+from vad.model.preprocess import Preprocess
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +87,8 @@ def cpu_threads() -> int:
 
 class OpenVINOEncoder:
     """L2-normalised float32 image and text embeddings from an export folder; the same methods
-    as :class:`vad.encoder.ClipEncoder`, without torch. Text needs open_clip's tokenizer (and so
-    torch), loaded the first time texts are encoded.
+    as :class:`vad.model.encoder.ClipEncoder`, without torch. Text needs open_clip's tokenizer (and
+    so torch), loaded the first time texts are encoded.
 
     >>> encoder = OpenVINOEncoder(folder, "bf16")                       # doctest: +SKIP
     >>> encoder.encode_frames(frames).shape                              # doctest: +SKIP
@@ -257,7 +257,7 @@ def _convert(model: str, pretrained: str, precision: str, weights: str, out: Pat
     import torch
     import torch.nn.functional as F
 
-    from vad.encoder import ClipEncoder, encode_text_prefix, trimmable
+    from vad.model.encoder import ClipEncoder, encode_text_prefix, trimmable
 
     torch_encoder = ClipEncoder(model, pretrained, "cpu", "fp32", memo_dir=cache_dir)
     log.info("exporting %s (%s) to OpenVINO at %s once; later runs reuse it", model,

@@ -61,7 +61,7 @@ import yaml
 
 from vad.yamlio import read_text, safe_load
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 TOP_KEYS = {
     "version",
     "name",

@@ -1,5 +1,5 @@
 """Which runtime runs the model, at which precision: ``torch`` (any device) or ``openvino`` (the
-CPU; :mod:`vad.openvino_encoder`), and :func:`build_encoder`, the one place an encoder is made.
+CPU; :mod:`vad.model.openvino`), and :func:`build_encoder`, the one place an encoder is made.
 
 ``auto`` is OpenVINO on a CPU (where the package is installed) and torch on a CUDA GPU. Precision
 ``auto`` is, with OpenVINO, bf16 where the CPU computes bf16 natively (OpenVINO's own report of
@@ -122,14 +122,15 @@ def build_encoder(
     runtime: str = "auto",
     cache_dir: str | Path | None = None,
 ):
-    """The encoder for these settings: an :class:`~vad.openvino_encoder.OpenVINOEncoder` from the
+    """The encoder for these settings: an :class:`~vad.model.openvino.OpenVINOEncoder` from the
     export in ``cache_dir`` (made now if missing) or a torch
-    :class:`~vad.encoder.ClipEncoder`. An OpenVINO export or compile failure falls back to torch
-    with one warning line; missing weights and unknown models raise as they would with torch."""
+    :class:`~vad.model.encoder.ClipEncoder`. An OpenVINO export or compile failure falls back to
+    torch with one warning line; missing weights and unknown models raise as they would with
+    torch."""
     check_choice("precision", precision, PRECISIONS)
     chosen = resolve_runtime(runtime, device)
     if chosen == "openvino":
-        from vad.openvino_encoder import OpenVINOEncoder, cpu_capabilities, export
+        from vad.model.openvino import OpenVINOEncoder, cpu_capabilities, export
 
         capabilities = cpu_capabilities()
         effective = openvino_precision(precision, capabilities)
@@ -150,6 +151,6 @@ def build_encoder(
             device, precision = "cpu", "fp32"
     elif precision == "int8":
         raise ValueError("--precision int8 needs --runtime openvino (NNCF quantisation)")
-    from vad.encoder import ClipEncoder
+    from vad.model.encoder import ClipEncoder
 
     return ClipEncoder(model, pretrained, device, precision, memo_dir=cache_dir)
