@@ -42,9 +42,9 @@ from pathlib import Path
 import numpy as np
 
 from vad.cache import VideoEmbeddings
-from vad.outputs import atomic_write_text
-from vad.runtime import encoder_facts
-from vad.temporal import find_events
+from vad.files import atomic_write_text
+from vad.model.runtime import encoder_facts
+from vad.scoring.temporal import find_events
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vad.prompts import PromptBank
+from vad.model.prompts import PromptBank
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ A sample's score is built from parts, each a plain ``(N,)`` array over the video
     the motion gate's factor in [0, 1]; it multiplies the semantic probability.
 ``novelty``
     ``n(x)`` in [0, 1], how unlike the camera's normal footage the frame is (``--calibration``);
-    it joins as ``1 - (1 - s) * (1 - weight * n)`` (:mod:`vad.calibration`).
+    it joins as ``1 - (1 - s) * (1 - weight * n)`` (:mod:`vad.scoring.calibration`).
 
 An event's *driver* (:func:`explain_peak`) is the part without which its peak would not have
 reached the threshold: the peak is computed again with that part taken out (novelty 0, gate 1,

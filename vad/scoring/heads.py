@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.special import expit, logit, logsumexp
 
-from vad.temporal import NOVA_MOTION_LAG_S
+from vad.scoring.temporal import NOVA_MOTION_LAG_S
 
 HEADS = ("softmax", "margin", "knn-vote")
 REFINES = ("knn", "none")
@@ -44,7 +44,7 @@ ANCHORS = ("nova", "mean", "none")
 """``nova``: NOVA's warm-up anchor; ``mean``: the video's trimmed mean; ``none``: no anchor."""
 MOTION_GATES = ("nova", "unscaled", "off")
 """``nova``: NOVA's gate with its constants restated for our sampling rate
-(:func:`vad.temporal.motion_gate`); ``unscaled``: NOVA's constants applied to our samples as
+(:func:`vad.scoring.temporal.motion_gate`); ``unscaled``: NOVA's constants applied to our samples as
 they are (an ablation of the restatement); ``off``."""
 VOTE_EPS = 1e-3  # a vote of exactly 0 or 1 becomes a finite margin (+-6.9)
 
@@ -375,13 +375,13 @@ def video_anchor(
     embeddings: np.ndarray, times: np.ndarray, window_s: float | None = None
 ) -> np.ndarray:
     """The ``mean`` anchor, one row per sample (N,D): the video's trimmed mean frame embedding
-    (:func:`vad.context.robust_mean`), or that of the ``window_s`` around each sample.
+    (:func:`vad.scoring.context.robust_mean`), or that of the ``window_s`` around each sample.
 
     >>> e = np.tile([1.0, 0.0], (4, 1))
     >>> video_anchor(e, np.arange(4.0)).tolist()[0]
     [1.0, 0.0]
     """
-    from vad.context import context_embeddings
+    from vad.scoring.context import context_embeddings
 
     return context_embeddings(np.asarray(embeddings), np.asarray(times), window_s)
 
@@ -425,7 +425,7 @@ class NeighbourGraph:
     at least ``min_gap_s`` away in time): indices (N,k) and cosines (N,k); a row with fewer
     samples that far away pads with ``-inf`` cosines (weight 0). It depends only on the
     embeddings and times, not on the head, so one graph serves every re-scoring of a video
-    (:func:`knn_graph`, ``memo`` of :func:`vad.scoring.score_samples`)."""
+    (:func:`knn_graph`, ``memo`` of :func:`vad.scoring.score.score_samples`)."""
 
     indices: np.ndarray
     sims: np.ndarray

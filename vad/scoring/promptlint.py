@@ -31,7 +31,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from vad.prompts import NA_VERSION, PromptBank, token_counts
+from vad.model.prompts import NA_VERSION, PromptBank, token_counts
 
 NEAR_DUPLICATE = 0.95
 GATE_THRESHOLD = 0.70  # NOVA's theta (§4.1)
@@ -327,7 +327,7 @@ def _look_alike(where: str, text: str, term: str, why: str) -> dict:
 def embedding_problems(bank: PromptBank, encode_text) -> list[dict]:
     """Near-duplicates (cosine > 0.95); for a version 3 bank, NOVA's geometry gate; for
     older banks, normals closer to the bank's anomalous centroid than to its normal one."""
-    from vad.scoring import TextEmbeddings
+    from vad.scoring.text import TextEmbeddings
 
     if bank.version >= NA_VERSION:
         text = TextEmbeddings.build(bank, encode_text, repulsive=True)  # with NOVA's prefixes
@@ -374,10 +374,10 @@ def geometry_gate(
     description whose cosine to the normalised anomalous centroid of a class exceeds
     ``threshold``, for every class whose normal pool it joins. A class's centroid is that of
     its global anomalous descriptions (NOVA's P_c); its pool, its own normals and the scene
-    normals (:func:`vad.heads.normal_pool`). Shared normals, in no class's pool, are held to
+    normals (:func:`vad.scoring.heads.normal_pool`). Shared normals, in no class's pool, are held to
     every class. A scene's unclassed anomalies are a class of that scene, whose pool is the
     shared normals and the scene's own."""
-    from vad.heads import normal_pool
+    from vad.scoring.heads import normal_pool
 
     emb = np.asarray(text.descriptions, np.float64)
     anomalous, classes, scene = text.anomalous, text.classes, text.scene_index

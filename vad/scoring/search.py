@@ -210,7 +210,7 @@ def search(
     video's embeddings come from the cache, or are encoded now (and cached) when missing, with
     a progress bar on stderr when ``progress``. A video that cannot be read is left out and
     reported (``on_error``, and in the result's ``errors``)."""
-    from vad.video import VideoError
+    from vad.media.frames import VideoError
 
     vector, kind = query_embedding(detector.encoder, query)
     errors: list[str] = []
@@ -261,7 +261,7 @@ class _progress:
 
         from tqdm import tqdm
 
-        from vad.video import estimate_samples_batch
+        from vad.media.sampler import estimate_samples_batch
 
         self.detector = detector
         self.expected = estimate_samples_batch(paths, detector.sample_fps)
