@@ -30,3 +30,9 @@ class EncoderFailure(UsageError, RuntimeError):
     """The model cannot run as set up: the GPU ran out of memory, or its embeddings are not
     finite (an overflow at fp16). Every later video would fail the same way, so the run stops
     with one line saying which option to change (exit status 2)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """``Type: first line of the message``, short enough for a one-line error."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__

@@ -1,6 +1,6 @@
 """Inputs and output names below both engines: which videos a run gets (``collect_inputs``),
-the name each one's outputs take (``output_stems``), and the one-line texts the CLI prints for
-them (``summary_line``, ``first_line``). Nothing here decodes or imports a model."""
+the name each one's outputs take (``output_stems``), and the one-line text the CLI prints for
+each scored video (``summary_line``). Nothing here decodes or imports a model."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def collect_inputs(
     loop, folders nested too deep) is appended to ``problems`` as ``PATH: problem`` and left
     out, so the rest of the batch goes on; without ``problems`` such a path is kept and fails
     as that video's own error."""
-    from vad.video import find_videos, path_problem, safe_resolve
+    from vad.media.files import find_videos, path_problem, safe_resolve
     from vad.yamlio import read_text
 
     def report(message: str) -> None:
@@ -81,7 +81,7 @@ def safe_name(text: str) -> str:
 def output_stems(paths: list[Path]) -> list[str]:
     """Output names: the file stem, made unique (and kept inside --out) when two inputs share
     it, by prefixing the parent folders that tell them apart."""
-    from vad.video import safe_resolve
+    from vad.media.files import safe_resolve
 
     stems = [safe_name(p.stem) for p in paths]
     counts: dict[str, int] = {}
@@ -114,12 +114,6 @@ def make_out_dir(out_dir: Path) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"{out_dir}: cannot create the output folder ({exc.strerror})") from exc
-
-
-def first_line(exc: BaseException) -> str:
-    """``Type: first line of the message``, short enough for a one-line error."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
 
 
 def summary_line(result: dict, seconds: float) -> str:

@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from vad.engine import Engine
-from vad.naming import summary_line
-from vad.outputs import write_result
+from vad.engines.protocol import Engine
+from vad.outputs.naming import summary_line
+from vad.outputs.results import write_result
 
 
 def score_to_files(
@@ -25,7 +25,7 @@ def score_to_files(
     from tqdm import tqdm
 
     from vad.console import one_line, say
-    from vad.video import estimate_samples_batch
+    from vad.media.sampler import estimate_samples_batch
 
     # The bar counts sampled frames, so one long video advances it and the ETA means something;
     # each video's expected count is estimated from its container (quickly), corrected when

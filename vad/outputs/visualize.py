@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from vad.outputs import atomic_write_text
+from vad.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ TIMELINE_POINTS = 600
 
 
 def _top_label(event: dict) -> str:
-    """What an event is labelled with: what drove it (:mod:`vad.explain`), else its top
+    """What an event is labelled with: what drove it (:mod:`vad.scoring.explain`), else its top
     description (results written before events were explained)."""
     if event.get("label"):
         return event["label"]
@@ -552,8 +552,8 @@ def write_index(out_dir: str | Path, entries: Sequence[dict], title: str = "vad 
 
 def write_search_page(path: str | Path, result: dict, title: str | None = None) -> Path:
     """A self-contained page for a search (:meth:`SearchResult.to_dict
-    <vad.search.SearchResult.to_dict>`): one row per moment, best first, with the thumbnail of
-    its best frame captioned with its time, the video, the similarity and a link to the source
+    <vad.scoring.search.SearchResult.to_dict>`): one row per moment, best first, with the thumbnail
+    of its best frame captioned with its time, the video, the similarity and a link to the source
     at that moment."""
     path = Path(path)
     moments = result.get("moments", [])

@@ -1,0 +1,9 @@
+"""Outputs: what a run leaves on disk. The result files ``<stem>.json``/``<stem>.csv``
+(:mod:`~vad.outputs.results`), the inputs a run gets and the names their outputs take
+(:mod:`~vad.outputs.naming`), the runner that writes an engine's outcomes as they arrive
+(:mod:`~vad.outputs.runner`) and the files to look at: score plots, overlay videos and the
+review page (:mod:`~vad.outputs.visualize`).
+
+May import: everything below it, up to :mod:`vad.engines` (the runner consumes an engine's
+outcomes). matplotlib and OpenCV are imported inside the functions that draw.
+"""
