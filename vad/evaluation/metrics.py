@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score
 
-from vad.datasets.base import NORMAL_LABEL
+from vad.evaluation.datasets.base import NORMAL_LABEL
 
 PerVideo = tuple[str, str, np.ndarray, np.ndarray]
 """``(video name, class label, 0/1 frame labels, frame scores)``."""

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from vad.datasets.base import NORMAL_LABEL, intervals_from_mask
+from vad.evaluation.datasets.base import NORMAL_LABEL, intervals_from_mask
 
 MAX_CURVE_POINTS = 4000
 MAX_CLASS_CURVES = 15
@@ -101,7 +101,7 @@ def _save(fig, path: Path, dpi: int) -> Path:
     """Write the PNG atomically (temporary file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    from vad.outputs import ordinary_permissions
+    from vad.files import ordinary_permissions
 
     ordinary_permissions(fd)  # 0644 as any output, not mkstemp's 0600
     os.close(fd)
@@ -132,7 +132,7 @@ def plot_curves(videos: Sequence[ReportVideo], folder: Path, dpi: int = 100) -> 
     ``scores.png``, the score distributions of normal and anomalous frames."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    from vad.evaluate import frame_ap_trapz
+    from vad.evaluation.metrics import frame_ap_trapz
 
     labels = np.concatenate([v.labels for v in videos])
     scores = np.concatenate([v.scores for v in videos])
@@ -317,7 +317,7 @@ class Report:
     ) -> Path:
         """Draw the figures and write ``<out_dir>/report.html``; returns its path. With
         ``single_file`` the figures are drawn in a temporary folder and embedded in the page."""
-        from vad.outputs import atomic_write_text
+        from vad.files import atomic_write_text
 
         if not videos:
             raise ValueError("report: no scored videos to show")

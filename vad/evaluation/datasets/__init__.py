@@ -1,10 +1,10 @@
 """Dataset annotation readers.
 
 Every reader takes ``(annotations, videos_dir, warnings=None)`` and returns a list of
-:class:`~vad.datasets.base.VideoAnnotation` holding the frame numbers as the file writes them
-(0-based, end-inclusive under the default protocol; see :mod:`vad.datasets.protocol` for the
-others). Use :func:`load_annotations` to pick one by name and :func:`split_present` to set aside
-videos that are listed but missing on disk.
+:class:`~vad.evaluation.datasets.base.VideoAnnotation` holding the frame numbers as the file writes
+them (0-based, end-inclusive under the default protocol; see
+:mod:`vad.evaluation.datasets.protocol` for the others). Use :func:`load_annotations` to pick one
+by name and :func:`split_present` to set aside videos that are listed but missing on disk.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from vad.datasets.base import (
+from vad.evaluation.datasets.base import (
     NORMAL_LABEL,
     AnnotationWarnings,
     VideoAnnotation,
@@ -22,11 +22,11 @@ from vad.datasets.base import (
     split_present,
     video_stem,
 )
-from vad.datasets.csv_format import read_csv
-from vad.datasets.protocol import PROTOCOLS, Protocol, get_protocol
-from vad.datasets.shanghaitech import read_shanghaitech
-from vad.datasets.ucf_crime import read_ucf_crime
-from vad.datasets.xd_violence import read_xd_violence
+from vad.evaluation.datasets.csv_format import read_csv
+from vad.evaluation.datasets.protocol import PROTOCOLS, Protocol, get_protocol
+from vad.evaluation.datasets.shanghaitech import read_shanghaitech
+from vad.evaluation.datasets.ucf_crime import read_ucf_crime
+from vad.evaluation.datasets.xd_violence import read_xd_violence
 
 Reader = Callable[..., list[VideoAnnotation]]
 

@@ -1,9 +1,9 @@
 """Common annotation record and helpers shared by all dataset readers.
 
-Frame convention used everywhere in :mod:`vad.datasets`: intervals hold the frame numbers exactly
-as the annotation file writes them. Under the default protocol (``vad``) they are **0-based**
-indices of decoded frames with **inclusive** ends, so ``(3, 5)`` marks frames 3, 4 and 5; other
-protocols (:mod:`vad.datasets.protocol`) read the same numbers differently.
+Frame convention used everywhere in :mod:`vad.evaluation.datasets`: intervals hold the frame
+numbers exactly as the annotation file writes them. Under the default protocol (``vad``) they are
+**0-based** indices of decoded frames with **inclusive** ends, so ``(3, 5)`` marks frames 3, 4 and
+5; other protocols (:mod:`vad.evaluation.datasets.protocol`) read the same numbers differently.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vad.datasets.protocol import VAD, Protocol
-from vad.video import VIDEO_EXTENSIONS  # one list of video suffixes for all of vad
+from vad.evaluation.datasets.protocol import VAD, Protocol
+from vad.media.files import VIDEO_EXTENSIONS  # one list of video suffixes for all of vad
 
 NORMAL_LABEL = "Normal"
 """Class name used for videos without any anomaly."""
@@ -77,7 +77,7 @@ class VideoAnnotation:
 
         Example (``(3, 5)`` in a 1-based file with inclusive ends marks 0-based frames 2..4):
 
-        >>> from vad.datasets.protocol import PROTOCOLS
+        >>> from vad.evaluation.datasets.protocol import PROTOCOLS
         >>> ann = VideoAnnotation("a.mp4", Path("a.mp4"), "Abuse", [(3, 5)])
         >>> ann.frame_labels(8, PROTOCOLS["sultani"]).tolist()
         [0, 0, 1, 1, 1, 0, 0, 0]

@@ -26,7 +26,7 @@ import csv
 import io
 from pathlib import Path
 
-from vad.datasets.base import (
+from vad.evaluation.datasets.base import (
     NORMAL_LABEL,
     AnnotationWarnings,
     VideoAnnotation,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vad.datasets.base import (
+from vad.evaluation.datasets.base import (
     NORMAL_LABEL,
     AnnotationWarnings,
     VideoAnnotation,

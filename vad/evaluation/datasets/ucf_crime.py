@@ -17,7 +17,7 @@ forks): videos are matched by name, else by stem. UCF's distribution stores vide
 subfolders (``Abuse/Abuse028_x264.mp4``, ``Testing_Normal_Videos_Anomaly/...``), so each name is
 looked up directly in ``videos_dir`` first, then anywhere below it (shallowest match wins).
 Unfound videos keep the path ``videos_dir / name`` and are reported by
-:func:`vad.datasets.base.split_present`.
+:func:`vad.evaluation.datasets.base.split_present`.
 
 Suspicious lines are accepted with a warning (an error under ``strict``): a class that is not
 one of the 13 UCF-Crime classes or ``Normal`` (a differently-cased known class is corrected), and
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vad.datasets.base import (
+from vad.evaluation.datasets.base import (
     NORMAL_LABEL,
     VIDEO_EXTENSIONS,
     AnnotationWarnings,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from vad.datasets.base import (
+from vad.evaluation.datasets.base import (
     NORMAL_LABEL,
     AnnotationWarnings,
     VideoAnnotation,
