@@ -30,7 +30,7 @@ reconnect loop after ``reconnect_period_s`` without a drop. "Live" sources are n
 and webcams: a file does not go offline, and a looping file's restart is no reconnect.
 
 :class:`HealthMonitor` takes its inputs as plain calls with explicit times (``now``), so it is
-tested without clocks or threads; :mod:`vad.watch` feeds it.
+tested without clocks or threads; :mod:`vad.live.watch` feeds it.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vad.health import PictureStats, measure_picture
+from vad.live.health import PictureStats, measure_picture
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ class StreamReader(threading.Thread):
     to ``on_status``. ``transform`` turns the (1,H,W,3) uint8 RGB frame into what is queued
     (``vad watch`` resizes to the model's input here, so queued frames stay small).
     ``on_frame``, when given, is called with each sampled frame and its picture statistics
-    (:func:`vad.health.measure_picture`, every ``picture_step``-th pixel) as it is delivered,
+    (:func:`vad.live.health.measure_picture`, every ``picture_step``-th pixel) as it is delivered,
     before it is queued (so a frame later dropped from a full queue is still seen)."""
 
     def __init__(

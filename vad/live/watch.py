@@ -1,23 +1,23 @@
 """``vad watch``: score live sources as frames arrive.
 
 One process, one model, any number of sources. Each source is read by a
-:class:`~vad.stream.StreamReader` thread that samples at ``sample_fps`` by timestamp and
+:class:`~vad.live.stream.StreamReader` thread that samples at ``sample_fps`` by timestamp and
 resizes the kept frames to the model's input; the frames of all sources meet in one bounded
 queue, and the scoring loop encodes them in shared batches.
 
-Each source's samples are scored as they arrive by a :class:`~vad.livescore.IncrementalScorer`
+Each source's samples are scored as they arrive by a :class:`~vad.live.livescore.IncrementalScorer`
 with the recipe of ``vad score`` over the source's last ``context_window_s`` seconds: scene
 context (and the ``mean`` anchor) from that window (or the fixed ``--context``), NOVA's anchor
 from the stream's first 32 samples (kept by the scorer), context-mixed prompt scores,
 refinement, motion gate and temporal smoothing, each sample from the past only (the
 smoothing's edge repeats the newest score). The work per sample does not grow with the window
-(:mod:`vad.livescore`).
+(:mod:`vad.live.livescore`).
 
 An event opens when the score has stayed at or above the threshold for ``min_event_s`` and
 closes once it has stayed below for ``cooldown_s`` (so a flickering score does not flap). Both
-moments are written as ``event`` records and sent to the alert hooks (:mod:`vad.alerts`).
+moments are written as ``event`` records and sent to the alert hooks (:mod:`vad.live.alerts`).
 
-Camera health (:mod:`vad.health`): a live source without frames for ``health_timeout_s``, a
+Camera health (:mod:`vad.live.health`): a live source without frames for ``health_timeout_s``, a
 picture black, covered or frozen for ``picture_timeout_s``, or a connection that keeps
 dropping becomes a ``health`` record, opened and closed, sent to the alert hooks like an event.
 
@@ -37,12 +37,12 @@ from typing import Literal
 
 import numpy as np
 
-from vad.alerts import AlertSink
 from vad.clock import arrival_iso
-from vad.health import HealthMonitor, HealthSettings, PictureStats
-from vad.livescore import SCORERS, IncrementalScorer, WindowScorer
-from vad.runtime import encoder_facts
-from vad.stream import FrameQueue, SampledFrame, StreamReader, StreamStatus, parse_source
+from vad.live.alerts import AlertSink
+from vad.live.health import HealthMonitor, HealthSettings, PictureStats
+from vad.live.livescore import SCORERS, IncrementalScorer, WindowScorer
+from vad.live.stream import FrameQueue, SampledFrame, StreamReader, StreamStatus, parse_source
+from vad.model.runtime import encoder_facts
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,8 @@ class EventTracker:
         """Feed one sample; returns the event records it opens or closes. ``wall_time``: the
         sample's arrival (UNIX time), which records then carry as ISO-8601 clock times.
         ``explained``: what drove the score at this sample (``label``, ``explanation``,
-        ``nearest_descriptions``, :func:`vad.explain.describe_event`), kept with the peak."""
+        ``nearest_descriptions``, :func:`vad.scoring.explain.describe_event`), kept with the
+        peak."""
         out = []
         clock = None if wall_time is None else arrival_iso(wall_time)
         if score >= self.threshold:
