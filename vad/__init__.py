@@ -11,18 +11,18 @@ import importlib
 
 __version__ = "0.1.0"
 
-# Public names, imported on first use so that `import vad.video` (e.g. in the decode worker
+# Public names, imported on first use so that `import vad.media` (e.g. in the decode worker
 # process) does not pay for torch and open_clip.
 _EXPORTS = {
     "Detector": "vad.pipeline",
     "EmbeddingCache": "vad.cache",
     "VideoEmbeddings": "vad.cache",
-    "FrameSampler": "vad.video",
-    "VideoError": "vad.video",
-    "PromptBank": "vad.prompts",
-    "PromptBankError": "vad.prompts",
-    "ClipEncoder": "vad.encoder",
-    "build_encoder": "vad.runtime",
+    "FrameSampler": "vad.media.sampler",
+    "VideoError": "vad.media.frames",
+    "PromptBank": "vad.model.prompts",
+    "PromptBankError": "vad.model.prompts",
+    "ClipEncoder": "vad.model.encoder",
+    "build_encoder": "vad.model.runtime",
 }
 __all__ = [*_EXPORTS, "__version__"]
 

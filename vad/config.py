@@ -153,7 +153,7 @@ def load_config(name: str | Path) -> dict:
 def _check_scoring(path: Path, data: dict) -> None:
     """An unknown scoring head, anchor, refinement or motion gate names the file and the key
     (``anchor`` and ``motion_gate`` also take true/false, as older configs wrote them)."""
-    from vad.heads import ANCHORS, HEADS, MOTION_GATES, REFINES
+    from vad.scoring.heads import ANCHORS, HEADS, MOTION_GATES, REFINES
 
     for key, allowed in (
         ("head", HEADS),

@@ -7,7 +7,7 @@ prompt bank -> smooth -> one score per decoded frame -> events.
 True
 
 The stage functions :func:`lookup_cache`, :func:`encode_pixels` and :func:`assemble` are the
-only copy of "cache, decode, encode": the Ray engine (:mod:`vad.engine_ray`) calls them too.
+only copy of "cache, decode, encode": the Ray engine (:mod:`vad.engines.ray`) calls them too.
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ import numpy as np
 
 from vad.cache import EmbeddingCache, VideoEmbeddings, default_cache_dir, embedding_identity
 from vad.clock import ClockStart, add_clock, container_clock
-from vad.context import Context, context_embeddings, fixed_context, scene_posterior
 from vad.devices import parse_device
-from vad.explain import describe_event, explain_peak
-from vad.heads import Scoring, anchor_mode, motion_gate_mode
-from vad.prompts import PromptBank
-from vad.runtime import (
+from vad.media.files import check_input_file
+from vad.media.frames import VideoError
+from vad.media.frames import frame_times as frame_times_of
+from vad.media.sampler import FrameSampler
+from vad.media.worker import DecodeWorker
+from vad.model.prompts import PromptBank
+from vad.model.runtime import (
     PRECISIONS,
     RUNTIMES,
     Precision,
@@ -36,18 +38,18 @@ from vad.runtime import (
     check_choice,
     encoder_facts,
 )
-from vad.scoring import (
+from vad.scoring.context import Context, context_embeddings, fixed_context, scene_posterior
+from vad.scoring.explain import describe_event, explain_peak
+from vad.scoring.heads import Scoring, anchor_mode, motion_gate_mode
+from vad.scoring.score import (
     WarmupAnchor,
-    load_or_build_text,
     score_parts,
     score_samples,
     top_anomalous_descriptions,
     warmup_anchor,
 )
-from vad.temporal import find_events, smooth, to_frame_scores
-from vad.video import FrameSampler, VideoError, check_input_file
-from vad.video import frame_times as frame_times_of
-from vad.worker import DecodeWorker
+from vad.scoring.temporal import find_events, smooth, to_frame_scores
+from vad.scoring.text import load_or_build_text
 
 log = logging.getLogger(__name__)
 SCORE_DECIMALS = 6
@@ -127,7 +129,7 @@ def encode_pixels(encoder, batches: Iterable[np.ndarray]) -> np.ndarray:
 
 def assemble(path, video, embeddings, indices, times) -> VideoEmbeddings:
     """A video's :class:`VideoEmbeddings` from its sampled frames' embeddings, indices and times
-    and what decoding found (``video``: a :class:`~vad.worker.DecodedVideo`)."""
+    and what decoding found (``video``: a :class:`~vad.media.worker.DecodedVideo`)."""
     if not len(embeddings):  # frames were counted but none of the sampled ones decoded
         raise VideoError(f"{path}: no frames could be decoded")
     return VideoEmbeddings(
@@ -149,7 +151,7 @@ class Detector:
     ----------
     model, pretrained, device : the OpenCLIP model and where it runs (see :class:`ClipEncoder`).
     runtime : ``"auto"`` (OpenVINO on a CPU, torch on a GPU), ``"torch"`` or ``"openvino"``
-        (:mod:`vad.runtime`).
+        (:mod:`vad.model.runtime`).
     precision : ``"auto"``, ``"fp32"``, ``"bf16"``, ``"fp16"`` or ``"int8"`` (OpenVINO only).
     context : ``"auto"`` (infer the scene), ``"none"`` (context-free baseline) or free text
         naming the scene (``"a bank vault"``).
@@ -165,11 +167,11 @@ class Detector:
         (decoding runs in an isolated worker process, so a hung decoder cannot freeze a batch).
     isolate_decoding : ``False`` decodes in a thread of this process instead.
     encoder : an already-built encoder to use (shares one model between detectors).
-    head, anchor, refine, motion_gate : the scoring recipe (:class:`vad.heads.Scoring`,
+    head, anchor, refine, motion_gate : the scoring recipe (:class:`vad.scoring.heads.Scoring`,
         docs/quality.md): ``"softmax"``, ``"none"``, ``"none"``, ``"off"`` is the original one;
         ``"margin"``, ``"nova"``, ``"none"``, ``"nova"`` NOVA's (``anchor`` and
         ``motion_gate`` also take ``True``/``False``).
-    explain : each event records what drove it (:mod:`vad.explain`; with the anchor on, the
+    explain : each event records what drove it (:mod:`vad.scoring.explain`; with the anchor on, the
         samples of a video with events are scored once more without it). ``False`` leaves
         events unexplained where only scores are read (ablations).
     start_time : the wall-clock time (ISO-8601) of the videos' first frame; by default each
@@ -179,7 +181,7 @@ class Detector:
     ``sample_novelty``, when set, is called as ``sample_novelty(emb)`` and returns
     ``(novelty, weight)``: each sample's novelty ``n(x)`` in [0, 1] and its weight; the sample's
     probability ``s`` (after the motion gate) becomes ``1 - (1 - s) * (1 - weight * n)`` before
-    smoothing (a camera calibration's novelty term, :mod:`vad.calibration`).
+    smoothing (a camera calibration's novelty term, :mod:`vad.scoring.calibration`).
 
     A detector holds a model and a decode worker process: reuse it for many videos, and
     ``close()`` it (or use it as a context manager) when done.
@@ -305,8 +307,9 @@ class Detector:
         """The ``top`` moments of the videos ``paths`` most like ``query`` (a text, or an image
         file), best first, from the cached embeddings (footage not cached is encoded first and
         cached). A JSON-ready dict: ``moments`` (video, start/end/peak seconds, clock times when
-        known, similarity), ``videos``, ``hours`` searched, ``errors`` (:mod:`vad.search`)."""
-        from vad.search import search
+        known, similarity), ``videos``, ``hours`` searched, ``errors``
+        (:mod:`vad.scoring.search`)."""
+        from vad.scoring.search import search
 
         return search(self, query, paths, top=top, min_similarity=min_similarity).to_dict()
 
