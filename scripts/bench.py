@@ -226,8 +226,8 @@ def run_score(args, video: Path, cache_dir: Path) -> dict:
 
 
 def text_cache_warm(args, encoder, cache_dir: Path) -> bool:
-    from vad.prompts import PromptBank
-    from vad.scoring import text_cache_key
+    from vad.model.prompts import PromptBank
+    from vad.scoring.text import text_cache_key
 
     bank = PromptBank.from_yaml(args.prompts)
     return (cache_dir / "text" / f"{text_cache_key(bank, encoder.identity())}.npz").is_file()
@@ -501,7 +501,7 @@ def watch_scoring_bench(args, detector, encoder, report: dict) -> None:
     """CPU per sample of the window re-score and of the incremental scorer (module doc)."""
     import numpy as np
 
-    from vad.livescore import IncrementalScorer, WindowScorer
+    from vad.live.livescore import IncrementalScorer, WindowScorer
 
     fps = detector.sample_fps
     stream = detector.embed(args.video).embeddings  # 2 fps, replayed in a loop
@@ -560,9 +560,9 @@ def watch_bench(args, encoder, report: dict) -> None:
     """How many realtime 2-fps streams one CPU core keeps up with (``vad watch``)."""
     import torch
 
-    from vad.alerts import AlertSink
+    from vad.live.alerts import AlertSink
+    from vad.live.watch import Watcher, WatchOptions
     from vad.pipeline import Detector
-    from vad.watch import Watcher, WatchOptions
 
     on_gpu = str(encoder.device).startswith("cuda")
     core = None
@@ -764,7 +764,7 @@ def main(argv: list[str] | None = None) -> int:
         compare_runtimes(args, report)
         print(json.dumps(report, indent=1) if args.json else print_runtimes(report))
         return 0
-    from vad.runtime import build_encoder
+    from vad.model.runtime import build_encoder
 
     if args.watch and not args.device.startswith("cuda"):  # pinned before the model compiles
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})

@@ -29,9 +29,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vad.heads import Scoring, knn_vote  # noqa: E402
-from vad.prompts import PromptBank  # noqa: E402
-from vad.scoring import TextEmbeddings, score_samples, to_probabilities  # noqa: E402
+from vad.model.prompts import PromptBank  # noqa: E402
+from vad.scoring.heads import Scoring, knn_vote  # noqa: E402
+from vad.scoring.score import score_samples, to_probabilities  # noqa: E402
+from vad.scoring.text import TextEmbeddings  # noqa: E402
 
 
 def unit(rng, n, dim):
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     frames = unit(rng, n, args.dim)
     times = np.arange(n) / args.fps
     text = bank_like(PromptBank.from_yaml(args.bank), args.dim, rng)
-    from vad.context import robust_mean, scene_posterior
+    from vad.scoring.context import robust_mean, scene_posterior
 
     contexts = {
         "none": None,

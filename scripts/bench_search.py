@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vad.cache import EmbeddingCache, VideoEmbeddings, content_hash, embedding_identity  # noqa: E402
 from vad.pipeline import Detector  # noqa: E402
-from vad.search import find_moments, query_embedding  # noqa: E402
+from vad.scoring.search import find_moments, query_embedding  # noqa: E402
 
 QUERY = "a person climbing a fence"
 

@@ -6,7 +6,7 @@
 The video is encoded once at 2 fps. Offline, :meth:`Detector.score_embeddings` scores every
 sample with the whole video: scene context and anchor from all of it, refinement neighbours
 from all of it, a smoothing window centred on the sample. Live, the
-:class:`~vad.livescore.IncrementalScorer` of ``vad watch`` scores each sample as it arrives
+:class:`~vad.live.livescore.IncrementalScorer` of ``vad watch`` scores each sample as it arrives
 from the last ``--window`` seconds (context, anchor, neighbours) and smooths with the past
 only (the edge repeats the newest value). Per recipe variant, the script prints the per-sample
 score difference live - offline (max, mean and 95th percentile of its absolute value, and its
@@ -32,9 +32,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vad.livescore import IncrementalScorer  # noqa: E402
+from vad.live.livescore import IncrementalScorer  # noqa: E402
 from vad.pipeline import Detector  # noqa: E402
-from vad.temporal import find_events  # noqa: E402
+from vad.scoring.temporal import find_events  # noqa: E402
 
 FPS = 2.0
 

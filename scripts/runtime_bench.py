@@ -37,7 +37,7 @@ from bench import REPO, _PeakPoller, log  # noqa: F401 - the bench's own helpers
 
 
 def _frames(video: Path, preprocess, n: int, sample_fps: float) -> list[np.ndarray]:
-    from vad.video import FrameSampler
+    from vad.media.sampler import FrameSampler
 
     batches, total = [], 0
     for batch in FrameSampler(sample_fps, 32, "auto").open(video):
@@ -126,11 +126,11 @@ def _clip(video: Path, seconds: float, out: Path) -> Path:
 
 
 def compare_runtimes(args, report: dict) -> None:
-    from vad.encoder import ClipEncoder
-    from vad.openvino_encoder import cpu_capabilities
-    from vad.prompts import PromptBank
-    from vad.runtime import build_encoder
-    from vad.scoring import bank_texts
+    from vad.model.encoder import ClipEncoder
+    from vad.model.openvino import cpu_capabilities
+    from vad.model.prompts import PromptBank
+    from vad.model.runtime import build_encoder
+    from vad.scoring.text import bank_texts
 
     video = Path(args.video)
     caps = cpu_capabilities()

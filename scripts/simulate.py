@@ -46,8 +46,9 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vad.heads import Scoring  # noqa: E402
-from vad.scoring import TextEmbeddings, score_samples, to_probabilities  # noqa: E402
+from vad.scoring.heads import Scoring  # noqa: E402
+from vad.scoring.score import score_samples, to_probabilities  # noqa: E402
+from vad.scoring.text import TextEmbeddings  # noqa: E402
 
 FPS = 2.0
 WINDOW_S = 50 / 30  # NOVA's sigma
@@ -402,7 +403,7 @@ def geometry(world: World, videos: list[Video]) -> dict:
     cosine of the normal text centroid and of NOVA's anchor to the video's normal frames
     (NOVA: 0.167 and 0.969 on UCF-Crime), and the share of videos whose normal frames are
     closer to the anomalous text centroid (94.29 %)."""
-    from vad.scoring import warmup_anchor
+    from vad.scoring.score import warmup_anchor
 
     text = world.text_na
     within, across, frame_text, closer, text_normal, anchor = [], [], [], [], [], []

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vad.preprocess import Preprocess
+from vad.model.preprocess import Preprocess
 
 # importing torch does not start CUDA: hiding the GPUs here still holds for this process
 GPU_ENV = {k: os.environ[k] for k in ("CUDA_VISIBLE_DEVICES",) if k in os.environ}

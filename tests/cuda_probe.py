@@ -18,8 +18,8 @@ def probe(tiny: str, timm: str) -> dict:
     import torch
 
     from vad.devices import DeviceError
-    from vad.encoder import ClipEncoder, resolve_device, resolve_precision
     from vad.errors import EncoderFailure
+    from vad.model.encoder import ClipEncoder, resolve_device, resolve_precision
     from vad.pipeline import encode_pixels
 
     facts: dict = {"gpus": torch.cuda.device_count(), "name": torch.cuda.get_device_name(0)}

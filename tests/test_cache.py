@@ -16,8 +16,8 @@ import pytest
 
 from vad.cache import EmbeddingCache, VideoEmbeddings, default_cache_dir
 from vad.cli import main
+from vad.media.sampler import FrameSampler
 from vad.pipeline import Detector
-from vad.video import FrameSampler
 
 BANK = """\
 version: 1
@@ -44,7 +44,7 @@ scenes:
 
 @pytest.fixture(scope="module")
 def encoder(tiny_model):
-    from vad.encoder import ClipEncoder
+    from vad.model.encoder import ClipEncoder
 
     return ClipEncoder(tiny_model, None, device="cpu")
 
@@ -146,7 +146,7 @@ def test_sampling_or_decoder_changes_miss(encoder, bank, cache_dir, clip, change
 
 
 def test_other_weights_miss(encoder, bank, cache_dir, clip, tmp_path):
-    from vad.encoder import ClipEncoder
+    from vad.model.encoder import ClipEncoder
     from vad.testing import make_tiny_model_dir
 
     make(encoder, bank, cache_dir).embed(clip)

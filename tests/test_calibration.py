@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from vad.cache import VideoEmbeddings
-from vad.calibration import (
+from vad.pipeline import Detector
+from vad.scoring.calibration import (
     THRESHOLDS,
     Calibration,
     CalibrationError,
@@ -20,7 +21,6 @@ from vad.calibration import (
     load_calibration,
     save_calibration,
 )
-from vad.pipeline import Detector
 
 
 def frames_like(encoder, texts: list[str], fps: float = 2.0) -> VideoEmbeddings:

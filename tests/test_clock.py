@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from vad.clock import ClockStart, container_clock
-from vad.outputs import result_csv
+from vad.outputs.results import result_csv
 from vad.pipeline import Detector
 
 CALM, FIGHTING = 10, 20
@@ -117,8 +117,8 @@ def test_start_time_on_the_command_line(tmp_path, vtest):
 
 
 def test_watch_stamps_samples_and_events_with_their_arrival(tmp_path, detector):
-    from vad.alerts import AlertSink
-    from vad.watch import Watcher, WatchOptions
+    from vad.live.alerts import AlertSink
+    from vad.live.watch import Watcher, WatchOptions
 
     video = write_levels(tmp_path / "cam.avi", LEVELS)
     records: list[dict] = []

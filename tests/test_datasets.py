@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vad.datasets import (
+from vad.evaluation.datasets import (
     DATASETS,
     PROTOCOLS,
     AnnotationWarnings,
@@ -17,8 +17,8 @@ from vad.datasets import (
     load_annotations,
     split_present,
 )
-from vad.datasets.base import intervals_from_mask
-from vad.datasets.xd_violence import xd_class_from_name
+from vad.evaluation.datasets.base import intervals_from_mask
+from vad.evaluation.datasets.xd_violence import xd_class_from_name
 
 
 def touch(path: Path) -> Path:

@@ -81,13 +81,13 @@ class Cluster:
     [(1.0, 0.1, 10), (3.0, 0.3, 10), (1.0, 0.5, 2), (2.0, 1.0, 2), (1.0, 0.7, 1), (0.0, 1.0, 1)],
 )
 def test_fractional_gpus_per_actor_give_the_exact_number_of_actors(gpus, per_worker, workers):
-    from vad.engine_ray import default_workers
+    from vad.engines.ray.cluster import default_workers
 
     assert default_workers(Cluster(GPU=gpus, CPU=8), per_worker, 1.0) == workers
 
 
 def test_ten_actors_of_a_tenth_of_a_gpu_fit_on_one_gpu_without_a_warning(caplog):
-    from vad.engine_ray import _fit
+    from vad.engines.ray.cluster import _fit
 
     with caplog.at_level(logging.WARNING, logger="vad"):
         _fit(Cluster(GPU=1.0, CPU=16), workers=10, gpus=0.1, cpus=1.0)
@@ -97,7 +97,7 @@ def test_ten_actors_of_a_tenth_of_a_gpu_fit_on_one_gpu_without_a_warning(caplog)
 
 
 def test_cpu_actors_hold_no_gpu_even_where_the_cluster_has_gpus():
-    from vad.engine_ray import default_gpus_per_worker
+    from vad.engines.ray.cluster import default_gpus_per_worker
 
     assert default_gpus_per_worker({"GPU": 4.0}, "cpu") == 0.0
     assert default_gpus_per_worker({"GPU": 4.0}, "auto") == 1.0
@@ -106,7 +106,8 @@ def test_cpu_actors_hold_no_gpu_even_where_the_cluster_has_gpus():
 
 
 def test_ray_actors_device_checks():
-    from vad.engine_ray import RayEngineError, actors_device
+    from vad.engines.ray.cluster import RayEngineError
+    from vad.engines.ray.plan import actors_device
 
     assert actors_device("auto", 0.0) == "cpu" and actors_device("auto", 0.5) == "cuda"
     assert actors_device("cpu", 0.0) == "cpu" and actors_device("cuda", 1.0) == "cuda"
@@ -127,12 +128,12 @@ def test_ray_actors_device_checks():
 def test_ray_device_problems_are_one_usage_line_before_ray_starts(
     argv, says, monkeypatch, tmp_path, vtest
 ):
-    import vad.engine_ray
+    import vad.engines.ray.run
 
     def no_ray(address):
         raise AssertionError("Ray was started")
 
-    monkeypatch.setattr(vad.engine_ray, "connect", no_ray)
+    monkeypatch.setattr(vad.engines.ray.run, "connect", no_ray)
     rc, _, err = run_vad(["score", str(vtest), "--engine", "ray", "--out", str(tmp_path), *argv])
     assert rc == 2 and err.count("\n") == 1 and says in err
 
@@ -140,7 +141,7 @@ def test_ray_device_problems_are_one_usage_line_before_ray_starts(
 def test_auto_precision_of_gpu_actors_is_asked_of_a_gpu_of_the_cluster():
     """The driver may have no GPU, or another kind: a one-off task holding a GPU (at most one,
     whatever the actors hold) answers."""
-    from vad.engine_ray import _gpu_precision, cuda_auto_precision
+    from vad.engines.ray.probe import _gpu_precision, cuda_auto_precision
 
     asked = {}
 
@@ -167,7 +168,7 @@ def test_eval_on_ray_with_gpu_actors_keeps_the_drivers_model_on_the_cpu(
 ):
     """``vad eval --engine ray --device cuda`` on a head node without a GPU: the driver's model
     (texts only) loads on the CPU in fp32; the actors are asked for CUDA."""
-    import vad.engine_ray
+    import vad.engines.ray.run
 
     seen = {}
 
@@ -181,7 +182,7 @@ def test_eval_on_ray_with_gpu_actors_keeps_the_drivers_model_on_the_cpu(
         def close(self):
             pass
 
-    monkeypatch.setattr(vad.engine_ray, "RayEngine", Engine)
+    monkeypatch.setattr(vad.engines.ray.run, "RayEngine", Engine)
     annotations = tmp_path / "a.csv"
     annotations.write_text("video,start_frame,end_frame\nvtest.avi,10,20\n")
     argv = ["eval", "--dataset", "csv", "--annotations", str(annotations), "--videos",
@@ -199,7 +200,7 @@ def test_eval_on_ray_with_gpu_actors_keeps_the_drivers_model_on_the_cpu(
 def test_the_encoder_checks_a_gpus_number_against_the_gpus_there_are(monkeypatch):
     import torch
 
-    from vad.encoder import resolve_device
+    from vad.model.encoder import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
@@ -221,7 +222,7 @@ def test_auto_precision_on_a_gpu_is_bf16_where_the_gpu_does_it_natively(
 ):
     import torch
 
-    from vad.encoder import resolve_precision
+    from vad.model.encoder import resolve_precision
 
     asked = []
 
@@ -241,7 +242,7 @@ def test_building_an_encoder_leaves_the_cuda_generators_alone(monkeypatch, tiny_
     afterwards; a GPU's generators, which the user's own code may have seeded, are untouched."""
     import torch
 
-    from vad.encoder import ClipEncoder
+    from vad.model.encoder import ClipEncoder
 
     reseeded = []
     monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: reseeded.append(seed))
@@ -256,7 +257,7 @@ def test_a_timm_model_cast_to_half_keeps_its_checkpoints_logit_scale(tmp_path):
     logit_scale included: bf16 would turn ln(100) into 4.594 (a 1.1 % smaller scale)."""
     import torch
 
-    from vad.encoder import load_openclip
+    from vad.model.encoder import load_openclip
 
     folder = make_timm_model_dir(tmp_path, logit_scale=4.6052)
     model, _, _ = load_openclip(f"local-dir:{folder}", None, torch.device("cpu"), "bf16")
@@ -271,7 +272,7 @@ def test_a_gpu_batch_is_collected_by_waiting_on_its_own_copy_only(monkeypatch):
     import numpy as np
     import torch
 
-    from vad.encoder import _HostCopy
+    from vad.model.encoder import _HostCopy
 
     events = []
 
@@ -350,7 +351,8 @@ def test_an_actor_that_cannot_run_stops_the_ray_run(tmp_path):
     pytest.importorskip("ray.data")
     from pathlib import Path
 
-    from vad.engine_ray import _row, _Run
+    from vad.engines.ray.rows import _row
+    from vad.engines.ray.run import _Run
     from vad.errors import EncoderFailure
 
     run = _Run.__new__(_Run)

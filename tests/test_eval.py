@@ -16,8 +16,8 @@ import pytest
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score
 
 from vad.cli import main
+from vad.media.sampler import FrameSampler
 from vad.pipeline import Detector
-from vad.video import FrameSampler
 
 # name, class, intervals (0-based, inclusive); vtest decodes 795 frames, so 700..2000 runs past
 # its end, as UCF's 30 fps annotations do on re-encoded copies.

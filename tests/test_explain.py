@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from vad.cache import VideoEmbeddings
-from vad.calibration import apply_calibration, calibrate
-from vad.explain import ScoreComponents, describe_event, explain_peak
 from vad.pipeline import Detector
+from vad.scoring.calibration import apply_calibration, calibrate
+from vad.scoring.explain import ScoreComponents, describe_event, explain_peak
 
 FIGHT = "two people exchanging punches"
 CALM = ["people walking along a corridor", "a person sitting on a bench", "an empty corridor"]

@@ -11,8 +11,9 @@ import pytest
 from scipy.special import expit
 
 from vad.cache import VideoEmbeddings
-from vad.context import Context
-from vad.heads import (
+from vad.pipeline import Detector
+from vad.scoring.context import Context
+from vad.scoring.heads import (
     Scoring,
     knn_refine,
     knn_vote,
@@ -21,16 +22,14 @@ from vad.heads import (
     top_fraction_mean,
     warmup_weights,
 )
-from vad.pipeline import Detector
-from vad.scoring import (
-    TextEmbeddings,
+from vad.scoring.score import (
     mix_context,
     scene_anomaly_probabilities,
     score_samples,
     to_probabilities,
-    warn_long_texts,
 )
-from vad.temporal import motion_gate, motion_strength, smooth, to_frame_scores
+from vad.scoring.temporal import motion_gate, motion_strength, smooth, to_frame_scores
+from vad.scoring.text import TextEmbeddings, warn_long_texts
 
 DIM = 32
 
@@ -203,7 +202,7 @@ def test_warmup_weights_keep_an_event_inside_the_warmup_out_of_the_anchor():
 def test_a_given_warmup_anchor_is_used_for_every_later_window():
     """A stream builds the anchor once from its warm-up and scores later windows with it:
     the same values as scoring the whole stream at once."""
-    from vad.scoring import warmup_anchor
+    from vad.scoring.score import warmup_anchor
 
     frames, times, text, _ = long_event_video(0.5, n=80)
     scoring = Scoring(anchor="nova", refine="none")
@@ -409,7 +408,8 @@ def test_unknown_head_or_refinement_is_refused():
 
 
 def test_config_and_flags_select_the_recipe(tmp_path):
-    from vad.cli import build_parser, detector_settings
+    from vad.cli import build_parser
+    from vad.cli.build import detector_settings
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text("head: knn-vote\nanchor: false\nrefine: none\nmotion_gate: true\n")
@@ -463,7 +463,7 @@ def test_new_encoder_configs_resolve(model, context):
 
 @pytest.mark.parametrize("model,context", [("PE-Core-L-14-336", 32), ("MobileCLIP2-S0", 77)])
 def test_tokenizers_load_without_weights(model, context):
-    from vad.promptcheck import model_tokenizer
+    from vad.scoring.promptlint import model_tokenizer
 
     tokenizer, got, note = model_tokenizer(model)
     assert got == context and note == ""
@@ -485,8 +485,8 @@ def test_text_cache_written_before_classes_still_loads(tmp_path):
 
 
 def test_long_texts_are_reported_once_not_silently_cut(stand_in, caplog):
-    from vad.promptcheck import model_tokenizer
-    from vad.prompts import PromptBank
+    from vad.model.prompts import PromptBank
+    from vad.scoring.promptlint import model_tokenizer
 
     tokenizer, _, _ = model_tokenizer("PE-Core-L-14-336")
     stand_in.tokenizer = tokenizer
@@ -571,7 +571,7 @@ def test_margin_head_is_the_max_over_classes_of_each_class_margin():
 def test_logsumexp_rows_is_scipys_logsumexp_exactly():
     from scipy.special import logsumexp
 
-    from vad.heads import logsumexp_rows
+    from vad.scoring.heads import logsumexp_rows
 
     rng = np.random.default_rng(11)
     a = 100 * rng.uniform(-0.3, 0.4, (50, 37))

@@ -1,4 +1,4 @@
-"""Camera health in ``vad watch`` (vad/health.py): offline, black, covered and frozen pictures,
+"""Camera health in ``vad watch`` (vad/live/health.py): offline, black, covered and frozen pictures,
 reconnect loops - each a ``health`` record opened and closed, sent to the alert hooks like an
 event. The rules are tested on explicit times; the watcher on sources the test serves on
 127.0.0.1 or writes as files, waiting on records, never on the clock."""
@@ -16,9 +16,9 @@ import pytest
 from test_stream import StreamServer, make_ts
 from test_watch import WAIT_S, Receiver, stand_in_detector
 
-from vad.alerts import AlertSink
-from vad.health import HealthMonitor, HealthSettings, PictureStats, measure_picture
-from vad.watch import Watcher, WatchOptions
+from vad.live.alerts import AlertSink
+from vad.live.health import HealthMonitor, HealthSettings, PictureStats, measure_picture
+from vad.live.watch import Watcher, WatchOptions
 
 GOOD = PictureStats(100.0, 50.0, 5.0)
 

@@ -1,5 +1,6 @@
 """The package's imports go one way: no module imports, even inside a function, a module that
-(directly or through others) imports it back, and nothing but ``python -m vad`` imports the CLI."""
+(directly or through others) imports it back; each folder imports only folders below it in
+:data:`LAYERS` (docs/architecture.md); and nothing but ``python -m vad`` imports the CLI."""
 
 from __future__ import annotations
 
@@ -9,6 +10,53 @@ from pathlib import Path
 import vad
 
 PACKAGE = Path(vad.__file__).resolve().parent
+
+# The import order, declared once: a module may import modules of its own folder and of the
+# levels before its own, never a later level nor another unit of its own level. The shared
+# top-level modules (level 0) may import each other. A new folder or top-level module must be
+# placed here.
+LAYERS: list[list[str]] = [
+    # small shared pieces
+    ["vad", "vad.errors", "vad.console", "vad.yamlio", "vad.files", "vad.cache", "vad.clock",
+     "vad.devices", "vad.testing"],
+    ["vad.media"],
+    ["vad.model"],
+    ["vad.scoring"],
+    ["vad.pipeline", "vad.config"],  # the Detector and its presets
+    ["vad.engines"],
+    ["vad.outputs"],
+    ["vad.evaluation", "vad.live"],
+    ["vad.cli"],
+    ["vad.__main__", "vad.worker"],  # the programs' command lines
+]  # fmt: skip
+
+
+def unit_of(module: str) -> tuple[int, str]:
+    """``(level, unit)``: the entry of :data:`LAYERS` that holds ``module`` (the longest one
+    that is the module or a package above it)."""
+    found = [
+        (len(unit), level, unit)
+        for level, units in enumerate(LAYERS)
+        for unit in units
+        if module == unit or (unit != "vad" and module.startswith(unit + "."))
+    ]
+    if not found:
+        raise KeyError(f"{module} is in no level of LAYERS")
+    _, level, unit = max(found)
+    return level, unit
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """``a -> b`` for every import that goes up the order or sideways between units."""
+    bad = []
+    for module, targets in sorted(graph.items()):
+        level, unit = unit_of(module)
+        for target in sorted(targets):
+            t_level, t_unit = unit_of(target)
+            if t_unit == unit or t_level < level or (t_level == level == 0):
+                continue
+            bad.append(f"{module} -> {target}")
+    return bad
 
 
 def module_names(root: Path, package: str) -> dict[str, Path]:
@@ -74,14 +122,33 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_vad_has_no_import_cycles():
     graph = import_graph(PACKAGE, "vad")
-    assert "vad.cli" in graph and "vad.engine_ray" in graph  # the walk found the package
+    assert "vad.cli" in graph and "vad.engines.ray.run" in graph  # the walk found the package
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
+def test_each_folder_imports_only_folders_below_it():
+    graph = import_graph(PACKAGE, "vad")
+    for module in graph:  # every module has its place in the order
+        unit_of(module)
+    assert layer_violations(graph) == []
+
+
+def test_the_layer_check_finds_an_upward_import():
+    graph = {"vad.media.sampler": {"vad.scoring.heads"}, "vad.scoring.heads": {"vad.media"}}
+    assert layer_violations(graph) == ["vad.media.sampler -> vad.scoring.heads"]
+    sideways = {"vad.live.watch": {"vad.evaluation.metrics"}, "vad.cache": {"vad.errors"}}
+    assert layer_violations(sideways) == ["vad.live.watch -> vad.evaluation.metrics"]
+
+
 def test_nothing_imports_the_cli():
     graph = import_graph(PACKAGE, "vad")
-    importers = sorted(m for m, targets in graph.items() if "vad.cli" in targets)
+    importers = sorted(
+        m
+        for m, targets in graph.items()
+        if not (m == "vad.cli" or m.startswith("vad.cli."))
+        and any(t == "vad.cli" or t.startswith("vad.cli.") for t in targets)
+    )
     assert importers == ["vad.__main__"]
 
 

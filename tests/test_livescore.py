@@ -1,4 +1,4 @@
-"""Live scores (vad/livescore.py): the incremental scorer gives the scores of the whole-window
+"""Live scores (vad/live/livescore.py): the incremental scorer gives the scores of the whole-window
 re-score (``vad watch`` before it) on a stream, for every recipe; batches do not change a
 score; with nothing that depends on other samples, a live score is the offline one."""
 
@@ -9,17 +9,12 @@ import pytest
 import yaml
 
 from vad.cache import VideoEmbeddings
-from vad.calibration import Calibration
 from vad.config import load_config
-from vad.heads import scope_values
-from vad.livescore import (
-    IncrementalScorer,
-    WindowScorer,
-    _DescriptionRun,
-    all_scopes,
-    scope_masks,
-)
+from vad.live.livescore import IncrementalScorer, WindowScorer
+from vad.live.scopes import _DescriptionRun, all_scopes, scope_masks
 from vad.pipeline import Detector
+from vad.scoring.calibration import Calibration
+from vad.scoring.heads import scope_values
 
 FPS = 2.0
 WINDOW_S = 15.0  # 31 samples: the 100-sample stream fills it and slides it by 70
@@ -255,7 +250,7 @@ def test_a_novelty_driven_score_says_so_and_names_no_description_that_did_not_fi
     """With a calibration, footage unlike the camera's normal footage (people walking where
     they only ever sat; normal to the bank) is scored up by novelty alone: its explanation
     names novelty and its descriptions move to ``nearest_descriptions`` (as vad score's
-    events, vad.explain)."""
+    events, vad.scoring.explain)."""
     rng = np.random.default_rng(3)
     sit, walk = stand_in.encode_text(
         ["a person sitting on a bench", "people walking in a corridor"]

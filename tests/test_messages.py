@@ -8,7 +8,8 @@ import logging
 import pytest
 from conftest import run_vad
 
-from vad.video import FrameSampler, VideoError
+from vad.media.frames import VideoError
+from vad.media.sampler import FrameSampler
 
 
 def test_an_out_of_range_threshold_reads_as_one_sentence(tmp_path):
@@ -44,8 +45,8 @@ def test_an_unknown_flag_points_at_the_subcommands_help(argv, said):
 
 
 def test_the_cache_sentence_only_when_the_bank_is_cached(tmp_path, stand_in, caplog):
-    from vad.prompts import PromptBank
-    from vad.scoring import load_or_build_text
+    from vad.model.prompts import PromptBank
+    from vad.scoring.text import load_or_build_text
 
     bank = PromptBank.from_yaml("default")
     stand_in.cacheable = True  # as a real model: its bank embeddings can be kept
@@ -59,7 +60,7 @@ def test_the_cache_sentence_only_when_the_bank_is_cached(tmp_path, stand_in, cap
 
 
 def test_counts_are_in_the_singular_for_one():
-    from vad.naming import summary_line
+    from vad.outputs.naming import summary_line
 
     result = {"video": "a.mp4", "num_frames": 1, "scores": [0.9],
               "context": {"scene": None}, "events": [{}]}  # fmt: skip
@@ -69,7 +70,7 @@ def test_counts_are_in_the_singular_for_one():
 
 
 def test_missing_weights_advise_the_api_in_its_words_and_the_cli_in_flags(monkeypatch, tmp_path):
-    from vad import encoder
+    from vad.model import encoder
     from vad.pipeline import Detector
 
     monkeypatch.setattr(encoder, "_weights_cached", lambda *a: False)

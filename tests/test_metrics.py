@@ -1,4 +1,4 @@
-"""Tests for the frame-level metrics in vad.evaluate."""
+"""Tests for the frame-level metrics in vad.evaluation.metrics."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from vad.evaluate import compute_metrics, format_table, frame_ap, frame_ap_trapz, frame_auc
+from vad.evaluation.metrics import (
+    compute_metrics,
+    format_table,
+    frame_ap,
+    frame_ap_trapz,
+    frame_auc,
+)
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import yaml
 
-from vad.heads import margin_head, normal_pool, top_fraction_mean
-from vad.promptcheck import GATE_THRESHOLD, check_bank
-from vad.prompts import PromptBank, PromptBankError, available_banks
-from vad.scoring import TextEmbeddings, text_cache_key
+from vad.model.prompts import PromptBank, PromptBankError, available_banks
+from vad.scoring.heads import margin_head, normal_pool, top_fraction_mean
+from vad.scoring.promptlint import GATE_THRESHOLD, check_bank
+from vad.scoring.text import TextEmbeddings, text_cache_key
 
 PREVIOUS = Path(__file__).resolve().parent.parent / "prompts" / "previous"
 
@@ -373,7 +373,7 @@ def test_nova_prefixes_are_exact_and_carry_no_class_name(tmp_path):
 
 
 def test_the_text_cache_key_changes_with_the_prefixes(monkeypatch):
-    import vad.scoring
+    import vad.scoring.text
 
     bank = PromptBank.from_dict(na_bank())
     identity = {"model": "m", "pretrained": "p"}
@@ -381,7 +381,7 @@ def test_the_text_cache_key_changes_with_the_prefixes(monkeypatch):
     plain = text_cache_key(bank, identity, repulsive=False)
     assert key != plain
     old = {False: "Normal scene: {text}", True: "Anomalous scene, {cls}: {text}"}
-    monkeypatch.setattr(vad.scoring, "REPULSIVE", old)  # the prefixes before NOVA's
+    monkeypatch.setattr(vad.scoring.text, "REPULSIVE", old)  # the prefixes before NOVA's
     assert text_cache_key(bank, identity, repulsive=True) != key
     # texts without prefixes did not change: their cached embeddings keep their key
     assert text_cache_key(bank, identity) == plain

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vad.preprocess import Preprocess
+from vad.model.preprocess import Preprocess
 
 
 def natural_frames(n: int, h: int, w: int, seed: int = 0) -> np.ndarray:

@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from vad.prompts import PromptBank, PromptBankError, available_banks
+from vad.model.prompts import PromptBank, PromptBankError, available_banks
 
 FLIP_PHRASES = (
     "a person running",
@@ -73,7 +73,7 @@ def test_xd_normals_come_from_its_sources():
 
 @pytest.mark.parametrize("name", available_banks())
 def test_shipped_banks_pass_the_encoder_free_check_for_pe_core(name):
-    from vad.promptcheck import check_bank, model_tokenizer
+    from vad.scoring.promptlint import check_bank, model_tokenizer
 
     tokenizer, context, _ = model_tokenizer("PE-Core-L-14-336")
     assert context == 32
@@ -214,7 +214,7 @@ def test_prompts_check_runs_the_encoder_checks_with_weights(tiny_model, tmp_path
 
 
 def test_check_flags_duplicates_across_lists_and_lonely_normal_classes():
-    from vad.promptcheck import check_bank
+    from vad.scoring.promptlint import check_bank
 
     data = {
         **V1_BANK,
@@ -232,7 +232,7 @@ def test_check_flags_duplicates_across_lists_and_lonely_normal_classes():
 
 
 def test_check_with_an_encoder_finds_near_duplicates_and_misplaced_normals(stand_in):
-    from vad.promptcheck import check_bank
+    from vad.scoring.promptlint import check_bank
 
     data = {
         **V1_BANK,
@@ -316,7 +316,7 @@ def test_yaml_is_loaded_safely(tmp_path):
 
 
 def test_trimmed_text_encoding_equals_open_clip(tiny_model):
-    from vad.encoder import ClipEncoder, _encode_text_trimmed
+    from vad.model.encoder import ClipEncoder, _encode_text_trimmed
 
     enc = ClipEncoder(tiny_model, device="cpu")
     tokens = enc.tokenizer(["a person running in a bank vault.", "hi", "people fighting"])

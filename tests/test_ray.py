@@ -187,7 +187,7 @@ def _die_on(path) -> None:
 
 def _decode_or_die(row, plan):
     """Stands in for ``decode_segment`` (decode tasks, as on GPU clusters)."""
-    from vad.engine_ray import decode_segment
+    from vad.engines.ray.decode import decode_segment
 
     _die_on(row["path"])
     return decode_segment(row, plan)
@@ -195,7 +195,7 @@ def _decode_or_die(row, plan):
 
 def _actor_that_dies():
     """Stands in for ``EncodeActor`` decoding its own segments (CPU actors)."""
-    from vad.engine_ray import EncodeActor
+    from vad.engines.ray.actor import EncodeActor
 
     class DyingActor(EncodeActor):
         def _decode_and_encode(self, row):
@@ -211,7 +211,7 @@ def test_a_video_that_kills_its_worker_is_reported_not_retried_forever(
 ):
     import ray.cloudpickle
 
-    import vad.engine_ray as engine
+    import vad.engines.ray.run as engine
 
     log = tmp_path / "attempts.log"
     monkeypatch.setitem(CRASH, "name", "Megamind_bugy.avi")
@@ -255,7 +255,7 @@ def test_ray_segments_of_a_long_video_equal_the_local_engine(
 ):
     """vtest.avi (79.5 s) as 8 segments of 10 s, decoded by seeking, encoded by the actors and
     stitched back: the local engine's result and cache entry, from one pass over the file."""
-    import vad.engine_ray as engine
+    import vad.engines.ray.run as engine
 
     _, local, *_ = both_engines["local"]
     plan, _ = engine.make_plan({"model": tiny_model, "cache_dir": str(tmp_path)}, 0.0, 10.0)
@@ -281,7 +281,7 @@ def test_ray_segments_of_a_long_video_equal_the_local_engine(
 def test_actors_leave_a_cpu_for_decoding():
     """``--workers 2`` on a 2-CPU machine: actors reserving a CPU each would leave none for the
     decode tasks and the job would wait forever; they get half a CPU each instead."""
-    from vad.engine_ray import _fit
+    from vad.engines.ray.cluster import _fit
 
     class Cluster:
         def __init__(self, cpus):

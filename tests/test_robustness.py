@@ -22,9 +22,11 @@ from conftest import run_vad
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vad.cli import main, output_stems
-from vad.outputs import atomic_write_text, is_complete, write_result
-from vad.video import probe_num_frames
+from vad.cli import main
+from vad.files import atomic_write_text
+from vad.media.sampler import probe_num_frames
+from vad.outputs.naming import output_stems
+from vad.outputs.results import is_complete, write_result
 
 MINI_BANK = """
 templates: ["a photo of {action} {place}."]
@@ -432,16 +434,17 @@ RESULT = {"video": "v.avi", "fps": 10.0, "num_frames": 3, "scores": [0.1, 0.2, 0
 
 
 def test_interrupted_between_csv_and_json_leaves_neither(tmp_path, monkeypatch):
-    import vad.outputs
+    import vad.files
+    import vad.outputs.results
 
-    real = vad.outputs.atomic_write_text
+    real = vad.files.atomic_write_text
 
     def json_interrupted(path, text):
         if Path(path).suffix == ".json":
             raise KeyboardInterrupt
         real(path, text)
 
-    monkeypatch.setattr(vad.outputs, "atomic_write_text", json_interrupted)
+    monkeypatch.setattr(vad.outputs.results, "atomic_write_text", json_interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_result(RESULT, tmp_path, "v")
     assert list(tmp_path.iterdir()) == []
@@ -545,7 +548,8 @@ def test_usage_errors_exit_2_with_one_line(tmp_path, vtest, bank, tiny_model):
 
 
 def test_decode_timeout_option_and_config_key(tmp_path, vtest):
-    from vad.cli import build_detector, build_parser, detector_settings
+    from vad.cli import build_parser
+    from vad.cli.build import build_detector, detector_settings
 
     args = build_parser().parse_args(["score", str(vtest), "--decode-timeout", "7.5"])
     assert detector_settings(args)["decode_timeout_s"] == 7.5
@@ -650,7 +654,7 @@ def test_pickled_checkpoint_with_code_is_refused_not_run(tmp_path, vtest, tiny_m
 def test_checkpoint_check_for_older_open_clip(tmp_path):
     import torch
 
-    from vad.encoder import BadCheckpoint, check_checkpoint_is_safe
+    from vad.model.encoder import BadCheckpoint, check_checkpoint_is_safe
 
     marker = tmp_path / "pwned"
     with pytest.raises(BadCheckpoint, match="refused: it holds a pickled Python object"):
@@ -696,7 +700,7 @@ def test_wrong_types_and_unknown_keys_are_usage_errors(tmp_path, vtest, flag, bo
 
 def test_cache_files_are_never_unpickled(tmp_path):
     from vad.cache import EmbeddingCache, VideoEmbeddings
-    from vad.scoring import TextEmbeddings
+    from vad.scoring.text import TextEmbeddings
 
     marker = tmp_path / "pwned"
     cache = EmbeddingCache(tmp_path / "cache")

@@ -18,10 +18,10 @@ import pytest
 
 pytest.importorskip("openvino")
 
-from vad.encoder import ClipEncoder  # noqa: E402
-from vad.openvino_encoder import OpenVINOEncoder, export, export_root, synthetic_images  # noqa: E402
+from vad.model.encoder import ClipEncoder  # noqa: E402
+from vad.model.openvino import OpenVINOEncoder, export, export_root, synthetic_images  # noqa: E402
+from vad.model.runtime import build_encoder, openvino_precision, resolve_runtime  # noqa: E402
 from vad.pipeline import Detector  # noqa: E402
-from vad.runtime import build_encoder, openvino_precision, resolve_runtime  # noqa: E402
 from vad.testing import REDUCED_PRESET_CFGS, make_config_dir  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -83,7 +83,7 @@ def test_openvino_agrees_with_torch_fp32(architecture, tmp_path):
 
 
 def _capabilities() -> list[str]:
-    from vad.openvino_encoder import cpu_capabilities
+    from vad.model.openvino import cpu_capabilities
 
     return cpu_capabilities()
 
@@ -108,8 +108,8 @@ def test_a_whole_videos_scores_agree(tiny_model, vtest, bank, tmp_path):
 
 
 def test_exports_are_reused_and_keyed_by_the_weights(tiny_model, tmp_path):
-    from vad.modelid import weights_identity
-    from vad.openvino_encoder import export_folder
+    from vad.model.modelid import weights_identity
+    from vad.model.openvino import export_folder
     from vad.testing import make_tiny_model_dir
 
     hidden_before = {p.name for p in export_root(tmp_path).glob(".*")}  # others' in progress
@@ -133,7 +133,7 @@ def test_exports_are_reused_and_keyed_by_the_weights(tiny_model, tmp_path):
 def test_a_failed_export_falls_back_to_torch_with_one_warning(
     tiny_model, tmp_path, caplog, monkeypatch
 ):
-    import vad.openvino_encoder as ove
+    import vad.model.openvino as ove
 
     def broken(*args, **kwargs):
         raise RuntimeError("conversion failed: no rule for aten::something")
@@ -150,8 +150,8 @@ def test_a_failed_export_falls_back_to_torch_with_one_warning(
 
 def test_runtimes_and_precisions_never_share_cache_entries(tiny_model, vtest, bank, tmp_path):
     from vad.cache import EmbeddingCache, embedding_identity
-    from vad.prompts import PromptBank
-    from vad.scoring import text_cache_key
+    from vad.model.prompts import PromptBank
+    from vad.scoring.text import text_cache_key
 
     keys = set()
     for runtime in ("torch", "openvino"):

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from conftest import run_vad
 
+from vad.media.frames import VideoError
 from vad.pipeline import Detector
-from vad.search import find_moments
-from vad.video import VideoError
+from vad.scoring.search import find_moments
 
 CALM, CLIMB, CAR = 10, 30, 50
 QUERY = "a person climbing a fence"

@@ -8,8 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from vad.engine_ray import first_frame_at, stitch
-from vad.video import FrameSampler, VideoError
+from vad.engines.ray.stitch import first_frame_at, stitch
+from vad.media.frames import VideoError
+from vad.media.sampler import FrameSampler
 
 
 def _decode(sampler: FrameSampler, path):
@@ -119,7 +120,7 @@ def test_a_window_late_in_a_video_never_holds_the_packets_before_it():
     import weakref
     from fractions import Fraction
 
-    from vad.video import _pyav_skip_to
+    from vad.media.decoders import _pyav_skip_to
 
     class Packet:  # what _pyav_skip_to reads of a PyAV packet
         def __init__(self, i: int):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from vad.cache import VideoEmbeddings
+from vad.model.prompts import PromptBank
 from vad.pipeline import Detector
-from vad.prompts import PromptBank
 
 
 def frames_like(encoder, texts: list[str], fps: float = 2.0) -> VideoEmbeddings:

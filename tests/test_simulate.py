@@ -85,7 +85,7 @@ def test_the_motion_gate_restated_for_2_fps_barely_acts(small):
 
 
 def test_baseline_is_the_original_recipe_and_nova_is_novas():
-    from vad.heads import Scoring
+    from vad.scoring.heads import Scoring
 
     recipes = load().RECIPES
     assert recipes["original (softmax, no anchor)"] == Scoring.legacy()

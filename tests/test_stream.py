@@ -1,4 +1,4 @@
-"""Live sources (vad/stream.py): an MPEG-TS stream served over HTTP on 127.0.0.1 by the test
+"""Live sources (vad/live/stream.py): an MPEG-TS stream served over HTTP on 127.0.0.1 by the test
 itself, cut mid-way; the reader must report the drop, reconnect with backoff and go on."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vad.stream import FrameQueue, SourceError, StreamReader, parse_source
+from vad.live.stream import FrameQueue, SourceError, StreamReader, parse_source
 
 WAIT_S = 120  # generous upper bound on any wait; tests end as soon as the condition holds
 
@@ -174,7 +174,7 @@ def test_a_file_is_sampled_by_timestamp_and_ends(tmp_path: Path):
 
 
 def test_a_full_queue_drops_the_oldest_live_frame_but_never_blocks():
-    from vad.stream import SampledFrame
+    from vad.live.stream import SampledFrame
 
     q = FrameQueue(2)
     stop = threading.Event()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vad.temporal import find_events, smooth, to_frame_scores
+from vad.scoring.temporal import find_events, smooth, to_frame_scores
 
 
 @pytest.mark.parametrize("rate", [1.0, 2.0, 5.0])

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vad.encoder import ClipEncoder, Preprocess
+from vad.model.encoder import ClipEncoder, Preprocess
 from vad.pipeline import Detector
 
 

@@ -375,7 +375,7 @@ def test_progress_bar_counts_sampled_frames_with_a_total(tmp_path, vtest, tiny_m
 
 
 def test_report_figures_get_ordinary_permissions(tmp_path):
-    from vad.report import _figure, _save
+    from vad.evaluation.report import _figure, _save
 
     old = os.umask(0o022)
     try:

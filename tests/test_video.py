@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from vad.video import FrameSampler, VideoError, sample_times
+from vad.media.frames import VideoError, sample_times
+from vad.media.sampler import FrameSampler
 
 
 def collect(stream):

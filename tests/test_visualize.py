@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vad.visualize import plot_result, write_index, write_overlay
+from vad.outputs.visualize import plot_result, write_index, write_overlay
 
 CHROMIUM_FLAGS = [
     "--headless",

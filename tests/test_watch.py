@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vad.alerts import AlertSink, Webhook
 from vad.cache import VideoEmbeddings
+from vad.live.alerts import AlertSink, Webhook
+from vad.live.watch import EventTracker, Watcher, WatchOptions
 from vad.pipeline import Detector
-from vad.watch import EventTracker, Watcher, WatchOptions
 
 WAIT_S = 120
 REPO = Path(__file__).resolve().parent.parent

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vad.preprocess import Preprocess
-from vad.video import FrameSampler, VideoError
-from vad.worker import DecodeWorker
+from vad.media.frames import VideoError
+from vad.media.sampler import FrameSampler
+from vad.media.worker import DecodeWorker
+from vad.model.preprocess import Preprocess
 
 PRE = Preprocess(size=(32, 32), mean=(0.5,) * 3, std=(0.25,) * 3)
 
@@ -106,7 +107,7 @@ def test_abandoning_a_video_midway_does_not_leak_into_the_next(vtest, videos_dir
 
 
 def test_wire_format_round_trip():
-    from vad.worker import decode_message, encode_message
+    from vad.media.worker import decode_message, encode_message
 
     pixels = np.arange(2 * 3 * 4 * 5, dtype=np.uint8).reshape(2, 3, 4, 5)
     parts = encode_message(7, ("batch", pixels, np.array([3, 9]), np.array([0.25, 1.5])))

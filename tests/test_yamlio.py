@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from vad.config import ConfigError, load_config
-from vad.prompts import PromptBank, PromptBankError
+from vad.model.prompts import PromptBank, PromptBankError
 from vad.yamlio import MAX_DEPTH, NotTextError, read_text, safe_load
 
 
@@ -65,7 +65,7 @@ def test_a_file_that_is_not_utf8_is_named_in_the_error(tmp_path, kind):
         with pytest.raises(PromptBankError) as info:
             PromptBank.from_yaml(path)
     else:
-        from vad.datasets import load_annotations
+        from vad.evaluation.datasets import load_annotations
 
         videos = tmp_path / "videos"
         videos.mkdir()
