@@ -1,5 +1,5 @@
 """Reading the user's text and YAML files (configs, prompt banks, list files) safely.
-(Annotation files have their own reader, which names the line too: vad.datasets.base.)
+(Annotation files have their own reader, which names the line too: vad.evaluation.datasets.base.)
 
 - :func:`read_text` names the file when it is not UTF-8 text (Python's own error does not).
 - :func:`safe_load` refuses, before building any object, YAML that would expand into a huge
