@@ -76,7 +76,7 @@ class MarginScopes:
     ``v(m)``) and :meth:`values` gives the margins for any anchor in O(pairs). Equal to
     ``margin_head`` per scope up to float rounding (tests/test_livescore.py).
 
-    >>> from vad.scoring import TextEmbeddings
+    >>> from vad.scoring.text import TextEmbeddings
     >>> t = TextEmbeddings(scenes=np.eye(2), descriptions=np.eye(2),
     ...     anomalous=np.array([True, False]), scene_index=np.array([-1, -1]), labels=["a", "n"])
     >>> heads = MarginScopes(t, anchor=False)
