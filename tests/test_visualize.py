@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vad.outputs.visualize import plot_result, write_index, write_overlay
+from vad.outputs.overlay import write_overlay
+from vad.outputs.page import write_index
+from vad.outputs.plot import plot_result
 
 CHROMIUM_FLAGS = [
     "--headless",

@@ -50,7 +50,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         detector.close()
     result = found.to_dict()
     if args.html:
-        from vad.outputs.visualize import write_search_page
+        from vad.outputs.page import write_search_page
 
         write_search_page(args.html, result)
     if args.json:

@@ -1,4 +1,4 @@
-"""Inputs and output names below both engines: which videos a run gets (``collect_inputs``),
+"""Inputs and output names: which videos a run gets (``collect_inputs``),
 the name each one's outputs take (``output_stems``), and the one-line text the CLI prints for
 each scored video (``summary_line``). Nothing here decodes or imports a model."""
 
