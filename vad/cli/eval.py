@@ -25,21 +25,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """``vad eval``: score a labelled test set; metrics.json, scores/, report.html."""
     import json
 
-    from vad.evaluation.ablation import (
-        ablation_grid,
-        ablation_markdown,
-        ablation_summary,
-        ablation_summary_markdown,
-        default_ablation_grid,
-        pieces_grid,
-        run_ablation,
-    )
-    from vad.evaluation.datasets import (
-        AnnotationWarnings,
-        get_protocol,
-        limit_balanced,
-        load_annotations,
-    )
     from vad.evaluation.metrics import format_table
     from vad.evaluation.runner import Evaluator, metrics_document, past_end_lines
     from vad.files import atomic_write_text
@@ -47,61 +32,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     settings = detector_settings(args)
     check_engine_options(args)
-    if args.limit is not None and args.limit < 1:
-        raise UsageError(f"--limit must be at least 1, got {args.limit}")
-    protocol = get_protocol(args.protocol, args.mask_pad)
-    warnings = AnnotationWarnings(strict=args.strict)
-    try:
-        annotations = load_annotations(
-            args.dataset, args.annotations, args.videos, warnings, test_list=args.test_list
-        )
-    except (OSError, ValueError) as exc:
-        raise UsageError(str(exc)) from exc
-    for line in warnings.lines:
-        print(f"vad: warning: {line}", file=sys.stderr)
-    if not annotations:
-        raise UsageError(f"{args.annotations}: lists no videos")
-    if args.limit is not None:
-        annotations = limit_balanced(annotations, args.limit)
+    protocol, warnings, annotations = load_test_set(args)
     detector = build_detector(driver_settings(args, settings))
-    recipe_axes = (
-        args.ablate_heads,
-        args.ablate_anchors,
-        args.ablate_refines,
-        args.ablate_motion_gates,
-    )
-    other_axes = (args.ablate_contexts, args.ablate_windows, *recipe_axes)
-    if args.ablate_pieces and any(other_axes):
-        raise UsageError(
-            "--ablate-pieces switches each piece of the run's recipe in turn; give it banks "
-            "(--ablate-prompts, --ablate-previous-prompts), not other --ablate-* axes"
-        )
-    if args.ablate_previous_prompts and not args.ablate_pieces:
-        raise UsageError("--ablate-previous-prompts: only with --ablate-pieces")
-    axes = (*other_axes, args.ablate_prompts)
-    ablate = args.ablate or args.ablate_pieces or any(axes)
-    grid = []
-    if args.ablate_pieces:
-        grid = pieces_grid(
-            detector,
-            args.ablate_prompts or [str(detector.prompts)],
-            args.ablate_previous_prompts or [],
-        )
-    elif ablate:
-        default = default_ablation_grid(detector, args.dataset)
-        grid = default
-        if any(axes):
-            grid = ablation_grid(
-                args.ablate_contexts or list(dict.fromkeys(c.context for c in default)),
-                args.ablate_windows or list(dict.fromkeys(c.window_s for c in default)),
-                args.ablate_prompts or list(dict.fromkeys(c.prompts for c in default)),
-                args.ablate_heads or [detector.head],
-                [_on_off(a, "nova", "none") for a in args.ablate_anchors or []]
-                or [detector.anchor],
-                args.ablate_refines or [detector.refine],
-                [_on_off(g, "nova", "off") for g in args.ablate_motion_gates or []]
-                or [detector.motion_gate],
-            )
+    ablate, grid = ablation_grid_of(args, detector)
     for bank in dict.fromkeys(c.prompts for c in grid):  # fail now, not after encoding
         PromptBank.from_yaml(bank)
     load_encoder_or_exit(detector)
@@ -115,19 +48,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         getattr(detector, "close", lambda: None)()
     for line in past_end_lines(run):
         print(line, file=sys.stderr)
-    effective = {k: getattr(detector, k) for k in DETECTOR_KEYS}
-    effective.update({k: settings.get(k, "auto") for k in ("device", "precision")})  # the actors'
-    # the weights really used (a local-dir: folder, a checkpoint file), as `vad score` records
-    effective["pretrained"] = getattr(detector.encoder, "pretrained_label", detector.pretrained)
-    effective.update(encoder_facts(detector.encoder))  # what ran: runtime, precision
-    about = {
-        "dataset": args.dataset,
-        "annotations": str(args.annotations),
-        "videos_dir": str(args.videos),
-        "settings": {**effective, "prompts": detector.bank.name, "use_cache": detector.use_cache},
-        "test_list": None if args.test_list is None else str(args.test_list),
-        "annotation_warnings": warnings.lines,
-    }
+    about = run_about(args, settings, detector, warnings)
     metrics = metrics_document(run, run.metrics(detector.event_threshold), about)
     atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     problems = len(run.missing) + len(run.failed)
@@ -139,21 +60,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 1
     for caution in metrics["cautions"]:
         print(f"vad: warning: {caution}", file=sys.stderr)
-    rows = None
+    rows = table = None
     if ablate:
-        rows = run_ablation(detector, run, grid)
-        title = f"Ablation: {args.dataset}, {len(run.scored)} videos, {detector.model}"
-        table = ablation_markdown(rows, title)
-        if args.ablate_pieces:
-            summary = ablation_summary(rows)
-            title = f"One piece off: {args.dataset}, {len(run.scored)} videos, {detector.model}"
-            summary_table = ablation_summary_markdown(summary, title)
-            atomic_write_text(out_dir / "ablation_summary.md", summary_table)
-            text = json.dumps(summary, indent=1) + "\n"
-            atomic_write_text(out_dir / "ablation_summary.json", text)
-            table = summary_table + "\n" + table
-        atomic_write_text(out_dir / "ablation.md", table)
-        atomic_write_text(out_dir / "ablation.json", json.dumps(rows, indent=1) + "\n")
+        rows, table = write_ablation(args, detector, run, grid, out_dir)
     if not args.no_report:
         write_eval_report(run, metrics, out_dir, rows, single_file=args.report_single_file)
     print(format_table(metrics))
@@ -170,6 +79,122 @@ def cmd_eval(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 1 if problems else 0
+
+
+def load_test_set(args: argparse.Namespace):
+    """``(protocol, warnings, annotations)`` of ``--dataset``/``--annotations``/``--videos``,
+    after ``--test-list`` and ``--limit``; the annotation warnings printed."""
+    from vad.evaluation.datasets import (
+        AnnotationWarnings,
+        get_protocol,
+        limit_balanced,
+        load_annotations,
+    )
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {args.limit}")
+    protocol = get_protocol(args.protocol, args.mask_pad)
+    warnings = AnnotationWarnings(strict=args.strict)
+    try:
+        annotations = load_annotations(
+            args.dataset, args.annotations, args.videos, warnings, test_list=args.test_list
+        )
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+    for line in warnings.lines:
+        print(f"vad: warning: {line}", file=sys.stderr)
+    if not annotations:
+        raise UsageError(f"{args.annotations}: lists no videos")
+    if args.limit is not None:
+        annotations = limit_balanced(annotations, args.limit)
+    return protocol, warnings, annotations
+
+
+def ablation_grid_of(args: argparse.Namespace, detector) -> tuple[bool, list]:
+    """``(ablate, grid)``: whether the ``--ablate*`` options ask for an ablation, and its grid."""
+    from vad.evaluation.ablation import ablation_grid, default_ablation_grid, pieces_grid
+
+    recipe_axes = (
+        args.ablate_heads,
+        args.ablate_anchors,
+        args.ablate_refines,
+        args.ablate_motion_gates,
+    )
+    other_axes = (args.ablate_contexts, args.ablate_windows, *recipe_axes)
+    if args.ablate_pieces and any(other_axes):
+        raise UsageError(
+            "--ablate-pieces switches each piece of the run's recipe in turn; give it banks "
+            "(--ablate-prompts, --ablate-previous-prompts), not other --ablate-* axes"
+        )
+    if args.ablate_previous_prompts and not args.ablate_pieces:
+        raise UsageError("--ablate-previous-prompts: only with --ablate-pieces")
+    axes = (*other_axes, args.ablate_prompts)
+    if args.ablate_pieces:
+        return True, pieces_grid(
+            detector,
+            args.ablate_prompts or [str(detector.prompts)],
+            args.ablate_previous_prompts or [],
+        )
+    if not (args.ablate or any(axes)):
+        return False, []
+    default = default_ablation_grid(detector, args.dataset)
+    if not any(axes):
+        return True, default
+    return True, ablation_grid(
+        args.ablate_contexts or list(dict.fromkeys(c.context for c in default)),
+        args.ablate_windows or list(dict.fromkeys(c.window_s for c in default)),
+        args.ablate_prompts or list(dict.fromkeys(c.prompts for c in default)),
+        args.ablate_heads or [detector.head],
+        [_on_off(a, "nova", "none") for a in args.ablate_anchors or []] or [detector.anchor],
+        args.ablate_refines or [detector.refine],
+        [_on_off(g, "nova", "off") for g in args.ablate_motion_gates or []]
+        or [detector.motion_gate],
+    )
+
+
+def run_about(args: argparse.Namespace, settings: dict, detector, warnings) -> dict:
+    """metrics.json's description of the run: the data set and the settings that ran."""
+    effective = {k: getattr(detector, k) for k in DETECTOR_KEYS}
+    effective.update({k: settings.get(k, "auto") for k in ("device", "precision")})  # the actors'
+    # the weights really used (a local-dir: folder, a checkpoint file), as `vad score` records
+    effective["pretrained"] = getattr(detector.encoder, "pretrained_label", detector.pretrained)
+    effective.update(encoder_facts(detector.encoder))  # what ran: runtime, precision
+    return {
+        "dataset": args.dataset,
+        "annotations": str(args.annotations),
+        "videos_dir": str(args.videos),
+        "settings": {**effective, "prompts": detector.bank.name, "use_cache": detector.use_cache},
+        "test_list": None if args.test_list is None else str(args.test_list),
+        "annotation_warnings": warnings.lines,
+    }
+
+
+def write_ablation(args: argparse.Namespace, detector, run, grid, out_dir: Path):
+    """Re-score ``run`` over ``grid``; write ablation.md/.json (and the one-piece-off summary
+    with ``--ablate-pieces``). Returns ``(rows, the Markdown printed)``."""
+    import json
+
+    from vad.evaluation.ablation import (
+        ablation_markdown,
+        ablation_summary,
+        ablation_summary_markdown,
+        run_ablation,
+    )
+    from vad.files import atomic_write_text
+
+    rows = run_ablation(detector, run, grid)
+    title = f"Ablation: {args.dataset}, {len(run.scored)} videos, {detector.model}"
+    table = ablation_markdown(rows, title)
+    if args.ablate_pieces:
+        summary = ablation_summary(rows)
+        title = f"One piece off: {args.dataset}, {len(run.scored)} videos, {detector.model}"
+        summary_table = ablation_summary_markdown(summary, title)
+        atomic_write_text(out_dir / "ablation_summary.md", summary_table)
+        atomic_write_text(out_dir / "ablation_summary.json", json.dumps(summary, indent=1) + "\n")
+        table = summary_table + "\n" + table
+    atomic_write_text(out_dir / "ablation.md", table)
+    atomic_write_text(out_dir / "ablation.json", json.dumps(rows, indent=1) + "\n")
+    return rows, table
 
 
 def _on_off(value: str, on: str, off: str) -> str:
