@@ -97,3 +97,16 @@ def pretrained_label(model: str, pretrained: str | None) -> str:
     if model.startswith("hf-hub:"):
         return "hf-hub"
     return pretrained or "none"
+
+
+def encoder_identity(encoder) -> dict:
+    """What determines an encoder's embeddings, for cache keys: the model, the weights'
+    identity (a checkpoint file by its content), the preprocessing, the runtime and the
+    precision. The same for every runtime, so their cache entries never mix."""
+    return {
+        "model": encoder.model_name,
+        "pretrained": weights_identity(encoder.model_name, encoder.pretrained, encoder.memo_dir),
+        "preprocess": encoder.preprocess.key(),
+        "runtime": encoder.runtime,
+        "precision": encoder.precision,
+    }

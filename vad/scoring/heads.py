@@ -56,13 +56,7 @@ def anchor_mode(value) -> str:
     >>> anchor_mode(True), anchor_mode(False), anchor_mode("mean")
     ('nova', 'none', 'mean')
     """
-    if value is True:
-        return "nova"
-    if value is False or value is None:
-        return "none"
-    if isinstance(value, str) and value in ANCHORS:
-        return value
-    raise ValueError(f"unknown anchor {value!r}; choose from {', '.join(ANCHORS)} (or true/false)")
+    return _mode(value, "none", ANCHORS, "anchor")
 
 
 def motion_gate_mode(value) -> str:
@@ -71,14 +65,18 @@ def motion_gate_mode(value) -> str:
     >>> motion_gate_mode(True), motion_gate_mode(False), motion_gate_mode("unscaled")
     ('nova', 'off', 'unscaled')
     """
+    return _mode(value, "off", MOTION_GATES, "motion gate")
+
+
+def _mode(value, off: str, allowed: tuple[str, ...], what: str) -> str:
+    """``value`` as one of ``allowed``: ``True`` is ``nova``, ``False``/``None`` is ``off``."""
     if value is True:
         return "nova"
     if value is False or value is None:
-        return "off"
-    if isinstance(value, str) and value in MOTION_GATES:
+        return off
+    if isinstance(value, str) and value in allowed:
         return value
-    allowed = ", ".join(MOTION_GATES)
-    raise ValueError(f"unknown motion gate {value!r}; choose from {allowed} (or true/false)")
+    raise ValueError(f"unknown {what} {value!r}; choose from {', '.join(allowed)} (or true/false)")
 
 
 @dataclass(frozen=True)
