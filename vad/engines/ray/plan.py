@@ -64,10 +64,11 @@ def make_plan(
     """``(plan, scorer)``: the settings validated and the model loaded once before the actors
     start, so bad weights or a bad prompt bank are one usage error instead of N failures;
     ``scorer`` is the driver's :class:`~vad.pipeline.Detector`, which scores the stitched
-    videos. With Ray running, the model is loaded by a one-off Ray task (:func:`probe_model`)
-    and the driver scores with its numpy results, never importing torch (~0.9 GB less for the
-    run); ``encoder``, an already loaded model, is used as it is. ``decode_in_actor``: the
-    actors decode their segments themselves (default: on CPU actors, not on GPU ones)."""
+    videos. With Ray running, the model is loaded by a one-off Ray task
+    (:func:`~vad.engines.ray.probe.probe_model`) and the driver scores with its numpy results,
+    never importing torch (~0.9 GB less for the run); ``encoder``, an already loaded model, is
+    used as it is. ``decode_in_actor``: the actors decode their segments themselves (default:
+    on CPU actors, not on GPU ones)."""
     from vad.pipeline import Detector
 
     device = actors_device(settings.get("device") or "auto", gpus_per_worker)

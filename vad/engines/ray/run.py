@@ -17,8 +17,9 @@ Its unit of work is a *segment*: at most ``segment_s`` seconds (default 60) of o
 4. **stitch, score, write** (the driver): a video's segments, back in order, make the local
    engine's :class:`~vad.cache.VideoEmbeddings` and cache entry; a :class:`Detector` on the
    driver scores them (scene context, scoring and smoothing need the whole video) with numpy
-   only: the model is loaded once by a one-off Ray task (:func:`probe_model`) that checks the
-   weights and encodes the prompt bank, so the driver never imports torch. The results equal
+   only: the model is loaded once by a one-off Ray task
+   (:func:`~vad.engines.ray.probe.probe_model`) that checks the weights and encodes the prompt
+   bank, so the driver never imports torch. The results equal
    the local engine's.
 
 Failures never kill the job: a video that cannot be decoded or scored becomes an outcome with
@@ -110,7 +111,8 @@ def iter_ray(
     Raises :class:`RayEngineError` when Ray is missing or unreachable, or the workers cannot run
     at all (e.g. cannot load the model); per-video problems are outcomes with an ``error``.
     ``encoder``: a model already loaded on the driver, to validate the settings and score
-    with, instead of loading another copy. ``decode_in_actor``: see :func:`make_plan`.
+    with, instead of loading another copy. ``decode_in_actor``: see
+    :func:`~vad.engines.ray.plan.make_plan`.
     """
     paths = [Path(p) for p in paths]
     if workers is not None and workers < 1:
