@@ -155,7 +155,12 @@ def _isolated_user_cache(tmp_path_factory):
     the whole session (keyed by content, so sharing is safe): each is made once."""
     saved = {k: os.environ.get(k) for k in ("VAD_CACHE_DIR", "VAD_EXPORT_DIR")}
     os.environ["VAD_CACHE_DIR"] = str(tmp_path_factory.mktemp("user-cache"))
-    os.environ["VAD_EXPORT_DIR"] = str(tmp_path_factory.mktemp("exports"))
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's workers share one (an export is written atomically)
+    exports = root / "exports"
+    exports.mkdir(exist_ok=True)
+    os.environ["VAD_EXPORT_DIR"] = str(exports)
     yield
     for key, old in saved.items():
         if old is None:

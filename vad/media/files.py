@@ -45,6 +45,13 @@ def check_input_file(path: Path) -> None:
         raise VideoError(f"{path}: cannot read it ({exc.strerror})") from None
 
 
+def _is_regular_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
+
+
 def looks_like_text(path: Path, size: int = 4096) -> bool:
     """Whether the file starts like text (UTF-8, no NUL byte, few control characters): every
     video container starts with binary headers.

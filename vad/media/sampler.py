@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from vad.media.decoders import _OPENERS, BACKEND_NAMES, BACKENDS
-from vad.media.files import _is_plain, check_input_file, looks_like_text
+from vad.media.files import _is_plain, _is_regular_file, check_input_file, looks_like_text
 from vad.media.frames import FrameBatch, VideoError, VideoStream, _NoFrames, _Unavailable
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,8 @@ class FrameSampler:
             order = ["pyav", "opencv", "decord"]
         failed: list[str] = []  # backends that cannot open the file at all
         opened_without_frames = False
+        # a pipe or a device is read once: the next backend would wait for bytes already gone
+        once = not _is_regular_file(path)
         for name in order:
             opener = _OPENERS[name]
             seek = {"start_s": self.start_s} if name != "decord" and self.start_s else {}
@@ -95,18 +97,22 @@ class FrameSampler:
                 info, frames_iter = opener(path, self.resize_short, **seek)
             except _NoFrames:
                 opened_without_frames = True
+                if once:
+                    break
                 continue
             except _Unavailable:
                 continue
             except VideoError as exc:
                 log.debug("%s", exc)
                 failed.append(BACKEND_NAMES[name])
+                if once:
+                    break
                 continue
             window = None
             if self.start_s is not None or self.end_s is not None:
                 window = (self.start_s or 0.0, self.end_s)
             return VideoStream(path, info, frames_iter, self.batch_size, self.sample_fps, window)
-        if looks_like_text(path):  # FFmpeg's tty demuxer "opens" text files as ANSI art
+        if not once and looks_like_text(path):  # FFmpeg's tty demuxer opens text as ANSI art
             raise VideoError(f"{path}: not a video (it is a text file)")
         if opened_without_frames:
             raise VideoError(
