@@ -225,6 +225,21 @@ def test_no_cache_neither_reads_nor_writes(encoder, bank, cache_dir, clip):
     assert not make(encoder, bank, cache_dir, use_cache=False).embed(clip).from_cache
 
 
+def test_no_cache_keeps_the_prompt_banks_embeddings(tiny_model, bank, cache_dir, clip, tmp_path):
+    """``--no-cache`` is about the videos: the bank's text embeddings are kept like the model's
+    export, so a later run (with or without it) does not encode the bank again."""
+    args = ["score", str(clip), "--model", tiny_model, "--sample-fps", "1", "--prompts", str(bank)]
+    args += ["--cache-dir", str(cache_dir), "--no-cache"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert entries(cache_dir) == []  # no video embeddings
+    texts = sorted((cache_dir / "text").glob("*.npz"))
+    assert len(texts) == 1
+    written = texts[0].stat().st_mtime_ns
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    assert sorted((cache_dir / "text").glob("*.npz")) == texts
+    assert texts[0].stat().st_mtime_ns == written  # read, not encoded and written again
+
+
 def test_vad_score_uses_the_cache(tiny_model, bank, cache_dir, clip, tmp_path, monkeypatch):
     args = ["score", str(clip), "--model", tiny_model, "--sample-fps", "1", "--prompts", str(bank)]
     args += ["--cache-dir", str(cache_dir)]

@@ -162,7 +162,9 @@ class Detector:
     context_window_s : infer the context over sliding windows of this length instead of the
         whole video (for long or moving-camera footage).
     event_threshold : per-frame score at or above which a span becomes an event.
-    cache_dir, use_cache : embedding and text caches (``None`` = the user cache dir).
+    cache_dir, use_cache : the cache folder (``None`` = the user cache dir); ``use_cache=False``
+        neither reads nor writes the videos' embeddings (prompt-bank embeddings and model
+        exports are still kept and reused).
     decode_timeout_s : a video whose decoding makes no progress for this long is abandoned
         (decoding runs in an isolated worker process, so a hung decoder cannot freeze a batch).
     isolate_decoding : ``False`` decodes in a thread of this process instead.
@@ -362,8 +364,11 @@ class Detector:
     def text_embeddings(self):
         repulsive = self.scoring.repulsive
         if repulsive not in self._text:
-            cache = self.cache_dir if self.use_cache else None
-            self._text[repulsive] = load_or_build_text(self.bank, self.encoder, cache, repulsive)
+            # kept even with use_cache=False (--no-cache), like the exports: it skips the
+            # videos' embeddings only, and a warm run then needs no tokenizer (no torch)
+            self._text[repulsive] = load_or_build_text(
+                self.bank, self.encoder, self.cache_dir, repulsive
+            )
         return self._text[repulsive]
 
     def infer_context(self, emb: VideoEmbeddings) -> Context:

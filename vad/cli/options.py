@@ -169,7 +169,8 @@ def add_detector_options(p: argparse.ArgumentParser, encoding_only: bool = False
     add(
         "--no-cache",
         action="store_true",
-        help="neither read nor write cached embeddings (model exports are kept and reused)",
+        help="neither read nor write the videos' cached embeddings (model exports and prompt-bank "
+        "embeddings are kept and reused)",
     )
     if not encoding_only:
         add_scoring_options(p)
