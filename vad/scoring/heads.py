@@ -34,9 +34,24 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.special import expit, logit, logsumexp
 
 from vad.scoring.temporal import NOVA_MOTION_LAG_S
+
+
+def expit(x):
+    """``scipy.special.expit``, imported when first used: the option parser reads this
+    module's choices, and scipy costs most of ``vad --help``'s start-up."""
+    from scipy.special import expit as _expit
+
+    return _expit(x)
+
+
+def logit(p):
+    """``scipy.special.logit``, imported when first used (see :func:`expit`)."""
+    from scipy.special import logit as _logit
+
+    return _logit(p)
+
 
 HEADS = ("softmax", "margin", "knn-vote")
 REFINES = ("knn", "none")
@@ -184,6 +199,7 @@ def logsumexp_rows(a: np.ndarray) -> np.ndarray:
     way (the maxima are summed apart, then ``log1p``), so the result is identical, without
     scipy's array-API overhead (a third of re-scoring time with every scene scored).
 
+    >>> from scipy.special import logsumexp
     >>> bool(np.array_equal(logsumexp_rows(np.array([[0.0, 1.0, 1.0]])),
     ...                     logsumexp(np.array([[0.0, 1.0, 1.0]]), axis=1)))
     True
@@ -191,6 +207,8 @@ def logsumexp_rows(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a)
     a_max = a.max(axis=1, keepdims=True)
     if a.ndim != 2 or a.shape[1] == 0 or not np.isfinite(a_max).all():
+        from scipy.special import logsumexp
+
         return logsumexp(a, axis=1)
     is_max = a == a_max
     m = is_max.sum(axis=1, keepdims=True, dtype=a.dtype)

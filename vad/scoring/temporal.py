@@ -18,8 +18,6 @@ True
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
-from scipy.special import expit
 
 METHODS = ("gaussian", "mean", "median", "none")
 NOVA_MOTION_LAG_S = 2.0 / 30.0  # NOVA's x(t-1), x(t+1): 2 frames apart at 30 fps
@@ -53,12 +51,18 @@ def smooth(
     rate = sample_rate(times)
     if method == "gaussian":
         sigma = window_s * rate
+        from scipy import ndimage  # imported when used: the option parser imports this module
+
         return ndimage.gaussian_filter1d(scores, sigma=sigma, mode="nearest", truncate=4.0)
     size = max(1, int(round(window_s * rate)))
     if size % 2 == 0:
         size += 1  # a centred window
     if method == "mean":
+        from scipy import ndimage
+
         return ndimage.uniform_filter1d(scores, size=size, mode="nearest")
+    from scipy import ndimage
+
     return ndimage.median_filter(scores, size=size, mode="nearest")
 
 
@@ -147,6 +151,8 @@ def motion_gate(
     if reference_lag_s is not None:
         lag = np.asarray(lag_s, np.float64)
         m = np.where(lag > 0, m * reference_lag_s / np.where(lag > 0, lag, 1.0), 0.0)
+    from scipy.special import expit
+
     return expit(slope * (m - threshold))
 
 
