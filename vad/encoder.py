@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from vad.devices import check_available, parse_device
 from vad.errors import BadCheckpoint, EncoderFailure, UnknownModel, WeightsUnavailable
-from vad.modelid import pretrained_label, weight_files, weights_identity
+from vad.modelid import encoder_identity, pretrained_label, weight_files
 from vad.preprocess import Preprocess
 
 log = logging.getLogger(__name__)
@@ -518,10 +518,4 @@ class ClipEncoder:
     def identity(self) -> dict:
         """What determines the embeddings: used for cache keys. Weights given as files are
         identified by their content, so replacing a checkpoint invalidates the caches."""
-        return {
-            "model": self.model_name,
-            "pretrained": weights_identity(self.model_name, self.pretrained, self.memo_dir),
-            "preprocess": self.preprocess.key(),
-            "runtime": self.runtime,
-            "precision": self.precision,
-        }
+        return encoder_identity(self)

@@ -97,3 +97,16 @@ def pretrained_label(model: str, pretrained: str | None) -> str:
     if model.startswith("hf-hub:"):
         return "hf-hub"
     return pretrained or "none"
+
+
+def encoder_identity(encoder) -> dict:
+    """What determines an encoder's embeddings, for cache keys: the model, its weights'
+    identity (:func:`weights_identity`: a replaced checkpoint invalidates the caches), the
+    preprocessing, the runtime and the precision. Shared by every runtime's encoder."""
+    return {
+        "model": encoder.model_name,
+        "pretrained": weights_identity(encoder.model_name, encoder.pretrained, encoder.memo_dir),
+        "preprocess": encoder.preprocess.key(),
+        "runtime": encoder.runtime,
+        "precision": encoder.precision,
+    }

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vad.modelid import package_version, weights_identity
+from vad.modelid import encoder_identity, package_version, weights_identity
 from vad.preprocess import Preprocess
 
 log = logging.getLogger(__name__)
@@ -181,13 +181,7 @@ class OpenVINOEncoder:
 
     def identity(self) -> dict:
         """What determines the embeddings (cache keys): as ClipEncoder's, runtime included."""
-        return {
-            "model": self.model_name,
-            "pretrained": weights_identity(self.model_name, self.pretrained, self.memo_dir),
-            "preprocess": self.preprocess.key(),
-            "runtime": self.runtime,
-            "precision": self.precision,
-        }
+        return encoder_identity(self)
 
 
 # -- making an export -----------------------------------------------------------------------------
