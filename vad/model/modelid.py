@@ -100,9 +100,9 @@ def pretrained_label(model: str, pretrained: str | None) -> str:
 
 
 def encoder_identity(encoder) -> dict:
-    """What determines an encoder's embeddings, for cache keys: the model, the weights'
-    identity (a checkpoint file by its content), the preprocessing, the runtime and the
-    precision. The same for every runtime, so their cache entries never mix."""
+    """What determines an encoder's embeddings, for cache keys: the model, its weights'
+    identity (:func:`weights_identity`: a replaced checkpoint invalidates the caches), the
+    preprocessing, the runtime and the precision. Shared by every runtime's encoder."""
     return {
         "model": encoder.model_name,
         "pretrained": weights_identity(encoder.model_name, encoder.pretrained, encoder.memo_dir),

@@ -64,6 +64,18 @@ they are (an ablation of the restatement); ``off``."""
 VOTE_EPS = 1e-3  # a vote of exactly 0 or 1 becomes a finite margin (+-6.9)
 
 
+def _switch(value, allowed: tuple[str, ...], on: str, off: str, what: str) -> str:
+    """A setting that older configs wrote as true/false: ``True`` is ``on``, ``False`` or
+    ``None`` is ``off``, else one of ``allowed`` (a ValueError listing them)."""
+    if value is True:
+        return on
+    if value is False or value is None:
+        return off
+    if isinstance(value, str) and value in allowed:
+        return value
+    raise ValueError(f"unknown {what} {value!r}; choose from {', '.join(allowed)} (or true/false)")
+
+
 def anchor_mode(value) -> str:
     """An anchor setting as one of :data:`ANCHORS`: ``True`` (the old ``anchor: true``) is the
     default anchor, ``nova``; ``False`` or ``None`` is ``none``.
@@ -71,7 +83,7 @@ def anchor_mode(value) -> str:
     >>> anchor_mode(True), anchor_mode(False), anchor_mode("mean")
     ('nova', 'none', 'mean')
     """
-    return _mode(value, "none", ANCHORS, "anchor")
+    return _switch(value, ANCHORS, "nova", "none", "anchor")
 
 
 def motion_gate_mode(value) -> str:
@@ -80,18 +92,7 @@ def motion_gate_mode(value) -> str:
     >>> motion_gate_mode(True), motion_gate_mode(False), motion_gate_mode("unscaled")
     ('nova', 'off', 'unscaled')
     """
-    return _mode(value, "off", MOTION_GATES, "motion gate")
-
-
-def _mode(value, off: str, allowed: tuple[str, ...], what: str) -> str:
-    """``value`` as one of ``allowed``: ``True`` is ``nova``, ``False``/``None`` is ``off``."""
-    if value is True:
-        return "nova"
-    if value is False or value is None:
-        return off
-    if isinstance(value, str) and value in allowed:
-        return value
-    raise ValueError(f"unknown {what} {value!r}; choose from {', '.join(allowed)} (or true/false)")
+    return _switch(value, MOTION_GATES, "nova", "off", "motion gate")
 
 
 @dataclass(frozen=True)
