@@ -120,11 +120,20 @@ def test_wire_format_round_trip():
 
 
 def test_a_worker_that_dies_costs_one_video(vtest):
-    with DecodeWorker(FrameSampler(sample_fps=0.5), PRE) as worker:
-        decode_all(worker, vtest)
-        worker._proc.kill()  # a decoder segfault, an OOM kill
+    """The decoder process dies in the middle of a video (a segfault, an OOM kill): that video
+    fails with one line naming it, and the next one decodes in a new worker. One that dies
+    between videos costs none: the next video starts a new worker."""
+    with DecodeWorker(FrameSampler(sample_fps=None, batch_size=8), PRE) as worker:
+        _, batches = worker.stream(vtest)
+        next(batches)  # mid-video: 795 frames cannot all be in the pipe already
+        worker._proc.kill()
         with pytest.raises(VideoError, match=r"vtest\.avi: the decoder crashed"):
-            decode_all(worker, vtest)
+            for _ in batches:
+                pass
+        video, _ = decode_all(worker, vtest)
+        assert video.num_decoded == 795
+        worker._proc.kill()
+        worker._proc.wait()  # dead before the next video is asked for
         video, _ = decode_all(worker, vtest)
         assert video.num_decoded == 795
 
