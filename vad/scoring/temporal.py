@@ -48,21 +48,17 @@ def smooth(
     times = np.asarray(times, dtype=np.float64)
     if len(times) == len(scores) and _irregular(times):
         return _smooth_by_time(scores, times, window_s, method)
+    from scipy import ndimage  # imported when used: the option parser imports this module
+
     rate = sample_rate(times)
     if method == "gaussian":
         sigma = window_s * rate
-        from scipy import ndimage  # imported when used: the option parser imports this module
-
         return ndimage.gaussian_filter1d(scores, sigma=sigma, mode="nearest", truncate=4.0)
     size = max(1, int(round(window_s * rate)))
     if size % 2 == 0:
         size += 1  # a centred window
     if method == "mean":
-        from scipy import ndimage
-
         return ndimage.uniform_filter1d(scores, size=size, mode="nearest")
-    from scipy import ndimage
-
     return ndimage.median_filter(scores, size=size, mode="nearest")
 
 
