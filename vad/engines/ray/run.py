@@ -209,12 +209,16 @@ class _Run:
                     decode_segment, fn_kwargs={"plan": self.plan}, num_cpus=1,
                     **_retry_args(ds.map, "task"),
                 )  # fmt: skip
+            # An actor that decodes runs the decoder in its own process: a file that kills it
+            # must not take down the segments queued behind it on the same actor (they would
+            # fail with it). Its segments are descriptors, so queueing ahead gained nothing.
+            in_flight = 1 if self.plan.decode_in_actor else None
             return ds.map_batches(
                 EncodeActor,
                 fn_constructor_kwargs={"plan": self.plan},
                 batch_size=1,
                 batch_format="numpy",
-                compute=ActorPoolStrategy(size=workers),
+                compute=ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=in_flight),
                 num_cpus=cpus,
                 num_gpus=gpus,
                 **_retry_args(ds.map_batches, "actor"),
