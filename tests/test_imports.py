@@ -18,7 +18,7 @@ PACKAGE = Path(vad.__file__).resolve().parent
 LAYERS: list[list[str]] = [
     # small shared pieces
     ["vad", "vad.errors", "vad.console", "vad.yamlio", "vad.files", "vad.cache", "vad.clock",
-     "vad.devices", "vad.testing"],
+     "vad.devices", "vad.testing", "vad.shipped"],
     ["vad.media"],
     ["vad.model"],
     ["vad.scoring"],

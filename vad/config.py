@@ -8,9 +8,10 @@ from pathlib import Path
 
 import yaml
 
+from vad.shipped import shipped_dir
 from vad.yamlio import read_text, safe_load
 
-CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS_DIR = shipped_dir("configs")
 
 # key -> accepted types; the keys are Detector's parameters
 SCHEMA: dict[str, tuple[type, ...]] = {

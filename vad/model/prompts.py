@@ -59,9 +59,10 @@ from pathlib import Path
 
 import yaml
 
+from vad.shipped import shipped_dir
 from vad.yamlio import read_text, safe_load
 
-PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
+PROMPTS_DIR = shipped_dir("prompts")
 TOP_KEYS = {
     "version",
     "name",
