@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import pickle
 import shutil
 import sys
 from pathlib import Path
@@ -276,6 +277,31 @@ def test_ray_segments_of_a_long_video_equal_the_local_engine(
         np.testing.assert_allclose(za["embeddings"], zb["embeddings"], atol=1e-5)
         np.testing.assert_array_equal(za["indices"], zb["indices"])
         assert json.loads(str(za["meta"])) == json.loads(str(zb["meta"]))
+
+
+def test_actors_read_no_bank_file(tiny_model, tmp_path, monkeypatch):
+    """A worker node of a remote cluster gets vad's code from Ray, not the checkout's prompts/
+    nor the user's bank file: the actor (as Ray unpickles it) uses the bank the driver read."""
+    import vad.engines.ray.run as engine
+    import vad.model.prompts as prompts
+    from vad.engines.ray.actor import EncodeActor
+
+    bank = tmp_path / "vault.yaml"
+    bank.write_text(
+        'name: vault\ntemplates: ["a photo of {action} {place}."]\n'
+        'global_templates: ["a photo of {action}."]\nscene_templates: ["a photo of {scene}."]\n'
+        "global: {normal: [people walking], anomalous: [people fighting]}\n"
+        "scenes:\n  - {name: vault, scene: a bank vault, place: in a bank vault,\n"
+        "     normal: [a clerk counting money], anomalous: [a person running]}\n"
+    )
+    settings = {"model": tiny_model, "cache_dir": str(tmp_path), "prompts": str(bank)}
+    plan, scorer = engine.make_plan(settings, 0.0, 10.0)
+    bank.unlink()
+    monkeypatch.setattr(prompts, "PROMPTS_DIR", tmp_path / "no-shipped-banks")
+    actor = EncodeActor(pickle.loads(pickle.dumps(plan)))
+    assert actor.detector.bank.name == "vault"
+    assert actor.detector.bank.fingerprint() == scorer.bank.fingerprint()
+    assert actor.cacheable  # the same encoder identity as the driver's: its entries are shared
 
 
 def test_actors_leave_a_cpu_for_decoding():

@@ -154,3 +154,16 @@ def test_events_name_the_class_of_a_class_grouped_bank(stand_in):
         "similarity": event["descriptions"][0]["similarity"],
         "class": "fighting",
     }
+
+
+def test_a_loaded_bank_scores_as_its_file_does(stand_in):
+    """``Detector(prompts=PromptBank)`` (an edited bank, or one a worker node cannot read from
+    disk) scores exactly as the same bank named by its file; anything else is a TypeError."""
+    video = frames_like(stand_in, [FIGHT, CALM, SMOKER])
+    from_file = sample_scores(detector(stand_in, "auto"), video)
+    loaded = PromptBank.from_yaml("default")
+    np.testing.assert_array_equal(
+        sample_scores(detector(stand_in, "auto", loaded), video), from_file
+    )
+    with pytest.raises(TypeError, match="prompts must be .* PromptBank; got dict"):
+        detector(stand_in, "auto", {"name": "not a bank"})

@@ -155,7 +155,8 @@ class Detector:
     precision : ``"auto"``, ``"fp32"``, ``"bf16"``, ``"fp16"`` or ``"int8"`` (OpenVINO only).
     context : ``"auto"`` (infer the scene), ``"none"`` (context-free baseline) or free text
         naming the scene (``"a bank vault"``).
-    prompts : a prompt-bank YAML file or the name of a shipped bank.
+    prompts : a prompt-bank YAML file, the name of a shipped bank, or a loaded
+        :class:`~vad.model.prompts.PromptBank` (read nothing from disk).
     sample_fps : frames per second to encode (by timestamp).
     batch_size : frames per encoder batch.
     smoothing, window_s : temporal smoothing method and window in seconds.
@@ -194,7 +195,7 @@ class Detector:
         model: str = "ViT-B-16",
         pretrained: str | None = "openai",
         context: str = "auto",
-        prompts: str | Path = "default",
+        prompts: str | Path | PromptBank = "default",
         sample_fps: float = 2.0,
         batch_size: int = 32,
         device: str = "auto",
@@ -248,7 +249,15 @@ class Detector:
         self.explain = explain
         self.start_time = start_time
         self.clock_start = None if start_time is None else ClockStart.parse(start_time)
-        self.bank = PromptBank.from_yaml(prompts)
+        if isinstance(prompts, PromptBank):
+            self.bank = prompts
+        elif isinstance(prompts, (str, Path)):
+            self.bank = PromptBank.from_yaml(prompts)
+        else:
+            raise TypeError(
+                "prompts must be a bank file, a shipped bank's name or a PromptBank; "
+                f"got {type(prompts).__name__}"
+            )
         self.sampler = FrameSampler(sample_fps, batch_size, backend)
         self._encoder = encoder
         self._decoder: DecodeWorker | None = None

@@ -27,9 +27,9 @@ class EncodeActor:
     def __init__(self, plan: _Plan):
         from vad.pipeline import Detector
 
-        # the actor only encodes images: the shipped default bank stands in for the run's,
-        # which a worker node need not have
-        settings = {**plan.settings, "prompts": "default", "isolate_decoding": False}
+        # the plan carries the driver's loaded bank: a worker node reads no bank file (a
+        # remote one gets vad's code from Ray, not prompts/)
+        settings = {**plan.settings, "isolate_decoding": False}
         self.plan = plan
         self.detector = Detector(**settings)
         encoder = self.detector.encoder  # load the model now, once

@@ -42,7 +42,7 @@ class _Unpickled:
 class _Plan:
     """Everything the workers need, resolved once on the driver (plain, picklable data)."""
 
-    settings: dict  # Detector keyword arguments for the actors
+    settings: dict  # Detector keyword arguments for the actors (prompts: the loaded bank)
     identity: dict | None  # the actors' encoder identity (cache keys); None = no caching
     cache_root: str
     preprocess: _Unpickled  # the encoder's Preprocess: resize/crop in the decode workers
@@ -91,7 +91,7 @@ def make_plan(
     plan = _Plan(
         # every actor runs the one precision resolved here: one video's segments never mix two
         settings={**settings, "device": device, "precision": precision,
-                  "cache_dir": str(cache_root)},  # fmt: skip
+                  "cache_dir": str(cache_root), "prompts": scorer.bank},  # fmt: skip
         identity=identity,
         cache_root=str(cache_root),
         preprocess=_Unpickled(getattr(encoder, "preprocess_blob", None)

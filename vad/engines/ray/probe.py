@@ -142,8 +142,7 @@ def probe_model(settings: dict, bank, device: str) -> dict:
 
         precision = settings.get("precision") or "auto"
         driver = _driver_settings(settings, device)
-        det = Detector(**{**settings, **driver, "prompts": "default"})
-        det.bank = bank  # the driver's, read from its own file
+        det = Detector(**{**settings, **driver, "prompts": bank})  # the driver's, read by it
         try:
             encoder = det.encoder
             made_by = actor_facts(encoder, device, precision)
