@@ -191,18 +191,7 @@ class PromptBank:
         elif "calm_anchors" in data:
             fail("calm_anchors", f"needs 'version: {NA_VERSION}'")
 
-        templates = _str_list(data["templates"], "templates", fail)
-        global_templates = _str_list(data["global_templates"], "global_templates", fail)
-        scene_templates = _str_list(data["scene_templates"], "scene_templates", fail)
-        for key, items, need, allowed in (
-            ("templates", templates, {"action", "place"}, {"action", "place"}),
-            ("global_templates", global_templates, {"action"}, {"action"}),
-            ("scene_templates", scene_templates, {"scene"}, {"scene"}),
-        ):
-            for i, t in enumerate(items):
-                _check_template(t, f"{key}[{i}]", need, allowed, fail)
-
-        glob = data["global"]
+        templates, global_templates, scene_templates = _templates(data, fail)
         confusers: dict[str, list[str]] = {}
         calm: dict[str, list[str]] = {}
         if version >= NA_VERSION:
@@ -211,70 +200,15 @@ class PromptBank:
                 global_normal_classes,
                 global_anomalous,
                 global_anomalous_classes,
-            ) = _na_global(glob, confusers, calm, fail)
+            ) = _na_global(data["global"], confusers, calm, fail)
         else:
-            if not isinstance(glob, dict):
-                fail("global", "must be a mapping with 'normal' and 'anomalous' lists")
-            extra = set(glob) - {"normal", "anomalous"}
-            if extra:
-                fail(f"global.{sorted(extra)[0]}", "unknown key (allowed: normal, anomalous)")
-            global_normal, global_normal_classes = _grouped(
-                glob.get("normal", []), "global.normal", version, fail, allow_empty=True
-            )
-            global_anomalous, global_anomalous_classes = _grouped(
-                glob.get("anomalous"), "global.anomalous", version, fail
-            )
-
-        raw_scenes = data["scenes"]
-        if not isinstance(raw_scenes, list):
-            fail("scenes", "must be a list of scene mappings")
-        scenes: list[Scene] = []
-        seen: dict[str, str] = {}
-        for i, raw in enumerate(raw_scenes):
-            key = f"scenes[{i}]"
-            if not isinstance(raw, dict):
-                fail(key, "must be a mapping")
-            unknown = set(raw) - SCENE_KEYS
-            if unknown:
-                fail(f"{key}.{sorted(unknown)[0]}", "unknown key")
-            for k in sorted(REQUIRED_SCENE - set(raw)):
-                fail(f"{key}.{k}", "missing")
-            for k in ("name", "scene", "place"):
-                if not isinstance(raw[k], str) or not raw[k].strip():
-                    fail(f"{key}.{k}", "must be a non-empty string")
-            key = f"scenes[{i}] ({raw['name']})"
-            normal, normal_classes = _grouped(raw["normal"], f"{key}.normal", version, fail, True)
-            anomalous, anomalous_classes = _grouped(
-                raw["anomalous"], f"{key}.anomalous", version, fail, True
-            )
-            if version >= NA_VERSION:
-                for c in (*normal_classes, *anomalous_classes):
-                    if c is not None and c not in confusers:
-                        fail(f"{key}.anomalous", f"class '{c}' is not declared in global.classes")
-            permits = _permits(raw.get("permits"), f"{key}.permits", version, fail)
-            scene = Scene(
-                name=raw["name"].strip(),
-                scene=raw["scene"].strip(),
-                place=raw["place"].strip(),
-                normal=tuple(normal),
-                anomalous=tuple(anomalous),
-                aliases=tuple(_str_list(raw.get("aliases", []), f"{key}.aliases", fail, True)),
-                normal_classes=tuple(normal_classes),
-                anomalous_classes=tuple(anomalous_classes),
-                permits=permits,
-            )
-            if any(s.name == scene.name for s in scenes):
-                fail(f"{key}.name", f"duplicate scene name '{scene.name}'")
-            if not scene.normal and not scene.anomalous:
-                fail(key, "needs at least one normal or anomalous action")
-            for alias in (scene.name, *scene.aliases):
-                norm = normalize_scene_text(alias)
-                if norm in seen and seen[norm] != scene.name:
-                    fail(f"{key}.name", f"'{alias}' is already used by scene '{seen[norm]}'")
-                seen[norm] = scene.name
-            scenes.append(scene)
-        if not scenes:
-            fail("scenes", "must list at least one scene")
+            (
+                global_normal,
+                global_normal_classes,
+                global_anomalous,
+                global_anomalous_classes,
+            ) = _plain_global(data["global"], version, fail)
+        scenes = _scenes(data["scenes"], version, confusers, fail)
 
         name = data.get("name", Path(source).stem)
         description = data.get("description", "")
@@ -476,6 +410,98 @@ def _str_list(value, key: str, fail, allow_empty: bool = False) -> list[str]:
         dup = next(x for x in out if out.count(x) > 1)
         fail(key, f"duplicate entry {dup!r}")
     return out
+
+
+def _templates(data: dict, fail) -> tuple[list[str], list[str], list[str]]:
+    """The three template lists, each template naming exactly its placeholders."""
+    templates = _str_list(data["templates"], "templates", fail)
+    global_templates = _str_list(data["global_templates"], "global_templates", fail)
+    scene_templates = _str_list(data["scene_templates"], "scene_templates", fail)
+    for key, items, need in (
+        ("templates", templates, {"action", "place"}),
+        ("global_templates", global_templates, {"action"}),
+        ("scene_templates", scene_templates, {"scene"}),
+    ):
+        for i, t in enumerate(items):
+            _check_template(t, f"{key}[{i}]", need, need, fail)
+    return templates, global_templates, scene_templates
+
+
+def _plain_global(glob, version: int, fail):
+    """``global:`` of a version 1 or 2 bank: ``(normal, normal_classes, anomalous,
+    anomalous_classes)``."""
+    if not isinstance(glob, dict):
+        fail("global", "must be a mapping with 'normal' and 'anomalous' lists")
+    extra = set(glob) - {"normal", "anomalous"}
+    if extra:
+        fail(f"global.{sorted(extra)[0]}", "unknown key (allowed: normal, anomalous)")
+    normal, normal_classes = _grouped(
+        glob.get("normal", []), "global.normal", version, fail, allow_empty=True
+    )
+    anomalous, anomalous_classes = _grouped(
+        glob.get("anomalous"), "global.anomalous", version, fail
+    )
+    return normal, normal_classes, anomalous, anomalous_classes
+
+
+def _scenes(raw_scenes, version: int, confusers: dict, fail) -> list[Scene]:
+    """``scenes:``: at least one, with unique names and aliases (compared normalised)."""
+    if not isinstance(raw_scenes, list):
+        fail("scenes", "must be a list of scene mappings")
+    scenes: list[Scene] = []
+    seen: dict[str, str] = {}
+    for i, raw in enumerate(raw_scenes):
+        scene = _scene(raw, i, version, confusers, fail)
+        key = f"scenes[{i}] ({raw['name']})"
+        if any(s.name == scene.name for s in scenes):
+            fail(f"{key}.name", f"duplicate scene name '{scene.name}'")
+        for alias in (scene.name, *scene.aliases):
+            norm = normalize_scene_text(alias)
+            if norm in seen and seen[norm] != scene.name:
+                fail(f"{key}.name", f"'{alias}' is already used by scene '{seen[norm]}'")
+            seen[norm] = scene.name
+        scenes.append(scene)
+    if not scenes:
+        fail("scenes", "must list at least one scene")
+    return scenes
+
+
+def _scene(raw, i: int, version: int, confusers: dict, fail) -> Scene:
+    """One entry of ``scenes:``; a version 3 bank's classes must be declared globally."""
+    key = f"scenes[{i}]"
+    if not isinstance(raw, dict):
+        fail(key, "must be a mapping")
+    unknown = set(raw) - SCENE_KEYS
+    if unknown:
+        fail(f"{key}.{sorted(unknown)[0]}", "unknown key")
+    for k in sorted(REQUIRED_SCENE - set(raw)):
+        fail(f"{key}.{k}", "missing")
+    for k in ("name", "scene", "place"):
+        if not isinstance(raw[k], str) or not raw[k].strip():
+            fail(f"{key}.{k}", "must be a non-empty string")
+    key = f"scenes[{i}] ({raw['name']})"
+    normal, normal_classes = _grouped(raw["normal"], f"{key}.normal", version, fail, True)
+    anomalous, anomalous_classes = _grouped(
+        raw["anomalous"], f"{key}.anomalous", version, fail, True
+    )
+    if version >= NA_VERSION:
+        for c in (*normal_classes, *anomalous_classes):
+            if c is not None and c not in confusers:
+                fail(f"{key}.anomalous", f"class '{c}' is not declared in global.classes")
+    scene = Scene(
+        name=raw["name"].strip(),
+        scene=raw["scene"].strip(),
+        place=raw["place"].strip(),
+        normal=tuple(normal),
+        anomalous=tuple(anomalous),
+        aliases=tuple(_str_list(raw.get("aliases", []), f"{key}.aliases", fail, True)),
+        normal_classes=tuple(normal_classes),
+        anomalous_classes=tuple(anomalous_classes),
+        permits=_permits(raw.get("permits"), f"{key}.permits", version, fail),
+    )
+    if not scene.normal and not scene.anomalous:
+        fail(key, "needs at least one normal or anomalous action")
+    return scene
 
 
 def _check_template(template: str, key: str, need: set, allowed: set, fail) -> None:
