@@ -221,33 +221,10 @@ def score_samples(
         desc = text.descriptions.astype(np.float32)
         # all cosines at once unless the memory is huge (then knn-vote works in chunks)
         sims = frames @ desc.T if len(desc) <= MAX_DENSE_DESCRIPTIONS else None
-        anchor_sims = None
-        if scoring.anchor == "mean":
-
-            def similarity_to_anchor() -> np.ndarray:
-                mean = video_anchor(frames, times, context_window_s).astype(np.float32)
-                return np.einsum("nd,nd->n", frames, mean)
-
-            # kept: each frame's cosine to its anchor (N,), not the anchors (N,D)
-            anchor_sims = _memoized(
-                memo, ("anchor", context_window_s), source, similarity_to_anchor
-            )
-            raw_anchor_sims = anchor_sims
-            if scoring.head != "margin":
-                best = sims.max(axis=1) if sims is not None else max_similarity(frames, text)
-                anchor_sims = calibrate_anchor(anchor_sims, best)
-        elif scoring.anchor == "nova":
-            if anchor is None:
-                anchor = warmup_anchor(frames, times, text, posterior, scoring, logit_scale)
-            raw_anchor_sims = frames @ np.asarray(anchor.vector, np.float32)
-            anchor_sims = raw_anchor_sims + np.float32(anchor.text_offset)
-            if components is not None:
-                components["anchor"] = anchor
-        if anchor_sims is not None:
-            if components is not None:
-                components["anchor_similarity"] = np.asarray(raw_anchor_sims, np.float64)
-            if scoring.head == "softmax":
-                anchor_sims = anchor_sims.astype(np.float64)
+        anchor_sims = _anchor_similarities(
+            frames, times, text, posterior, scoring, logit_scale, sims,
+            context_window_s, memo, source, anchor, components,
+        )  # fmt: skip
 
         def scope(cols: np.ndarray) -> np.ndarray:
             scope_sims = None if sims is None else sims[:, cols]
@@ -287,18 +264,70 @@ def score_samples(
                 frames, times, text, posterior, scoring, logit_scale
             )
     if scoring.refine == "knn":
-        k = min(scoring.refine_k, len(values))
-        gap = scoring.refine_min_gap_s
-        graph = None
-        if k > 1:
-            graph = _memoized(
-                memo,
-                ("knn", k, gap),
-                source,
-                lambda: knn_graph(frames, k, times=times, min_gap_s=gap),
-            )
-        values = knn_refine(values, frames, k, scoring.refine_temperature, graph=graph)
+        values = _knn_refined(values, frames, times, scoring, memo, source)
     return values
+
+
+def _anchor_similarities(
+    frames: np.ndarray,
+    times: np.ndarray,
+    text: TextEmbeddings,
+    posterior: np.ndarray | None,
+    scoring: Scoring,
+    logit_scale: float,
+    sims: np.ndarray | None,
+    context_window_s: float | None,
+    memo: dict | None,
+    source: tuple,
+    anchor: WarmupAnchor | None,
+    components: dict | None,
+) -> np.ndarray | None:
+    """Each sample's similarity to its anchor as the head reads it (None without an anchor):
+    the trimmed-mean anchor (memoised) or NOVA's warm-up anchor; heads other than margin see
+    it shifted onto the descriptions' scale. ``components`` gets the raw cosines."""
+    if scoring.anchor == "mean":
+
+        def similarity_to_anchor() -> np.ndarray:
+            mean = video_anchor(frames, times, context_window_s).astype(np.float32)
+            return np.einsum("nd,nd->n", frames, mean)
+
+        # kept: each frame's cosine to its anchor (N,), not the anchors (N,D)
+        raw = _memoized(memo, ("anchor", context_window_s), source, similarity_to_anchor)
+        anchor_sims = raw
+        if scoring.head != "margin":
+            best = sims.max(axis=1) if sims is not None else max_similarity(frames, text)
+            anchor_sims = calibrate_anchor(raw, best)
+    elif scoring.anchor == "nova":
+        if anchor is None:
+            anchor = warmup_anchor(frames, times, text, posterior, scoring, logit_scale)
+        raw = frames @ np.asarray(anchor.vector, np.float32)
+        anchor_sims = raw + np.float32(anchor.text_offset)
+        if components is not None:
+            components["anchor"] = anchor
+    else:
+        return None
+    if components is not None:
+        components["anchor_similarity"] = np.asarray(raw, np.float64)
+    return anchor_sims.astype(np.float64) if scoring.head == "softmax" else anchor_sims
+
+
+def _knn_refined(
+    values: np.ndarray,
+    frames: np.ndarray,
+    times: np.ndarray,
+    scoring: Scoring,
+    memo: dict | None,
+    source: tuple,
+) -> np.ndarray:
+    """The kNN refinement of ``values`` (its graph memoised with the embeddings)."""
+    k = min(scoring.refine_k, len(values))
+    gap = scoring.refine_min_gap_s
+    graph = None
+    if k > 1:
+        graph = _memoized(
+            memo, ("knn", k, gap), source, lambda: knn_graph(frames, k, times=times, min_gap_s=gap)
+        )
+    return knn_refine(values, frames, k, scoring.refine_temperature, graph=graph)
 
 
 def _memoized(memo: dict | None, key: tuple, source: tuple, compute):
