@@ -247,18 +247,73 @@ def export(model: str, pretrained: str, precision: str, cache_dir: str | Path) -
 
 
 def _convert(model: str, pretrained: str, precision: str, weights: str, out: Path, cache_dir):
+    """Trace both towers of the torch fp32 model, save them at ``precision`` into ``out`` with
+    their manifest, and check them against torch; returns the manifest."""
     import openvino as ov
-    import torch
-    import torch.nn.functional as F
 
-    from vad.model.encoder import ClipEncoder, encode_text_prefix, trimmable
+    from vad.model.encoder import ClipEncoder
 
     torch_encoder = ClipEncoder(model, pretrained, "cpu", "fp32", memo_dir=cache_dir)
     log.info("exporting %s (%s) to OpenVINO at %s once; later runs reuse it", model,
              torch_encoder.pretrained_label, precision)  # fmt: skip
-    clip = torch_encoder.model
     pre = torch_encoder.preprocess
-    h, w = pre.size
+    image, text, context, trim = _trace_towers(torch_encoder)
+    size = (int(pre.size[0]), int(pre.size[1]))
+    pixels = synthetic_images(8, size, seed=1)
+    expected_images = torch_encoder.encode_images(pre.normalize(pixels))
+    expected_texts = torch_encoder.encode_text(TEST_TEXTS)
+    if precision == "int8":
+        image = _quantize(image, pre, size)
+    compress = precision in ("bf16", "fp16", "int8")
+    ov.save_model(image, str(out / "image.xml"), compress_to_fp16=compress)
+    ov.save_model(text, str(out / "text.xml"), compress_to_fp16=compress)
+    manifest = {
+        "format": EXPORT_VERSION,
+        "model": model,
+        "pretrained": pretrained,
+        "weights": weights,
+        "pretrained_label": torch_encoder.pretrained_label,
+        "random_weights": bool(torch_encoder.random_weights),
+        "precision": precision,
+        "preprocess": pre.to_dict(),
+        "logit_scale": torch_encoder.logit_scale,
+        "text": {"context_length": context, "trimmed": trim},
+        "versions": {
+            "openvino": package_version("openvino"),
+            "open_clip": package_version("open_clip_torch"),
+            "torch": package_version("torch"),
+        },
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    check = OpenVINOEncoder(out, precision)
+    check._tokenizer = torch_encoder.tokenizer
+    image_cos = _cosines(check.encode_images(pre.normalize(pixels)), expected_images)
+    text_cos = _cosines(check.encode_text(TEST_TEXTS), expected_texts)
+    manifest["agreement"] = {
+        "against": "torch fp32",
+        "images": len(pixels),
+        "image_min_cos": round(float(image_cos.min()), 6),
+        "texts": len(TEST_TEXTS),
+        "text_min_cos": round(float(text_cos.min()), 6),
+    }
+    _judge_agreement(model, precision, image_cos, text_cos, torch_encoder.random_weights)
+    return manifest
+
+
+def _trace_towers(torch_encoder) -> tuple:
+    """``(image, text, context_length, trimmed)``: both towers of a torch encoder converted to
+    OpenVINO models, each ending in the L2 normalisation (the text tower takes token batches of
+    any length when the model allows trimming its padding)."""
+    import openvino as ov
+    import torch
+    import torch.nn.functional as F
+
+    from vad.model.encoder import encode_text_prefix, trimmable
+
+    clip = torch_encoder.model
+    h, w = torch_encoder.preprocess.size
+    trim = trimmable(clip)
 
     class ImageTower(torch.nn.Module):
         def __init__(self):
@@ -267,8 +322,6 @@ def _convert(model: str, pretrained: str, precision: str, weights: str, out: Pat
 
         def forward(self, pixels):
             return F.normalize(self.clip.encode_image(pixels), dim=-1)
-
-    trim = trimmable(clip)
 
     class TextTower(torch.nn.Module):
         def __init__(self):
@@ -300,58 +353,26 @@ def _convert(model: str, pretrained: str, precision: str, weights: str, out: Pat
             )
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
+    return image, text, context, trim
 
-    pixels = synthetic_images(8, (h, w), seed=1)
-    expected_images = torch_encoder.encode_images(pre.normalize(pixels))
-    expected_texts = torch_encoder.encode_text(TEST_TEXTS)
-    if precision == "int8":
-        image = _quantize(image, pre, (h, w))
-    compress = precision in ("bf16", "fp16", "int8")
-    ov.save_model(image, str(out / "image.xml"), compress_to_fp16=compress)
-    ov.save_model(text, str(out / "text.xml"), compress_to_fp16=compress)
-    manifest = {
-        "format": EXPORT_VERSION,
-        "model": model,
-        "pretrained": pretrained,
-        "weights": weights,
-        "pretrained_label": torch_encoder.pretrained_label,
-        "random_weights": bool(torch_encoder.random_weights),
-        "precision": precision,
-        "preprocess": pre.to_dict(),
-        "logit_scale": torch_encoder.logit_scale,
-        "text": {"context_length": context, "trimmed": trim},
-        "versions": {
-            "openvino": package_version("openvino"),
-            "open_clip": package_version("open_clip_torch"),
-            "torch": package_version("torch"),
-        },
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-    (out / "manifest.json").write_text(json.dumps(manifest))
-    check = OpenVINOEncoder(out, precision)
-    image_cos = _cosines(check.encode_images(pre.normalize(pixels)), expected_images)
-    check._tokenizer = torch_encoder.tokenizer
-    text_cos = _cosines(check.encode_text(TEST_TEXTS), expected_texts)
-    manifest["agreement"] = {
-        "against": "torch fp32",
-        "images": len(pixels),
-        "image_min_cos": round(float(image_cos.min()), 6),
-        "texts": len(TEST_TEXTS),
-        "text_min_cos": round(float(text_cos.min()), 6),
-    }
+
+def _judge_agreement(
+    model: str, precision: str, image_cos: np.ndarray, text_cos: np.ndarray, random_weights: bool
+) -> None:
+    """int8: report the agreement (experimental, never refused); any other precision must
+    reach :data:`MIN_AGREEMENT` on both towers, else RuntimeError (the caller falls back)."""
     what = f"{model} at {precision}: embedding cosine to torch fp32 min {image_cos.min():.5f}"
     if precision == "int8":
         log.warning(
             "int8 (NNCF post-training quantisation, experimental) of %s, images %s; "
             "text %.5f. Measured on synthetic images%s", model, what.split(": ", 1)[1],
-            text_cos.min(), " and random weights" if torch_encoder.random_weights else "",
+            text_cos.min(), " and random weights" if random_weights else "",
         )  # fmt: skip
     elif min(image_cos.min(), text_cos.min()) < MIN_AGREEMENT:
         raise RuntimeError(
             f"the export disagrees with torch ({what}, text {text_cos.min():.5f}; "
             f"at least {MIN_AGREEMENT} is required)"
         )
-    return manifest
 
 
 def _quantize(image, pre: Preprocess, size: tuple[int, int]):
