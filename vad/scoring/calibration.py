@@ -173,21 +173,7 @@ def _calibrate(detector, paths, memory_size: int) -> Calibration:
     if memory_size < NOVELTY_K:
         raise CalibrationError(f"--memory-size must be at least {NOVELTY_K}, got {memory_size}")
     embs = [detector.embed(p) for p in paths]  # raises VideoError naming a bad file
-    # 1. the scene: the posterior averaged over the videos (as auto context finds it)
-    context_given = detector.context.strip().lower() != "auto"
-    detector.sample_novelty = None
-    first = [detector.score_embeddings(e, video=p) for e, p in zip(embs, paths, strict=True)]
-    if context_given:
-        context = first[0]["context"]
-    else:
-        post: dict[str, float] = {}
-        for r in first:
-            for name, p in r["context"]["posterior"].items():
-                post[name] = post.get(name, 0.0) + p / len(first)
-        scene = max(post, key=post.get)
-        context = {"mode": "auto", "scene": scene, "probability": round(post[scene], 4)}
-        context["posterior"] = dict(sorted(post.items(), key=lambda kv: -kv[1])[:5])
-        detector.context = scene  # score the distribution in the scene it will be used in
+    context = _footage_context(detector, embs, paths)  # 1. the scene
     # 2. the memory: evenly spaced frames over all the footage
     all_emb = np.concatenate([e.embeddings for e in embs]).astype(np.float32)
     all_vid = np.concatenate([np.full(len(e.times), i) for i, e in enumerate(embs)])
@@ -232,9 +218,42 @@ def _calibrate(detector, paths, memory_size: int) -> Calibration:
     }
     cal = Calibration(about, memory, mem_vid.astype(np.int32), mem_time, np.zeros(len(THRESHOLDS)))
     # 4. the calibrated scores of the normal footage, and the event rate at every threshold
+    cal.rate_per_hour, hours, allf = _event_rates(detector, cal, embs, paths)
+    about["hours"] = round(hours, 6)
+    about["scores"] = {
+        f"p{q}": round(float(np.percentile(allf, q)), 6) for q in (1, 5, 25, 50, 75, 95, 99)
+    }
+    about["scores"]["max"] = round(float(allf.max()), 6)
+    about["scores"]["histogram"] = np.histogram(allf, bins=20, range=(0, 1))[0].tolist()
+    about["memory_size"] = len(memory)
+    return cal
+
+
+def _footage_context(detector, embs: list, paths: list) -> dict:
+    """Step 1, the scene: the one given, or the posterior averaged over the videos (as auto
+    context finds it); an auto detector is then set to that scene, where it will be used."""
+    detector.sample_novelty = None
+    first = [detector.score_embeddings(e, video=p) for e, p in zip(embs, paths, strict=True)]
+    if detector.context.strip().lower() != "auto":
+        return first[0]["context"]
+    post: dict[str, float] = {}
+    for r in first:
+        for name, p in r["context"]["posterior"].items():
+            post[name] = post.get(name, 0.0) + p / len(first)
+    scene = max(post, key=post.get)
+    context = {"mode": "auto", "scene": scene, "probability": round(post[scene], 4)}
+    context["posterior"] = dict(sorted(post.items(), key=lambda kv: -kv[1])[:5])
+    detector.context = scene
+    return context
+
+
+def _event_rates(detector, cal: Calibration, embs: list, paths: list):
+    """Step 4: ``(events per hour at every threshold, hours, every frame's score)`` of the
+    normal footage scored with the calibration's novelty (each frame against the memory of
+    other moments)."""
     frame_scores, seconds = [], 0.0
     for i, (e, p) in enumerate(zip(embs, paths, strict=True)):
-        mask = _leave_out_mask(np.full(len(e.times), i), e.times, mem_vid, mem_time)
+        mask = _leave_out_mask(np.full(len(e.times), i), e.times, cal.memory_video, cal.memory_time)
 
         def leave_out(emb, mask=mask):
             return cal.novelty(emb.embeddings, mask), NOVELTY_WEIGHT
@@ -252,16 +271,7 @@ def _calibrate(detector, paths, memory_size: int) -> Calibration:
             if t > top:
                 break
             counts[j] += len(find_events(scores, fps, float(t)))
-    cal.rate_per_hour = counts / max(hours, 1e-9)
-    allf = np.concatenate([s for s, _ in frame_scores])
-    about["hours"] = round(hours, 6)
-    about["scores"] = {
-        f"p{q}": round(float(np.percentile(allf, q)), 6) for q in (1, 5, 25, 50, 75, 95, 99)
-    }
-    about["scores"]["max"] = round(float(allf.max()), 6)
-    about["scores"]["histogram"] = np.histogram(allf, bins=20, range=(0, 1))[0].tolist()
-    about["memory_size"] = len(memory)
-    return cal
+    return counts / max(hours, 1e-9), hours, np.concatenate([s for s, _ in frame_scores])
 
 
 def save_calibration(cal: Calibration, path: str | Path) -> Path:
