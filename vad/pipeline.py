@@ -455,20 +455,8 @@ class Detector:
         top_idx, top_sim = top_anomalous_descriptions(emb.embeddings, text, context.posterior)
         classes = [text.class_names[c] if c >= 0 else None for c in text.classes.tolist()]
         events = self._events(frame_scores, emb, top_idx, top_sim, text.labels, classes)
-        if events and self.explain and scoring.anchor != "none":  # the anchor's effect
-            free = replace(scoring, anchor="none", motion_gate="off")  # its probability only
-            values_free = score_samples(
-                emb.embeddings, emb.times, text, context.posterior, free,
-                self.encoder.logit_scale, self.context_window_s,
-                memo=getattr(emb, "derived", None),
-            )  # fmt: skip
-            parts.anchor_free = score_parts(values_free, emb.times, free).semantic
-        for event in events if self.explain else ():
-            explanation = explain_peak(
-                parts, emb.times, event["peak_s"], event["peak_score"], self.event_threshold,
-                lambda v: smooth(v, emb.times, self.window_s, self.smoothing),
-            )  # fmt: skip
-            describe_event(event, explanation)
+        if self.explain:
+            self._explain(events, parts, emb, text, context.posterior)
         warnings = list(emb.warnings)
         if getattr(self.encoder, "random_weights", False):
             warnings.append("random model weights: scores are meaningless (speed tests only)")
@@ -499,6 +487,24 @@ class Detector:
             **({} if frame_times is None else {"frame_times": np.round(frame_times, 6).tolist()}),
         }
         return add_clock(result, self.clock_of(video))
+
+    def _explain(self, events: list[dict], parts, emb: VideoEmbeddings, text, posterior) -> None:
+        """Record in each event what drove its peak (:mod:`vad.scoring.explain`); with the
+        anchor on, the samples are scored once more without it to show the anchor's effect."""
+        if events and self.scoring.anchor != "none":
+            free = replace(self.scoring, anchor="none", motion_gate="off")  # its probability only
+            values_free = score_samples(
+                emb.embeddings, emb.times, text, posterior, free,
+                self.encoder.logit_scale, self.context_window_s,
+                memo=getattr(emb, "derived", None),
+            )  # fmt: skip
+            parts.anchor_free = score_parts(values_free, emb.times, free).semantic
+        for event in events:
+            explanation = explain_peak(
+                parts, emb.times, event["peak_s"], event["peak_score"], self.event_threshold,
+                lambda v: smooth(v, emb.times, self.window_s, self.smoothing),
+            )  # fmt: skip
+            describe_event(event, explanation)
 
     def clock_of(self, video: str | Path) -> ClockStart | None:
         """The wall-clock start of ``video``: ``start_time`` when given, else what its container
