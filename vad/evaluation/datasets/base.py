@@ -8,7 +8,7 @@ numbers exactly as the annotation file writes them. Under the default protocol (
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -238,6 +238,15 @@ def read_text_lines(path: Path) -> list[str]:
             f"{path}:{line}: not UTF-8 text (byte 0x{byte}); save the file as UTF-8"
         ) from None
     return text.splitlines()
+
+
+def split_lines(path: Path) -> Iterator[tuple[int, str, list[str]]]:
+    """``(line number, "file:line", whitespace-split fields)`` of each non-blank line of an
+    annotation file (:func:`read_text_lines`: UTF-8 or a ``ValueError`` naming the file)."""
+    for lineno, line in enumerate(read_text_lines(path), start=1):
+        fields = line.split()
+        if fields:
+            yield lineno, f"{path}:{lineno}", fields
 
 
 class AnnotationWarnings:

@@ -40,7 +40,7 @@ from vad.evaluation.datasets.base import (
     find_by_stem,
     index_by_stem,
     parse_int,
-    read_text_lines,
+    split_lines,
     video_stem,
 )
 
@@ -96,11 +96,7 @@ def read_ucf_crime(
     by_name, by_stem = _index_videos(videos_dir)
     result: list[VideoAnnotation] = []
     seen: dict[str, int] = {}
-    for lineno, line in enumerate(read_text_lines(path), start=1):
-        fields = line.split()
-        if not fields:
-            continue
-        where = f"{path}:{lineno}"
+    for lineno, where, fields in split_lines(path):
         if len(fields) != _NUM_FIELDS:
             raise ValueError(
                 f"{where}: expected 6 fields 'name class s1 e1 s2 e2', got {len(fields)}"

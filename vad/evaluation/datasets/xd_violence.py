@@ -37,7 +37,7 @@ from vad.evaluation.datasets.base import (
     index_by_stem,
     list_videos,
     parse_int,
-    read_text_lines,
+    split_lines,
     video_stem,
 )
 
@@ -93,11 +93,7 @@ def read_xd_violence(
     by_stem = index_by_stem(on_disk)
     result: list[VideoAnnotation] = []
     seen: dict[str, int] = {}
-    for lineno, line in enumerate(read_text_lines(path), start=1):
-        fields = line.split()
-        if not fields:
-            continue
-        where = f"{path}:{lineno}"
+    for lineno, where, fields in split_lines(path):
         stem = video_stem(fields[0])
         if stem in seen:
             raise ValueError(f"{where}: video {stem!r} already listed on line {seen[stem]}")
